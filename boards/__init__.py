@@ -1,0 +1,1 @@
+"""Board modules: one per board, data first, hardware built only in `hardware()`."""

@@ -1,0 +1,54 @@
+"""Front-end defaults shared by every board; a board module overrides only what differs.
+
+Sized for a direct-connected single-phase 230 V meter, Ib 5 A, Imax 40 A: the voltage
+divider maps 400 V peak and the CT + burden map Imax peak to about 1900 counts from
+mid-rail of a 12-bit ADC, leaving headroom for swells and crest factor.
+"""
+from compat import const
+
+ADC_BITS = const(12)
+ADC_MID_CODE = const(2048)  # both channels biased to mid-rail
+V_REF = 3.3
+
+MAINS_V_NOMINAL = 230.0
+MAINS_F_NOMINAL_HZ = 50.0
+I_BASE_A = 5.0  # Ib
+I_MAX_A = 40.0  # Imax
+STARTING_CURRENT_A = 0.004 * I_BASE_A  # IEC 62053-21 starting current
+
+# Voltage: resistive divider 1 MOhm : 1.2 kOhm, 400 V peak -> 1900 counts
+V_PEAK_FULL_SCALE = 400.0
+# Current: CT 2000:1 (100 A : 50 mA), burden 54 Ohm: Imax peak -> 1900 counts
+CT_RATIO = 2000
+BURDEN_OHM = 54.0
+COUNTS_AT_FULL_SCALE = 1900
+
+SAMPLE_PAIRS_PER_S = 4000
+# sequential sampling: the current is converted one ADC slot after the voltage
+I_DELAY_US = 1e6 / (2 * SAMPLE_PAIRS_PER_S)
+CT_PHASE_LEAD_DEG = 0.0  # per unit: measured by calibration
+
+# Voltage quality thresholds (EN 50160: +/-10 %)
+SAG_V = 0.9 * MAINS_V_NOMINAL
+SWELL_V = 1.1 * MAINS_V_NOMINAL
+
+
+def default_calibration():
+    """The calibration a board starts from before a calibration run trims it."""
+    v_per_count = V_PEAK_FULL_SCALE / COUNTS_AT_FULL_SCALE
+    a_per_count = (V_REF / (1 << ADC_BITS)) / BURDEN_OHM * CT_RATIO
+    return {
+        "v_per_count": v_per_count,
+        "a_per_count": a_per_count,
+        "v_gain": 1.0,
+        "i_gain": 1.0,
+        "v_offset": ADC_MID_CODE,
+        "i_offset": ADC_MID_CODE,
+        "adc_bits": ADC_BITS,
+        "i_delay_us": I_DELAY_US,
+        "phase_deg": CT_PHASE_LEAD_DEG,
+        "i_crosstalk": 0.0,
+        "v_noise_counts": 0.0,
+        "i_noise_counts": 0.0,
+        "f_nominal_hz": MAINS_F_NOMINAL_HZ,
+    }

@@ -1,0 +1,109 @@
+"""Calibration record: the constants that turn ADC codes into volts, amps and watts.
+
+Versioned and checksummed (CRC-32 over canonical JSON), so a torn or edited record is
+refused rather than silently used. Never changed by comms or update code.
+"""
+import json
+
+import canonical
+
+from binascii import crc32
+
+CALIBRATION_VERSION = 1
+
+# name: (type, lowest, highest): a record with any value outside these is refused.
+FIELDS = {
+    "v_per_count": (float, 1e-6, 10.0),  # volts per ADC count, from the front-end
+    "a_per_count": (float, 1e-7, 10.0),  # amps per ADC count
+    "v_gain": (float, 0.5, 2.0),  # trim found by calibration, multiplies v_per_count
+    "i_gain": (float, 0.5, 2.0),
+    "v_offset": (int, 0, 65535),  # nominal mid-rail codes
+    "i_offset": (int, 0, 65535),
+    "adc_bits": (int, 8, 16),
+    "i_delay_us": (float, -1000.0, 1000.0),  # current sampled this long after voltage
+    "phase_deg": (float, -10.0, 10.0),  # current front-end lead to remove
+    "i_crosstalk": (float, -0.01, 0.01),  # in-phase fraction of v codes seen on i
+    "v_noise_counts": (float, 0.0, 50.0),  # RMS noise floor, removed in quadrature
+    "i_noise_counts": (float, 0.0, 50.0),
+    "f_nominal_hz": (float, 40.0, 70.0),
+}
+
+
+class CalibrationError(ValueError):
+    """A calibration record that cannot be trusted: reason code and detail."""
+
+    def __init__(self, reason, detail=""):
+        super().__init__(reason + (": " + detail if detail else ""))
+        self.reason = reason
+
+
+class Calibration:
+    """Plain values; build with from_dict so every field is range-checked."""
+
+    def __init__(self, **values):
+        for name in FIELDS:
+            if name not in values:
+                raise CalibrationError("missing-field", name)
+        for name, value in values.items():
+            if name not in FIELDS:
+                raise CalibrationError("unknown-field", name)
+            kind, low, high = FIELDS[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise CalibrationError("bad-type", name)
+            if kind is int and not isinstance(value, int):
+                raise CalibrationError("bad-type", name)
+            value = kind(value)
+            if not low <= value <= high:
+                raise CalibrationError("out-of-range", "%s=%r" % (name, value))
+            setattr(self, name, value)
+
+    def to_dict(self):
+        return {name: getattr(self, name) for name in FIELDS}
+
+    def replaced(self, **changes):
+        values = self.to_dict()
+        values.update(changes)
+        return Calibration(**values)
+
+    def encode(self):
+        """Stored form: one JSON line (sorted keys), then '#cal v<version> crc32=<hex>'.
+
+        The CRC covers the JSON line's exact bytes, so a record written on the host reads
+        back on the board even where the two interpreters print floats differently.
+        """
+        body = canonical.dumps(self.to_dict())
+        return _seal(body.encode())
+
+    @staticmethod
+    def decode(data):
+        body = _unseal(data)
+        try:
+            values = json.loads(body)
+        except ValueError:
+            raise CalibrationError("malformed", "body is not JSON")
+        if not isinstance(values, dict):
+            raise CalibrationError("malformed", "body is not an object")
+        return Calibration(**values)
+
+
+def _seal(body):
+    return body + b"\n#cal v%d crc32=%08x\n" % (CALIBRATION_VERSION, crc32(body))
+
+
+def _unseal(data):
+    if isinstance(data, str):
+        data = data.encode()
+    lines = data.strip().split(b"\n")
+    if len(lines) != 2 or not lines[1].startswith(b"#cal v"):
+        raise CalibrationError("malformed", "expected a body line and a seal line")
+    try:
+        version_text, crc_text = lines[1][6:].split(b" crc32=")
+        version = int(version_text)
+        crc = int(crc_text, 16)
+    except ValueError:
+        raise CalibrationError("malformed", "bad seal line")
+    if version != CALIBRATION_VERSION:
+        raise CalibrationError("bad-version", str(version))
+    if crc32(lines[0]) != crc:
+        raise CalibrationError("bad-checksum")
+    return lines[0]

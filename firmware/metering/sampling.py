@@ -1,0 +1,112 @@
+"""Continuous acquisition: ADC blocks -> kernel sums -> whole-cycle windows.
+
+The ADC pair object is handed in by the board (readinto(buf) fills the buffer with
+interleaved voltage/current codes at the board's paced rate; rate_hz; lost_pairs).
+Buffers are allocated once here; per sample there is no allocation.
+"""
+from array import array
+
+from metering import kernel
+from metering.window import WindowSums, analyse
+
+try:
+    from metering.kernel_viper import accumulate as _fast_accumulate
+except (ImportError, SyntaxError, ValueError):  # CPython, or a port without viper
+    _fast_accumulate = None
+
+from compat import const
+
+_HYSTERESIS_COUNTS = const(8)  # a rising crossing needs the voltage below -8 counts first
+
+
+class Sampler:
+    """Feeds every pair into exactly one window; calls on_window(result) per window."""
+
+    def __init__(self, adc, cal, on_window, block_pairs=128, window_s=1.0, use_viper=True):
+        if not 16 <= block_pairs <= kernel.MAX_BLOCK_PAIRS:
+            raise ValueError("block_pairs must be 16..%d" % kernel.MAX_BLOCK_PAIRS)
+        self._adc = adc
+        self.cal = cal
+        self._on_window = on_window
+        self.rate_hz = adc.rate_hz
+        self._buf = array("H", bytes(4 * block_pairs))
+        self._acc = array("i", bytes(4 * kernel.ACC_LEN))
+        self._st = array("i", bytes(4 * kernel.ST_LEN))
+        self._accumulate = _fast_accumulate if (use_viper and _fast_accumulate) else kernel.accumulate
+        self.kernel_name = "viper" if self._accumulate is _fast_accumulate else "python"
+        self._sums = WindowSums()
+        target = int(self.rate_hz * window_s)
+        # close at the first rising crossing once the window is within half a cycle of
+        # its target length; without crossings (no voltage) close at twice the target
+        self._close_from = target - int(self.rate_hz / (2 * cal.f_nominal_hz))
+        self._max_pairs = 2 * target
+        self._start_fraction = -1.0  # crossing position before the window; <0: unknown
+        self.pairs_processed = 0
+        self.windows = 0
+        st = self._st
+        st[kernel.ST_V_MID] = cal.v_offset
+        st[kernel.ST_I_MID] = cal.i_offset
+        st[kernel.ST_PREV_I] = cal.i_offset
+        st[kernel.ST_PREV_V] = cal.v_offset
+        st[kernel.ST_HYST] = _HYSTERESIS_COUNTS
+        st[kernel.ST_STOP_FROM] = 0  # first window: synchronise on the first crossing
+
+    def set_calibration(self, cal):
+        self.cal = cal
+
+    def coverage(self):
+        """Share of the ADC's paced pairs that reached a window (1.0 = no gaps)."""
+        lost = self._adc.lost_pairs
+        total = self.pairs_processed + lost
+        return self.pairs_processed / total if total else 1.0
+
+    def poll(self):
+        """Acquire one block (blocks at the paced rate) and process it."""
+        buf = self._buf
+        self._adc.readinto(buf)
+        end = len(buf) // 2
+        start = 0
+        st = self._st
+        while start < end:
+            stop = self._accumulate(buf, start, end, self._acc, st)
+            self.pairs_processed += stop - start
+            start = stop
+            self._sums.fold(self._acc)
+            if st[kernel.ST_STOPPED]:
+                self._close(True)
+            elif st[kernel.ST_WN] >= self._max_pairs:
+                self._close(False)
+
+    def _close(self, at_crossing):
+        st = self._st
+        sums = self._sums
+        n = sums.n
+        if n == 0:
+            return
+        v_mid = st[kernel.ST_V_MID]
+        i_mid = st[kernel.ST_I_MID]
+        freq_hz = 0.0
+        end_fraction = -1.0
+        if at_crossing:
+            prev = st[kernel.ST_CROSS_PREV]
+            end_fraction = -prev / (st[kernel.ST_CROSS_CUR] - prev)
+            if self._start_fraction >= 0:
+                # the window runs from crossing to crossing: cycles over exact duration
+                span = n + end_fraction - self._start_fraction
+                freq_hz = st[kernel.ST_CROSS_N] * self.rate_hz / span
+        whole = freq_hz > 0
+        i_last = st[kernel.ST_PREV_I] - i_mid
+        result = analyse(sums, i_last, v_mid, i_mid, self.cal, self.rate_hz, freq_hz, whole)
+        # track the bias: centre the next window on this window's means
+        dv = (2 * sums.sv + n) // (2 * n)
+        di = (2 * sums.si + n) // (2 * n)
+        st[kernel.ST_V_MID] = v_mid + dv
+        st[kernel.ST_I_MID] = i_mid + di
+        sums.reset(st[kernel.ST_PREV_I] - (i_mid + di))
+        st[kernel.ST_WN] = 0
+        st[kernel.ST_CROSS_N] = 0
+        st[kernel.ST_STOPPED] = 0
+        self._start_fraction = end_fraction
+        st[kernel.ST_STOP_FROM] = self._close_from if at_crossing else 0
+        self.windows += 1
+        self._on_window(result)
