@@ -52,3 +52,29 @@ def default_calibration():
         "i_noise_counts": 0.0,
         "f_nominal_hz": MAINS_F_NOMINAL_HZ,
     }
+
+
+class SystemClock:
+    """The clock the logic is handed: monotonic ticks plus UTC epoch seconds."""
+
+    def __init__(self):
+        import time
+
+        self._time = time
+        # MicroPython's time.time() counts from 1970 on the unix port and the boards
+        # since v1.22; the RTC is set from the operator link or NTP.
+        self.ticks_ms = time.ticks_ms if hasattr(time, "ticks_ms") else self._ticks_ms
+        self.ticks_diff = time.ticks_diff if hasattr(time, "ticks_diff") else self._ticks_diff
+
+    def _ticks_ms(self):
+        return int(self._time.monotonic() * 1000) & 0x3FFFFFFF
+
+    @staticmethod
+    def _ticks_diff(end, start):
+        return ((end - start + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+
+    def sleep_ms(self, ms):
+        self._time.sleep(ms / 1000)
+
+    def time(self):
+        return int(self._time.time())

@@ -143,3 +143,33 @@ class SimADC:
                 self.lost_pairs += skipped
         self.front_end.fill(buf, pairs)
         self._delivered += pairs
+
+
+class SimHardware:
+    """What the composition root gets from a board: adc, p1, clock, storage_root."""
+
+    def __init__(self, scenario=None, paced=True, storage_root=STORAGE_ROOT, p1_path=P1_PATH):
+        self.clock = common.SystemClock()
+        self.front_end = SimFrontEnd(**(scenario or {}))
+        self.adc = SimADC(self.front_end, self.clock if paced else None)
+        self.p1 = SimUART(p1_path)
+        self.storage_root = storage_root
+
+
+class SimUART:
+    """The P1 port of the sim: appends what the firmware writes to a file (or nowhere)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.written = 0
+
+    def write(self, data):
+        if self.path:
+            with open(self.path, "ab") as f:
+                f.write(data)
+        self.written += len(data)
+        return len(data)
+
+
+def hardware(scenario=None, paced=True, **options):
+    return SimHardware(scenario, paced, **options)

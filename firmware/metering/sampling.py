@@ -40,7 +40,7 @@ class Sampler:
         # its target length; without crossings (no voltage) close at twice the target
         self._close_from = target - int(self.rate_hz / (2 * cal.f_nominal_hz))
         self._max_pairs = 2 * target
-        self._start_fraction = -1.0  # crossing position before the window; <0: unknown
+        self._start_crossing = None  # raw codes around the crossing that opened the window
         self.pairs_processed = 0
         self.windows = 0
         st = self._st
@@ -86,13 +86,14 @@ class Sampler:
         v_mid = st[kernel.ST_V_MID]
         i_mid = st[kernel.ST_I_MID]
         freq_hz = 0.0
-        end_fraction = -1.0
+        end_crossing = None
         if at_crossing:
-            prev = st[kernel.ST_CROSS_PREV]
-            end_fraction = -prev / (st[kernel.ST_CROSS_CUR] - prev)
-            if self._start_fraction >= 0:
-                # the window runs from crossing to crossing: cycles over exact duration
-                span = n + end_fraction - self._start_fraction
+            end_crossing = (st[kernel.ST_CROSS_PREV] + v_mid, st[kernel.ST_CROSS_CUR] + v_mid)
+            if self._start_crossing is not None:
+                # both crossing times against this window's own mean level, so a bias
+                # step between windows does not shift one end only
+                mean = v_mid + sums.sv / n
+                span = n + _fraction(end_crossing, mean) - _fraction(self._start_crossing, mean)
                 freq_hz = st[kernel.ST_CROSS_N] * self.rate_hz / span
         whole = freq_hz > 0
         i_last = st[kernel.ST_PREV_I] - i_mid
@@ -106,7 +107,13 @@ class Sampler:
         st[kernel.ST_WN] = 0
         st[kernel.ST_CROSS_N] = 0
         st[kernel.ST_STOPPED] = 0
-        self._start_fraction = end_fraction
+        self._start_crossing = end_crossing
         st[kernel.ST_STOP_FROM] = self._close_from if at_crossing else 0
         self.windows += 1
         self._on_window(result)
+
+
+def _fraction(crossing, level):
+    """Where, between the two samples around a crossing, the voltage passed `level`."""
+    before, after = crossing
+    return (level - before) / (after - before)

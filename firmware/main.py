@@ -1,0 +1,123 @@
+"""Composition root: picks the board, builds its hardware and hands it to the logic.
+
+The only firmware module that knows which board it runs on. Run as a script it meters
+until interrupted (or for `seconds`), printing live readings once a second.
+"""
+import sys
+
+from metering.calibration import Calibration, CalibrationError
+from metering.meter import Meter
+from storage.flash import FileStore
+
+_PORT_BOARDS = {"esp32": "esp32", "rp2": "rp2040"}
+
+
+def board_module(name=None):
+    """The board module for this port, or the one named in /board.txt, or `name`."""
+    if name is None:
+        try:
+            with open("board.txt") as f:
+                name = f.read().strip()
+        except OSError:
+            name = None
+    name = name or _PORT_BOARDS.get(sys.platform, "sim")
+    return __import__("boards." + name, None, None, ("NAME",))
+
+
+def load_calibration(store, board):
+    data = store.read("calibration")
+    if data is not None:
+        try:
+            return Calibration.decode(data), "stored"
+        except CalibrationError as exc:
+            # a torn or edited record must not be used; the board default is honest
+            return Calibration(**board.default_calibration()), "default (stored: %s)" % exc.reason
+    return Calibration(**board.default_calibration()), "default"
+
+
+class App:
+    """One running meter: the metering module plus the outputs wired to it."""
+
+    def __init__(self, board, hw):
+        self.board = board
+        self.hw = hw
+        self.store = FileStore(hw.storage_root)
+        self.cal, self.cal_source = load_calibration(self.store, board)
+        v_nominal = board.MAINS_V_NOMINAL
+        self.meter = Meter(
+            hw.adc, self.cal, hw.clock, self.store,
+            starting_power_w=0.5 * board.STARTING_CURRENT_A * v_nominal,
+            sag_v=board.SAG_V, swell_v=board.SWELL_V,
+        )
+        self.running = False
+        self.stopped = False
+
+    def run(self, seconds=0, show=True):
+        """Meter until stop() or for `seconds` (0: forever); prints a line per window."""
+        clock = self.hw.clock
+        start = clock.ticks_ms()
+        shown = -1
+        self.running = True
+        try:
+            while self.running:
+                self.meter.poll()
+                windows = self.meter.sampler.windows
+                if windows != shown:
+                    shown = windows
+                    if show:
+                        print(format_readings(self.meter.snapshot()))
+                if seconds and clock.ticks_diff(clock.ticks_ms(), start) >= seconds * 1000:
+                    break
+        finally:
+            self.meter.save()
+            self.running = False
+            self.stopped = True
+
+    def stop(self):
+        self.running = False
+
+
+def format_readings(snap):
+    """One 80-column line for the terminal."""
+    if "vrms" not in snap:
+        return "waiting for the first measurement window..."
+    return "%7.2f V %7.3f A %+9.1f W %+8.1f var PF %+5.3f %6.3f Hz  in %d/%d Wh  out %d/%d Wh" % (
+        snap["vrms"], snap["irms"], snap["p_w"], snap["q_var"], snap["pf"], snap["freq_hz"],
+        snap["import_wh"][0], snap["import_wh"][1], snap["export_wh"][0], snap["export_wh"][1],
+    )
+
+
+app = None
+
+
+def build(board_name=None, **hardware_options):
+    board = board_module(board_name)
+    return App(board, board.hardware(**hardware_options))
+
+
+def start(board_name=None, **hardware_options):
+    """Meter in a background thread (the virtual board: the REPL stays usable)."""
+    global app
+    import _thread
+
+    app = build(board_name, **hardware_options)
+    _thread.start_new_thread(app.run, (0, False))
+    return app
+
+
+def main(argv):
+    global app
+    seconds = int(argv[1]) if len(argv) > 1 else 0
+    app = build()
+    print("meter on board %s, calibration %s, kernel %s; Ctrl-C stops" % (
+        app.board.NAME, app.cal_source, app.meter.sampler.kernel_name))
+    try:
+        app.run(seconds)
+    except KeyboardInterrupt:
+        pass
+    snap = app.meter.snapshot()
+    print("stopped after %d windows, coverage %.2f %%" % (snap["windows"], 100 * snap["coverage"]))
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,88 @@
+"""Billing registers: energy import/export per tariff in integer Wh, never decreasing.
+
+Energy arrives per window as watts x milliseconds (= millijoules) and is carried in an
+integer remainder, so nothing is lost to rounding and a 32-bit float never touches a
+register. Below the starting power nothing registers (no creep from noise).
+"""
+import canonical
+import json
+
+from compat import const
+
+MJ_PER_WH = const(3600000)
+
+
+class RegisterError(ValueError):
+    def __init__(self, reason, detail=""):
+        super().__init__(reason + (": " + detail if detail else ""))
+        self.reason = reason
+
+
+class Registers:
+    """import_wh[t] / export_wh[t] for tariff t = 1, 2 (index 0 unused: OBIS x.8.1, x.8.2)."""
+
+    def __init__(self, starting_power_w):
+        self.starting_power_w = starting_power_w
+        self.import_wh = [0, 0, 0]
+        self.export_wh = [0, 0, 0]
+        self.import_mj = 0  # remainder below one Wh, per direction
+        self.export_mj = 0
+        self.tariff = 1
+
+    def add(self, p_w, duration_ms):
+        """Register p_w (positive: import, negative: export) held for duration_ms."""
+        if -self.starting_power_w < p_w < self.starting_power_w:
+            return  # below starting power: no creep
+        t = self.tariff
+        if p_w > 0:
+            self.import_mj += int(p_w * duration_ms + 0.5)
+            carry = self.import_mj // MJ_PER_WH
+            if carry:
+                self.import_wh[t] += carry
+                self.import_mj -= carry * MJ_PER_WH
+        else:
+            self.export_mj += int(-p_w * duration_ms + 0.5)
+            carry = self.export_mj // MJ_PER_WH
+            if carry:
+                self.export_wh[t] += carry
+                self.export_mj -= carry * MJ_PER_WH
+
+    def set_tariff(self, tariff):
+        if tariff not in (1, 2):
+            raise RegisterError("bad-tariff", str(tariff))
+        self.tariff = tariff
+
+    def values(self):
+        """(import T1, import T2, export T1, export T2) in Wh."""
+        return (self.import_wh[1], self.import_wh[2], self.export_wh[1], self.export_wh[2])
+
+    def encode(self):
+        return canonical.dumps({
+            "import_wh": self.import_wh[1:], "export_wh": self.export_wh[1:],
+            "import_mj": self.import_mj, "export_mj": self.export_mj, "tariff": self.tariff,
+        }).encode()
+
+    def restore(self, data):
+        """Load a saved state; refuses anything that would make a register go backwards."""
+        try:
+            state = json.loads(data)
+            imp = [int(x) for x in state["import_wh"]]
+            exp = [int(x) for x in state["export_wh"]]
+            imp_mj = int(state["import_mj"])
+            exp_mj = int(state["export_mj"])
+            tariff = int(state["tariff"])
+        except (ValueError, KeyError, TypeError):
+            raise RegisterError("malformed", "saved registers unreadable")
+        if len(imp) != 2 or len(exp) != 2 or min(imp + exp) < 0 or tariff not in (1, 2):
+            raise RegisterError("malformed", "saved registers out of range")
+        if not (0 <= imp_mj < MJ_PER_WH and 0 <= exp_mj < MJ_PER_WH):
+            raise RegisterError("malformed", "remainder out of range")
+        new = (imp[0], imp[1], exp[0], exp[1])
+        for old_v, new_v in zip(self.values(), new):
+            if new_v < old_v:
+                raise RegisterError("rewind", "saved registers are older than the live ones")
+        self.import_wh = [0] + imp
+        self.export_wh = [0] + exp
+        self.import_mj = imp_mj
+        self.export_mj = exp_mj
+        self.tariff = tariff

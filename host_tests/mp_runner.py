@@ -1,0 +1,40 @@
+"""Runs shared firmware test files under the MicroPython unix port.
+
+Usage: micropython host_tests/mp_runner.py REPO_ROOT FILE.py [FILE.py ...]
+Prints one line per test: MPTEST <outcome> <file>::<test> <message>
+"""
+import sys
+
+
+def main():
+    root = sys.argv[1]
+    for path in (root + "/host_tests", root, root + "/firmware"):
+        sys.path.insert(0, path)
+    import mptest
+
+    for path in sys.argv[2:]:
+        name = path.split("/")[-1][:-3]
+        pkg = path.split("/")[-2]
+        try:
+            module = __import__(pkg + "." + name, None, None, ("x",))
+        except Exception as exc:
+            print("MPTEST error %s::<import> %s: %s" % (path, type(exc).__name__, exc))
+            sys.print_exception(exc)
+            continue
+        for attr in sorted(dir(module)):
+            if not attr.startswith("test_"):
+                continue
+            fn = getattr(module, attr)
+            if not callable(fn):
+                continue
+            try:
+                fn()
+                print("MPTEST passed %s::%s" % (path, attr))
+            except mptest.SkipTest as exc:
+                print("MPTEST skipped %s::%s %s" % (path, attr, exc))
+            except Exception as exc:
+                print("MPTEST failed %s::%s %s: %s" % (path, attr, type(exc).__name__, exc))
+                sys.print_exception(exc)
+
+
+main()

@@ -1,0 +1,49 @@
+"""What shared firmware tests need from a test runner, on CPython (pytest) and MicroPython.
+
+Shared tests are plain `def test_*` functions with assert; they use these helpers
+instead of pytest features so one file serves both interpreters.
+"""
+import sys
+
+ON_MICROPYTHON = sys.implementation.name == "micropython"
+
+
+class SkipTest(Exception):
+    """Raised to skip a test; the message is the reason shown in the summary."""
+
+
+def skip(reason):
+    if not ON_MICROPYTHON:
+        import pytest
+
+        pytest.skip(reason)
+    raise SkipTest(reason)
+
+
+def cpython_only(reason):
+    """Decorator for a shared test that cannot run under MicroPython; says why."""
+
+    def wrap(fn):
+        if not ON_MICROPYTHON:
+            return fn
+
+        def skipped():
+            raise SkipTest("CPython only: " + reason)
+
+        skipped.__name__ = fn.__name__
+        return skipped
+
+    return wrap
+
+
+def raises(exc_type, fn, *args, **kwargs):
+    """Call fn and return the exception it raised; fail if it raised nothing or another."""
+    try:
+        fn(*args, **kwargs)
+    except exc_type as exc:
+        return exc
+    raise AssertionError("%s not raised by %s" % (exc_type.__name__, getattr(fn, "__name__", fn)))
+
+
+def approx(value, expected, rel=1e-9, abs_tol=0.0):
+    return abs(value - expected) <= max(rel * abs(expected), abs_tol)
