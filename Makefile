@@ -24,8 +24,11 @@ venv: $(VENV)/.installed
 test: venv
 	$(PY) -m pytest
 
+# The sim board runs from a staged copy of the device's files, like a flashed board;
+# its data/ folder (registers, logs) survives re-staging as flash survives a deploy.
 sim: venv
-	$(MPY) -X heapsize=256K tools/sim_main.py $(SECONDS)
+	$(PY) -m tools.stage sim build/sim
+	cd build/sim && ../../$(MPY) -X heapsize=256K main.py $(SECONDS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -47,7 +47,7 @@ class App:
         self.meter = Meter(
             hw.adc, self.cal, hw.clock, self.store,
             starting_power_w=0.5 * board.STARTING_CURRENT_A * v_nominal,
-            sag_v=board.SAG_V, swell_v=board.SWELL_V,
+            sag_v=board.SAG_V, swell_v=board.SWELL_V, v_nominal=v_nominal,
         )
         self.running = False
         self.stopped = False
@@ -69,7 +69,7 @@ class App:
                 if seconds and clock.ticks_diff(clock.ticks_ms(), start) >= seconds * 1000:
                     break
         finally:
-            self.meter.save()
+            self.meter.save(clean=True)
             self.running = False
             self.stopped = True
 

@@ -1,44 +1,90 @@
-"""The metering module's face: sampling, registers, voltage quality, persistence.
+"""The metering module's face: sampling, registers, tariffs, quarter-hours, voltage
+quality and power failures, all persisted power-cut-safely.
 
 Everything outside metering reads `snapshot()` (a fresh dict each call) and can change
-nothing here. Registers are saved to a two-slot record so a power cut loses at most the
-energy since the last save and never rewinds a register.
+nothing here. State is one two-slot record, so a power cut loses at most the energy
+since the last save and never rewinds a register.
 """
+import json
+
+import canonical
+from metering.intervals import IntervalRegister, STATUS_POWER_FAIL
 from metering.registers import Registers, RegisterError
 from metering.sampling import Sampler
+from metering.tariff import TariffSchedule
 from storage.slots import SlotStore
+
+LONG_POWER_FAIL_S = 180  # DSMR: a long power failure lasts more than 3 minutes
+POWER_FAIL_LOG_LEN = 10
 
 
 class Meter:
     def __init__(self, adc, cal, clock, store, starting_power_w, sag_v, swell_v,
-                 save_interval_s=300, use_viper=True):
+                 v_nominal=230.0, save_interval_s=300, use_viper=True, tariffs=None):
         self._clock = clock
-        self._slots = SlotStore(store, "registers")
+        self._slots = SlotStore(store, "meter")
         self.registers = Registers(starting_power_w)
-        self.restore_error = None
-        saved = self._slots.load()
-        if saved is not None:
-            try:
-                self.registers.restore(saved)
-            except RegisterError as exc:  # keep counting from zero is worse than stopping
-                self.restore_error = exc.reason
-                raise
-        self.sampler = Sampler(adc, cal, self._on_window, use_viper=use_viper)
-        self.last = None
+        self.tariffs = tariffs or TariffSchedule()
         self.sag_v = sag_v
         self.swell_v = swell_v
+        self.power_fail_v = 0.5 * v_nominal
         self.sags = 0
         self.swells = 0
+        self.power_failures = 0
+        self.long_power_failures = 0
+        self.power_fail_log = []  # [end of failure (UTC s), duration s], newest last
+        now = clock.time()
+        self.boot_s = now
+        self.intervals = IntervalRegister(store, now)
+        saved = self._slots.load()
+        if saved is not None:
+            self._restore(saved, now)
+        self._catch_up_with_intervals()
+        self.sampler = Sampler(adc, cal, self._on_window, use_viper=use_viper)
+        self.last = None
         self._quality = 0  # -1 in a sag, +1 in a swell, 0 normal
+        self._failing = False
         self.save_interval_s = save_interval_s
-        self._last_save_s = clock.time()
         self.saves = 0
+        self.save(clean=False)  # from here on, an unclean stop counts as a power failure
+
+    def _restore(self, saved, now):
+        try:
+            state = json.loads(saved)
+            self.registers.restore(canonical.dumps(state["registers"]))
+            self.sags, self.swells = int(state["quality"][0]), int(state["quality"][1])
+            self.power_failures, self.long_power_failures = state["power_failures"]
+            self.power_fail_log = [[int(a), int(b)] for a, b in state["power_fail_log"]]
+            last_alive_s = int(state["last_alive_s"])
+            clean = state["clean"] is True
+        except (ValueError, KeyError, TypeError, IndexError):
+            raise RegisterError("malformed", "saved meter state unreadable")
+        if not clean:
+            outage_s = max(0, now - last_alive_s)
+            self.power_failures += 1
+            if outage_s > LONG_POWER_FAIL_S:
+                self.long_power_failures += 1
+                self.power_fail_log = (self.power_fail_log + [[now, outage_s]])[-POWER_FAIL_LOG_LEN:]
+            self.intervals.flag(STATUS_POWER_FAIL)
+
+    def _catch_up_with_intervals(self):
+        """A cut between a quarter-hour record and the next state save must not let the
+        registers fall behind the record already written."""
+        last = self.intervals.last()
+        if last is None:
+            return
+        reg = self.registers
+        for t in (1, 2):
+            reg.import_wh[t] = max(reg.import_wh[t], last["import_wh"][t - 1])
+            reg.export_wh[t] = max(reg.export_wh[t], last["export_wh"][t - 1])
 
     def poll(self):
         self.sampler.poll()
 
     def _on_window(self, result):
         self.last = result
+        now = self._clock.time()
+        self.registers.set_tariff(self.tariffs.tariff_at(now))
         self.registers.add(result.p_w, result.n_pairs * 1000.0 / self.sampler.rate_hz)
         quality = -1 if result.vrms < self.sag_v else (1 if result.vrms > self.swell_v else 0)
         if quality != self._quality:
@@ -47,13 +93,28 @@ class Meter:
             elif quality > 0:
                 self.swells += 1
             self._quality = quality
-        now = self._clock.time()
-        if now - self._last_save_s >= self.save_interval_s:
+        failing = result.vrms < self.power_fail_v
+        if failing and not self._failing:
+            self.save()  # supply collapsing: save while the hold-up capacitor lasts
+        self._failing = failing
+        if self.intervals.due(now):
+            self.save()  # registers first: the record may never be ahead of the state
+            self.intervals.close(now, self.registers.values())
+        elif now - self._last_save_s >= self.save_interval_s:
             self.save()
 
-    def save(self):
-        self._slots.save(self.registers.encode())
-        self._last_save_s = self._clock.time()
+    def save(self, clean=False):
+        now = self._clock.time()
+        state = {
+            "registers": json.loads(self.registers.encode()),
+            "quality": [self.sags, self.swells],
+            "power_failures": [self.power_failures, self.long_power_failures],
+            "power_fail_log": self.power_fail_log,
+            "last_alive_s": now,
+            "clean": clean,
+        }
+        self._slots.save(canonical.dumps(state).encode())
+        self._last_save_s = now
         self.saves += 1
 
     def set_calibration(self, cal):
@@ -68,8 +129,12 @@ class Meter:
             "tariff": reg.tariff,
             "sags": self.sags,
             "swells": self.swells,
+            "power_failures": self.power_failures,
+            "long_power_failures": self.long_power_failures,
+            "power_fail_log": [list(e) for e in self.power_fail_log],
             "coverage": self.sampler.coverage(),
             "windows": self.sampler.windows,
+            "kernel": self.sampler.kernel_name,
         }
         if r is not None:
             snap.update(r.to_dict())

@@ -1,0 +1,71 @@
+"""Quarter-hour interval register: the register readings at every :00/:15/:30/:45.
+
+Each record is the four energy registers at the boundary (cumulative, as Dutch
+regulation requires), so the delta between two records equals the register delta
+exactly. Kept in a bounded append-only log on flash: at least 10 days.
+"""
+import struct
+
+from compat import const
+from storage.applog import AppendLog
+import civiltime
+
+QUARTER_S = const(900)
+RETENTION_DAYS = const(12)  # >= 10 days required; margin for an outage of the uplink
+_RECORD = ">IIIIIB"  # end of interval (UTC s), import T1/T2, export T1/T2 (Wh), status
+RECORD_SIZE = struct.calcsize(_RECORD)
+
+# status bits
+STATUS_SUMMER = const(1)  # DSMR summer/winter flag of the interval end, local time
+STATUS_POWER_FAIL = const(2)  # the meter was off during (part of) this interval
+STATUS_CLOCK_SET = const(4)  # the clock was corrected during this interval
+STATUS_PARTIAL = const(8)  # the meter started during this interval
+
+
+def encode(end_s, values, status):
+    return struct.pack(_RECORD, end_s, values[0], values[1], values[2], values[3], status)
+
+
+def decode(record):
+    end_s, it1, it2, et1, et2, status = struct.unpack(_RECORD, record)
+    return {"end_s": end_s, "import_wh": [it1, it2], "export_wh": [et1, et2], "status": status}
+
+
+class IntervalRegister:
+    def __init__(self, store, now_s):
+        # framing overhead is well under 32 bytes per record
+        per_day = 96 * (RECORD_SIZE + 32)
+        self.log = AppendLog(store, "qh", RETENTION_DAYS * per_day)
+        self._next_end_s = (now_s // QUARTER_S + 1) * QUARTER_S
+        self._status = STATUS_PARTIAL
+
+    def last(self):
+        """The newest record (decoded), or None."""
+        last_seq = self.log.last_seq
+        if last_seq is None:
+            return None
+        for _seq, record in self.log.records(last_seq - 1):
+            return decode(record)
+        return None
+
+    def flag(self, status_bits):
+        self._status |= status_bits
+
+    def due(self, now_s):
+        return now_s >= self._next_end_s
+
+    def close(self, now_s, values):
+        """Record the boundary just passed with the registers as they are now."""
+        end_s = self._next_end_s
+        if now_s - end_s >= QUARTER_S:  # the meter was off over whole intervals
+            self._status |= STATUS_POWER_FAIL
+            end_s = now_s // QUARTER_S * QUARTER_S
+        status = self._status | (STATUS_SUMMER if civiltime.is_summer(end_s) else 0)
+        seq = self.log.append(encode(end_s, values, status))
+        self._next_end_s = end_s + QUARTER_S
+        self._status = 0
+        return seq
+
+    def records(self, after_seq=None):
+        for seq, record in self.log.records(after_seq):
+            yield seq, decode(record)
