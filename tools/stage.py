@@ -57,6 +57,7 @@ def _write_atomic(path, data):
 def stage(board, dest_dir):
     """Copies the board's layout into dest_dir (created if needed); returns the device paths
     written. Files already in dest_dir that are not part of the layout are left alone."""
+    os.makedirs(dest_dir, exist_ok=True)
     written = []
     for host_path, device_path in layout(board):
         target = os.path.join(dest_dir, *device_path.split("/"))
@@ -64,7 +65,6 @@ def stage(board, dest_dir):
         with open(host_path, "rb") as f:
             _write_atomic(target, f.read())
         written.append(device_path)
-    os.makedirs(dest_dir, exist_ok=True)
     _write_atomic(os.path.join(dest_dir, BOARD_FILE), board.encode() + b"\n")
     written.append(BOARD_FILE)
     return written

@@ -30,7 +30,7 @@ RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n"
 NO_FIRMWARE = "no-main"
 _CHUNK = 4096
 _IDLE_S = 0.05  # how often the relay looks for a client (re)connecting
-_REBOOT_LOOP = (5, 10.0)  # more than 5 reboots within 10 s: the board is broken, stop
+_REBOOT_LOOP = (5, 10.0)  # more than 5 unasked reboots within 10 s: a crash loop, stop
 
 # Runs outside the sandbox: after the mount, `/` and every import is the board's flash.
 # After a soft reset from the raw REPL a board does not run main.py; "no-main" does the same.
@@ -93,6 +93,7 @@ class VirtualBoard:
         self.device = None
         self.boot_log = b""
         self.reboots = 0
+        self.firmware_running = False  # False after a soft reset from the raw REPL
         self.exit_code = None  # set when the relay gave up on a crashing interpreter
         self._proc = None
         self._fds = []  # board master, client master, board slave (kept for reboots)
@@ -159,10 +160,13 @@ class VirtualBoard:
         if not booted:
             raise BootError("no answer from the firmware within %d s" % self.boot_timeout_s, log)
         if FAILED in self.boot_log:
-            lines = [line for line in log.splitlines() if line.strip()]
-            raise BootError("firmware failed to boot: " + lines[-1].strip(), log)
+            # the traceback's last line, before the REPL banner that follows it
+            report = log.split(FAILED.decode(), 1)[1].split("\nMicroPython ", 1)[0]
+            lines = [line.strip() for line in report.splitlines() if line.strip()]
+            raise BootError("firmware failed to boot: " + (lines or ["?"])[-1], log)
         if READY not in self.boot_log:
             raise BootError("interpreter exited during boot (code %s)" % self.exit_code, log)
+        self.firmware_running = True
 
     def stop(self):
         """Power cut: ends the interpreter and the relay; the device path disappears."""
@@ -239,13 +243,15 @@ class VirtualBoard:
         """Restarts the interpreter as a soft reset would; False if it keeps dying."""
         now = time.monotonic()
         limit, window_s = _REBOOT_LOOP
-        self._reboot_times = [t for t in self._reboot_times if now - t < window_s] + [now]
+        if not client_here:  # a client's resets are deliberate; alone, it is a crash loop
+            self._reboot_times = [t for t in self._reboot_times if now - t < window_s] + [now]
         if not self._ready.is_set() or len(self._reboot_times) > limit:
             self.exit_code = self._proc.returncode
             return False
         if client_here:
             _write_all(client_fd, SOFT_REBOOT)
         self._spawn(firmware=not self._raw_repl)
+        self.firmware_running = not self._raw_repl
         if self._raw_repl:
             # a board stays in the raw REPL across the reset; the unix port starts friendly
             self._hold = b""
@@ -275,10 +281,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m tools.vboard",
         description="Run the firmware on a virtual board that mpremote talks to like a real "
-        "one. The first line printed is the device path, e.g. "
-        "mpremote connect /dev/pts/3 resume exec \"import main; print(main.app.meter.snapshot())\" "
-        "(without `resume`, mpremote soft-resets the board and metering stops until the next "
-        "restart, exactly as on real hardware). Ctrl-C switches it off.",
+        "one. The first line printed is the device path, e.g. mpremote connect /dev/pts/3 "
+        "resume exec \"import main; print(main.app.meter.snapshot())\" (without `resume`, "
+        "mpremote soft-resets the board and metering stops until the next restart, as on "
+        "a real board). Ctrl-C switches it off.",
     )
     parser.add_argument("--dir", default=DEFAULT_FS_DIR,
                         help="folder that plays the board's flash, kept between runs "
@@ -327,9 +333,9 @@ def _serve(vb, args, fs_dir):
             time.sleep(0.2)
             if vb.reboots != reboots:
                 reboots = vb.reboots
-                print("soft reboot (%d so far); after one from mpremote's raw REPL the "
-                      "firmware is not running until the board is restarted" % reboots,
-                      flush=True)
+                print("soft reboot: firmware restarted" if vb.firmware_running else
+                      "soft reboot from the raw REPL: firmware not started, as on a board "
+                      "(Ctrl-D at the friendly REPL or a restart starts it)", flush=True)
     except KeyboardInterrupt:
         pass
     finally:

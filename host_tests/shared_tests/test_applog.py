@@ -152,6 +152,18 @@ def test_corrupt_record_is_never_returned():
         assert got == written[:len(got)], bit  # a clean prefix, nothing altered
 
 
+def test_failed_append_never_shares_its_seq_with_a_later_record():
+    flash = FakeFlash()
+    log = AppendLog(flash, "ev", 1024)
+    log.append(b"one")
+    flash.arm(1, tear=1)  # the record lands whole, but the caller sees an error
+    raises(PowerLoss, log.append, b"two")
+    flash.reboot()  # a transient fault: the same object carries on
+    three = log.append(b"three")
+    got = list(AppendLog(flash, "ev", 1024).records())
+    assert got == [(1, b"one"), (2, b"two"), (three, b"three")] and three == 3
+
+
 def test_record_larger_than_a_segment_is_rejected():
     flash = FakeFlash()
     log = AppendLog(flash, "ev", 400, segment_bytes=100)
