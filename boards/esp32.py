@@ -1,0 +1,186 @@
+"""The `esp32` board: ESP32 DevKitC (WROOM-32) with the single-phase front-end on ADC1.
+
+Mainline MicroPython has no DMA ADC on the ESP32: a viper loop reads each pair on a
+time.ticks_us grid, so readinto blocks while it samples and the grid slots that pass while
+the metering code runs are lost (counted in lost_pairs). Only ADC1 works with Wi-Fi on.
+Verified: compiles (mpy-cross -march=xtensawin), type-checks (micropython-esp32-stubs 1.29).
+Not verified: on hardware.
+"""
+from compat import IS_MICROPYTHON, const
+
+from boards.common import *  # noqa: F401,F403 - a board restates only what differs
+from boards import common
+
+NAME = "esp32"
+HARDWARE_ID = "esp32-devkitc-v1"
+
+_V_ADC_PIN = const(36)  # GPIO36 = ADC1_CH0 (SENSOR_VP): voltage divider
+_I_ADC_PIN = const(39)  # GPIO39 = ADC1_CH3 (SENSOR_VN): CT burden
+_P1_UART_ID = const(2)
+_P1_TX_PIN = const(17)  # UART2's usual pins; on a WROVER 16/17 drive the PSRAM: move them
+_P1_RX_PIN = const(16)  # unused (P1 only sends) but claimed by the UART
+P1_BAUD = const(115200)  # DSMR 5.0.2 P1: 115200 8N1, open-collector so inverted
+_LED_PIN = const(2)  # external LED + resistor: the DevKitC has no user LED
+STORAGE_ROOT = "/data"
+
+# Front-end: at ATTN_11DB the ESP32 reads linearly only from about 150 mV to 2450 mV
+# (ESP-IDF v4.4 ADC guide, "ADC Attenuation"); above that it compresses, so the signals
+# are centred on 1.32 V and kept within +/-1.0 V, and codes are scaled with that guide's
+# Vout = Dout * Vmax / Dmax (Vmax 2450 mV). The unit's own gain comes from calibration.
+V_REF = 2.45  # volts at code 4095 on the linear fit
+ADC_MID_CODE = const(2206)  # 1.32 V bias (3V3 through 15 kOhm / 10 kOhm)
+BURDEN_OHM = 33.0  # Imax peak (28.3 mA secondary) -> 0.93 V
+COUNTS_AT_FULL_SCALE = 1660  # 400 V peak via 1 MOhm : 2.49 kOhm -> 0.99 V
+
+# Sampling: each readinto blocks for the whole block, and the blocks' processing time
+# is lost; the lower rate keeps that share small and still resolves the 19th harmonic.
+SAMPLE_PAIRS_PER_S = 2000
+# the current is read right after the voltage: one ADC1 read in the viper loop, about
+# 1 / 30 kS/s; ESP32ADCPair.i_delay_us measures the unit's value at start-up
+I_DELAY_US = 33.0
+
+_TICKS_MASK = const(0x3FFFFFFF)  # ticks_us wraps at 2**30 on 32-bit ports
+_TICKS_HALF = const(0x20000000)
+_PROBE_PAIRS = const(64)
+
+
+def default_calibration():
+    """common.default_calibration() with this board's front-end and conversion delay."""
+    cal = common.default_calibration()
+    cal["v_per_count"] = V_PEAK_FULL_SCALE / COUNTS_AT_FULL_SCALE  # noqa: F405
+    cal["a_per_count"] = (V_REF / (1 << ADC_BITS)) / BURDEN_OHM * CT_RATIO  # noqa: F405
+    cal["v_offset"] = ADC_MID_CODE
+    cal["i_offset"] = ADC_MID_CODE
+    cal["i_delay_us"] = I_DELAY_US
+    return cal
+
+
+def _acquire_py(buf, pairs: int, read_v, read_i, ticks_us, due_us: int, period_us: int) -> int:
+    """Plain twin of _acquire_viper: read `pairs` (v, i) pairs into buf, the first at
+    due_us and then every period_us; return the next due time."""
+    k = 0
+    end = 2 * pairs
+    while k < end:
+        while ((ticks_us() - due_us) & _TICKS_MASK) >= _TICKS_HALF:  # not due yet
+            pass
+        buf[k] = read_v()
+        buf[k + 1] = read_i()
+        due_us = (due_us + period_us) & _TICKS_MASK
+        k += 2
+    return due_us
+
+
+_acquire = _acquire_py
+if IS_MICROPYTHON:
+    import micropython
+
+    @micropython.viper
+    def _acquire_viper(buf, pairs: int, read_v, read_i, ticks_us, due_us: int, period_us: int) -> int:
+        p = ptr16(buf)  # noqa: F821 (viper built-in)
+        k = 0
+        end = 2 * pairs
+        while k < end:
+            while ((int(ticks_us()) - due_us) & _TICKS_MASK) >= _TICKS_HALF:
+                pass
+            p[k] = int(read_v())
+            p[k + 1] = int(read_i())
+            due_us = (due_us + period_us) & _TICKS_MASK
+            k += 2
+        return due_us
+
+    _acquire = _acquire_viper
+
+
+class ESP32ADCPair:
+    """ADC-pair object (contract of boards.sim.SimADC) on ADC1, 12-bit raw codes.
+
+    Raw ADC.read() rather than read_u16() (which scales the same reading up to 16 bits)
+    or read_uv() (eFuse-corrected microvolts, but slower and still compressed above
+    2450 mV): the calibration record turns codes into volts and amps.
+    A pair delayed by an interrupt is read late, not dropped.
+    """
+
+    def __init__(self, rate_hz=SAMPLE_PAIRS_PER_S):
+        import time
+        from array import array
+
+        import machine
+
+        if rate_hz <= 0 or 1_000_000 % rate_hz:
+            raise ValueError("rate_hz must divide 1000000 (a whole-microsecond period)")
+        self.rate_hz = rate_hz
+        self.lost_pairs = 0
+        self._period_us = 1_000_000 // rate_hz
+        self._due_us = -1  # no block read yet
+        self._ticks_us = time.ticks_us
+        self._ticks_diff = time.ticks_diff
+        ADC = machine.ADC
+        readers = []
+        for pin in (_V_ADC_PIN, _I_ADC_PIN):
+            adc = ADC(machine.Pin(pin), atten=ADC.ATTN_11DB)
+            adc.width(ADC.WIDTH_12BIT)
+            readers.append(adc.read)
+        self._read_v, self._read_i = readers
+        # v->i spacing: half a back-to-back pair, timed with the real loop
+        probe = array("H", bytes(4 * _PROBE_PAIRS))
+        start = self._ticks_us()
+        _acquire(probe, _PROBE_PAIRS, self._read_v, self._read_i, self._ticks_us, start, 0)
+        self.i_delay_us = self._ticks_diff(self._ticks_us(), start) / (2 * _PROBE_PAIRS)
+
+    def readinto(self, buf):
+        """Sample len(buf) // 2 pairs into buf (array('H')), continuing the time grid."""
+        now = self._ticks_us()
+        period = self._period_us
+        if self._due_us < 0:
+            self._due_us = now
+        else:
+            # slots more than half a period past were never sampled: skip them, so every
+            # pair stays on the grid (a gap over 2**29 us, about 9 min, is miscounted)
+            late = self._ticks_diff(now, self._due_us)
+            if late > 0:
+                missed = (late + period // 2) // period
+                self.lost_pairs += missed
+                self._due_us = (self._due_us + missed * period) & _TICKS_MASK
+        self._due_us = _acquire(
+            buf, len(buf) // 2, self._read_v, self._read_i, self._ticks_us, self._due_us, period
+        )
+
+
+class Clock:
+    """The clock handed to the firmware: ticks, sleeps and Unix time in whole seconds."""
+
+    def __init__(self):
+        import time
+
+        self._time = time.time
+        self.ticks_ms = time.ticks_ms
+        self.ticks_diff = time.ticks_diff
+        self.sleep_ms = time.sleep_ms
+        # ports whose epoch is 2000 count 946684800 s less than Unix time
+        self._epoch_offset_s = 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+    def time(self):
+        return self._time() + self._epoch_offset_s
+
+
+class Hardware:
+    """What hardware() returns to the wiring module."""
+
+    def __init__(self, adc, p1, clock, storage_root, led):
+        self.adc = adc
+        self.p1 = p1
+        self.clock = clock
+        self.storage_root = storage_root
+        self.led = led
+
+
+def hardware():
+    """Build the DevKitC's hardware objects; call once, from the wiring module."""
+    import machine
+
+    adc = ESP32ADCPair(SAMPLE_PAIRS_PER_S)
+    p1 = machine.UART(
+        _P1_UART_ID, P1_BAUD, tx=_P1_TX_PIN, rx=_P1_RX_PIN, invert=machine.UART.INV_TX
+    )
+    led = machine.Pin(_LED_PIN, machine.Pin.OUT, value=0)
+    return Hardware(adc, p1, Clock(), STORAGE_ROOT, led)

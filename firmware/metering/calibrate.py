@@ -1,0 +1,72 @@
+"""Calibration from a reference source: no load, then a known load at PF 1, then PF 0.5.
+
+Each step averages whole-cycle windows measured with the current calibration and
+returns a corrected Calibration; corrections multiply or add to what is there, so a
+step can be repeated to converge. Pure arithmetic on averages: the same code serves the
+REPL (from a running meter) and the host tool (from captures).
+"""
+import math
+
+
+class CalibrationStepError(ValueError):
+    def __init__(self, reason, detail=""):
+        super().__init__(reason + (": " + detail if detail else ""))
+        self.reason = reason
+
+
+def average(windows):
+    """Duration-weighted mean of vrms, irms, p_w, q_var over whole-cycle windows."""
+    whole = [w for w in windows if w.whole_cycles]
+    if len(whole) < 2:
+        raise CalibrationStepError("too-few-windows", "need at least 2 whole-cycle windows")
+    total = sum(w.duration_s for w in whole)
+    mean = {}
+    for key in ("vrms", "irms", "p_w", "q_var", "freq_hz"):
+        mean[key] = sum(getattr(w, key) * w.duration_s for w in whole) / total
+    # RMS values average in the square, as the energy they stand for
+    mean["vrms"] = math.sqrt(sum(w.vrms * w.vrms * w.duration_s for w in whole) / total)
+    mean["irms"] = math.sqrt(sum(w.irms * w.irms * w.duration_s for w in whole) / total)
+    mean["windows"] = len(whole)
+    return mean
+
+
+def no_load(cal, measured):
+    """Voltage applied, no current: noise floor and in-phase crosstalk of the current
+    channel (the no-load offsets an ADE7953 keeps in IRMSOS and AWATTOS)."""
+    v_scale = cal.v_per_count * cal.v_gain
+    i_scale = cal.a_per_count * cal.i_gain
+    if measured["vrms"] < 10 * v_scale:
+        raise CalibrationStepError("no-voltage", "the no-load step needs mains voltage applied")
+    noise = measured["irms"] / i_scale
+    floor = math.sqrt(noise * noise + cal.i_noise_counts * cal.i_noise_counts)
+    vrms_counts = measured["vrms"] / v_scale
+    crosstalk = cal.i_crosstalk + measured["p_w"] / (v_scale * i_scale) / (vrms_counts * vrms_counts)
+    return cal.replaced(i_noise_counts=floor, i_crosstalk=crosstalk)
+
+
+def unity_power_factor(cal, measured, v_ref, i_ref):
+    """Known RMS voltage and current at PF 1: channel gains."""
+    if v_ref <= 0 or i_ref <= 0:
+        raise CalibrationStepError("bad-reference", "reference V and I must be positive")
+    if measured["vrms"] <= 0 or measured["irms"] <= 0:
+        raise CalibrationStepError("no-signal", "measured no voltage or no current")
+    return cal.replaced(
+        v_gain=cal.v_gain * v_ref / measured["vrms"],
+        i_gain=cal.i_gain * i_ref / measured["irms"],
+    )
+
+
+def half_power_factor(cal, measured, p_ref, v_ref, i_ref):
+    """Known P at PF about 0.5 lagging: phase error of the current front-end."""
+    s_ref = v_ref * i_ref
+    if not 0 < p_ref < s_ref:
+        raise CalibrationStepError("bad-reference", "need 0 < P < V*I at PF 0.5")
+    phi_ref = math.acos(p_ref / s_ref)
+    phi_meas = math.atan2(measured["q_var"], measured["p_w"])
+    # the front-end lead makes the current look less lagging: add what is missing
+    return cal.replaced(phase_deg=cal.phase_deg + math.degrees(phi_ref - phi_meas))
+
+
+def error_pct(measured, p_ref):
+    """Active power error of a verification point, in percent."""
+    return 100.0 * (measured["p_w"] / p_ref - 1.0)
