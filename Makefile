@@ -8,7 +8,7 @@ SECONDS ?= 0
 BOARD ?= esp32
 PORT ?=
 
-.PHONY: all venv test sim vboard deploy bench check-mpy typecheck clean
+.PHONY: all venv test sim vboard stage deploy bench check clean
 
 all: test
 
@@ -29,6 +29,25 @@ test: venv
 sim: venv
 	$(PY) -m tools.stage sim build/sim
 	cd build/sim && ../../$(MPY) -X heapsize=256K main.py $(SECONDS)
+
+# The virtual board: firmware behind a pseudo-terminal, for mpremote (`make vboard`).
+vboard: venv
+	$(PY) -m tools.vboard --seconds $(SECONDS)
+
+stage: venv
+	$(PY) -m tools.stage $(BOARD) build/stage/$(BOARD)
+
+# Compile for the board with mpy-cross and copy with mpremote (data/ on the board is kept).
+deploy: venv
+	@test -n "$(PORT)" || { echo "usage: make deploy BOARD=esp32|rp2040 PORT=/dev/ttyUSB0"; exit 2; }
+	$(PY) -m tools.deploy --board $(BOARD) --port $(PORT)
+
+# mpy-cross for both targets and the stub type-check of the board modules.
+check: venv
+	$(PY) -m tools.check_build
+
+bench: venv
+	$(PY) -m tools.bench
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

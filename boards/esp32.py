@@ -6,6 +6,8 @@ the metering code runs are lost (counted in lost_pairs). Only ADC1 works with Wi
 Verified: compiles (mpy-cross -march=xtensawin), type-checks (micropython-esp32-stubs 1.29).
 Not verified: on hardware.
 """
+import time
+
 from compat import IS_MICROPYTHON, const
 
 from boards.common import *  # noqa: F401,F403 - a board restates only what differs
@@ -44,7 +46,7 @@ _TICKS_HALF = const(0x20000000)
 _PROBE_PAIRS = const(64)
 
 
-def default_calibration():
+def _default_calibration():
     """common.default_calibration() with this board's front-end and conversion delay."""
     cal = common.default_calibration()
     cal["v_per_count"] = V_PEAK_FULL_SCALE / COUNTS_AT_FULL_SCALE  # noqa: F405
@@ -55,19 +57,22 @@ def default_calibration():
     return cal
 
 
-def _acquire_py(buf, pairs: int, read_v, read_i, ticks_us, due_us: int, period_us: int) -> int:
+default_calibration = _default_calibration  # replaces the star-imported shared one
+
+
+def _acquire_py(buf, pairs: int, read_v, read_i, ticks_us, due_us, period_us: int) -> None:
     """Plain twin of _acquire_viper: read `pairs` (v, i) pairs into buf, the first at
-    due_us and then every period_us; return the next due time."""
+    ticks_us() == due_us and then one every period_us."""
+    due = due_us  # tick arithmetic by hand: modulo 2**30, as time.ticks_add
     k = 0
     end = 2 * pairs
     while k < end:
-        while ((ticks_us() - due_us) & _TICKS_MASK) >= _TICKS_HALF:  # not due yet
+        while ((ticks_us() - due) & _TICKS_MASK) >= _TICKS_HALF:  # not due yet
             pass
         buf[k] = read_v()
         buf[k + 1] = read_i()
-        due_us = (due_us + period_us) & _TICKS_MASK
+        due = (due + period_us) & _TICKS_MASK
         k += 2
-    return due_us
 
 
 _acquire = _acquire_py
@@ -75,18 +80,18 @@ if IS_MICROPYTHON:
     import micropython
 
     @micropython.viper
-    def _acquire_viper(buf, pairs: int, read_v, read_i, ticks_us, due_us: int, period_us: int) -> int:
+    def _acquire_viper(buf, pairs: int, read_v, read_i, ticks_us, due_us, period_us: int):
         p = ptr16(buf)  # noqa: F821 (viper built-in)
+        due = int(due_us)
         k = 0
         end = 2 * pairs
         while k < end:
-            while ((int(ticks_us()) - due_us) & _TICKS_MASK) >= _TICKS_HALF:
+            while ((int(ticks_us()) - due) & _TICKS_MASK) >= _TICKS_HALF:
                 pass
             p[k] = int(read_v())
             p[k + 1] = int(read_i())
-            due_us = (due_us + period_us) & _TICKS_MASK
+            due = (due + period_us) & _TICKS_MASK
             k += 2
-        return due_us
 
     _acquire = _acquire_viper
 
@@ -101,7 +106,6 @@ class ESP32ADCPair:
     """
 
     def __init__(self, rate_hz=SAMPLE_PAIRS_PER_S):
-        import time
         from array import array
 
         import machine
@@ -111,9 +115,6 @@ class ESP32ADCPair:
         self.rate_hz = rate_hz
         self.lost_pairs = 0
         self._period_us = 1_000_000 // rate_hz
-        self._due_us = -1  # no block read yet
-        self._ticks_us = time.ticks_us
-        self._ticks_diff = time.ticks_diff
         ADC = machine.ADC
         readers = []
         for pin in (_V_ADC_PIN, _I_ADC_PIN):
@@ -123,27 +124,30 @@ class ESP32ADCPair:
         self._read_v, self._read_i = readers
         # v->i spacing: half a back-to-back pair, timed with the real loop
         probe = array("H", bytes(4 * _PROBE_PAIRS))
-        start = self._ticks_us()
-        _acquire(probe, _PROBE_PAIRS, self._read_v, self._read_i, self._ticks_us, start, 0)
-        self.i_delay_us = self._ticks_diff(self._ticks_us(), start) / (2 * _PROBE_PAIRS)
+        start = time.ticks_us()
+        _acquire(probe, _PROBE_PAIRS, self._read_v, self._read_i, time.ticks_us, start, 0)
+        self.i_delay_us = time.ticks_diff(time.ticks_us(), start) / (2 * _PROBE_PAIRS)
+        self._due_us = start  # time of the next grid slot
+        self._started = False
 
     def readinto(self, buf):
         """Sample len(buf) // 2 pairs into buf (array('H')), continuing the time grid."""
-        now = self._ticks_us()
+        pairs = len(buf) // 2
         period = self._period_us
-        if self._due_us < 0:
+        now = time.ticks_us()
+        if not self._started:
             self._due_us = now
+            self._started = True
         else:
             # slots more than half a period past were never sampled: skip them, so every
             # pair stays on the grid (a gap over 2**29 us, about 9 min, is miscounted)
-            late = self._ticks_diff(now, self._due_us)
+            late = time.ticks_diff(now, self._due_us)
             if late > 0:
                 missed = (late + period // 2) // period
                 self.lost_pairs += missed
-                self._due_us = (self._due_us + missed * period) & _TICKS_MASK
-        self._due_us = _acquire(
-            buf, len(buf) // 2, self._read_v, self._read_i, self._ticks_us, self._due_us, period
-        )
+                self._due_us = time.ticks_add(self._due_us, missed * period)
+        _acquire(buf, pairs, self._read_v, self._read_i, time.ticks_us, self._due_us, period)
+        self._due_us = time.ticks_add(self._due_us, pairs * period)
 
 
 class Clock:

@@ -17,12 +17,14 @@ except (ImportError, SyntaxError, ValueError):  # CPython, or a port without vip
 from compat import const
 
 _HYSTERESIS_COUNTS = const(8)  # a rising crossing needs the voltage below -8 counts first
+# |code - mid| <= 2048 + 512, so 256 pairs of squares stay below 2^31 (1.68e9)
+_MID_RANGE = const(512)
 
 
 class Sampler:
     """Feeds every pair into exactly one window; calls on_window(result) per window."""
 
-    def __init__(self, adc, cal, on_window, block_pairs=128, window_s=1.0, use_viper=True):
+    def __init__(self, adc, cal, on_window, block_pairs=256, window_s=1.0, use_viper=True):
         if not 16 <= block_pairs <= kernel.MAX_BLOCK_PAIRS:
             raise ValueError("block_pairs must be 16..%d" % kernel.MAX_BLOCK_PAIRS)
         self._adc = adc
@@ -31,6 +33,7 @@ class Sampler:
         self.rate_hz = adc.rate_hz
         self._buf = array("H", bytes(4 * block_pairs))
         self._acc = array("i", bytes(4 * kernel.ACC_LEN))
+        self._zeros = array("i", bytes(4 * kernel.ACC_LEN))
         self._st = array("i", bytes(4 * kernel.ST_LEN))
         self._accumulate = _fast_accumulate if (use_viper and _fast_accumulate) else kernel.accumulate
         self.kernel_name = "viper" if self._accumulate is _fast_accumulate else "python"
@@ -71,7 +74,7 @@ class Sampler:
             stop = self._accumulate(buf, start, end, self._acc, st)
             self.pairs_processed += stop - start
             start = stop
-            self._sums.fold(self._acc)
+            self._sums.fold(self._acc, self._zeros)
             if st[kernel.ST_STOPPED]:
                 self._close(True)
             elif st[kernel.ST_WN] >= self._max_pairs:
@@ -98,9 +101,10 @@ class Sampler:
         whole = freq_hz > 0
         i_last = st[kernel.ST_PREV_I] - i_mid
         result = analyse(sums, i_last, v_mid, i_mid, self.cal, self.rate_hz, freq_hz, whole)
-        # track the bias: centre the next window on this window's means
-        dv = (2 * sums.sv + n) // (2 * n)
-        di = (2 * sums.si + n) // (2 * n)
+        # track the bias: centre the next window on this window's means, within
+        # MID_RANGE of mid-rail so that a 256-pair block's sums always fit 32 bits
+        dv = _clamp(v_mid + (2 * sums.sv + n) // (2 * n), self.cal.v_offset) - v_mid
+        di = _clamp(i_mid + (2 * sums.si + n) // (2 * n), self.cal.i_offset) - i_mid
         st[kernel.ST_V_MID] = v_mid + dv
         st[kernel.ST_I_MID] = i_mid + di
         sums.reset(st[kernel.ST_PREV_I] - (i_mid + di))
@@ -117,3 +121,11 @@ def _fraction(crossing, level):
     """Where, between the two samples around a crossing, the voltage passed `level`."""
     before, after = crossing
     return (level - before) / (after - before)
+
+
+def _clamp(mid, nominal):
+    if mid < nominal - _MID_RANGE:
+        return nominal - _MID_RANGE
+    if mid > nominal + _MID_RANGE:
+        return nominal + _MID_RANGE
+    return mid

@@ -24,7 +24,8 @@ class WindowSums:
         # current sample just before this window: the lag-1 sum starts from it
         self.i_before_first = i_before_first
 
-    def fold(self, acc):
+    def fold(self, acc, zeros):
+        """Add one block's 32-bit sums (then clear them from `acc`, copying `zeros`)."""
         self.n += acc[0]
         self.sv += acc[1]
         self.si += acc[2]
@@ -32,8 +33,7 @@ class WindowSums:
         self.sii += acc[4]
         self.svi0 += acc[5]
         self.svi1 += acc[6]
-        for k in range(7):
-            acc[k] = 0
+        acc[:] = zeros
 
 
 class WindowResult:
