@@ -150,23 +150,6 @@ class ESP32ADCPair:
         self._due_us = time.ticks_add(self._due_us, pairs * period)
 
 
-class Clock:
-    """The clock handed to the firmware: ticks, sleeps and Unix time in whole seconds."""
-
-    def __init__(self):
-        import time
-
-        self._time = time.time
-        self.ticks_ms = time.ticks_ms
-        self.ticks_diff = time.ticks_diff
-        self.sleep_ms = time.sleep_ms
-        # ports whose epoch is 2000 count 946684800 s less than Unix time
-        self._epoch_offset_s = 946684800 if time.gmtime(0)[0] == 2000 else 0
-
-    def time(self):
-        return self._time() + self._epoch_offset_s
-
-
 class Hardware:
     """What hardware() returns to the wiring module."""
 
@@ -187,4 +170,4 @@ def hardware():
         _P1_UART_ID, P1_BAUD, tx=_P1_TX_PIN, rx=_P1_RX_PIN, invert=machine.UART.INV_TX
     )
     led = machine.Pin(_LED_PIN, machine.Pin.OUT, value=0)
-    return Hardware(adc, p1, Clock(), STORAGE_ROOT, led)
+    return Hardware(adc, p1, common.SystemClock(), STORAGE_ROOT, led)

@@ -9,6 +9,7 @@ Not verified: on hardware.
 from compat import const
 
 from boards.common import *  # noqa: F401,F403 - a board restates only what differs
+from boards import common
 from boards.common import SAMPLE_PAIRS_PER_S
 
 NAME = "rp2040"
@@ -189,23 +190,6 @@ class RP2040ADCPair:
             dma.close()
 
 
-class Clock:
-    """The clock handed to the firmware: ticks, sleeps and Unix time in whole seconds."""
-
-    def __init__(self):
-        import time
-
-        self._time = time.time
-        self.ticks_ms = time.ticks_ms
-        self.ticks_diff = time.ticks_diff
-        self.sleep_ms = time.sleep_ms
-        # ports whose epoch is 2000 count 946684800 s less than Unix time
-        self._epoch_offset_s = 946684800 if time.gmtime(0)[0] == 2000 else 0
-
-    def time(self):
-        return self._time() + self._epoch_offset_s
-
-
 class Hardware:
     """What hardware() returns to the wiring module."""
 
@@ -228,4 +212,4 @@ def hardware():
     adc = RP2040ADCPair(SAMPLE_PAIRS_PER_S)
     p1 = machine.UART(_P1_UART_ID, P1_BAUD, tx=machine.Pin(_P1_TX_PIN), invert=machine.UART.INV_TX)
     led = machine.Pin(LED_PIN, machine.Pin.OUT, value=0)
-    return Hardware(adc, p1, Clock(), STORAGE_ROOT, led)
+    return Hardware(adc, p1, common.SystemClock(), STORAGE_ROOT, led)

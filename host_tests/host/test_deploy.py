@@ -1,0 +1,40 @@
+"""`make deploy`: compiled modules reach a board through the real mpremote and run there
+(here the virtual board, compiled for its x86-64 unix port)."""
+import os
+import subprocess
+import sys
+
+from tools import deploy
+from tools.vboard import VirtualBoard
+
+MPREMOTE = os.path.join(os.path.dirname(sys.executable), "mpremote")
+
+
+def test_build_compiles_every_module_except_main(tmp_path):
+    files = deploy.build("sim", str(tmp_path))
+    device = [d for _, d in files]
+    assert "main.py" in device
+    assert "metering/sampling.mpy" in device
+    assert not [d for d in device if d.endswith(".py") and d != "main.py"]
+    for local, _ in files:
+        assert os.path.getsize(local) > 0
+
+
+def test_unknown_board_is_refused_with_one_line(capsys):
+    assert deploy.main(["--board", "nonesuch", "--port", "/dev/null", "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown board" in err and len(err.strip().splitlines()) == 1
+
+
+def test_deploy_to_virtual_board_replaces_source_with_compiled_modules(tmp_path):
+    with VirtualBoard(fs_dir=str(tmp_path / "fs")) as vb:
+        files = deploy.build("sim", str(tmp_path / "out"))
+        cmd = deploy.mpremote_commands(vb.device, files, resume=True)
+        subprocess.run(cmd, check=True, timeout=120, capture_output=True)
+        probe = subprocess.run(
+            [MPREMOTE, "connect", vb.device, "resume", "exec",
+             "import os; print(sorted(os.listdir('/metering')))"],
+            check=True, timeout=30, capture_output=True, text=True).stdout
+    assert "'sampling.mpy'" in probe
+    assert "'sampling.py'" not in probe  # the stale source would shadow the new code
+    assert (tmp_path / "fs" / "metering" / "kernel_viper.mpy").exists()

