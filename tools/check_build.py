@@ -139,9 +139,12 @@ def _start_typecheck(path, stubs, scratch, root):
         raise SetupError("mypy not installed in %s (run `make venv`)" % sys.executable)
     if not os.path.isdir(os.path.join(stubs, "stdlib")):
         raise SetupError("stubs missing: %s (run `make venv`)" % stubs)
+    path = os.path.join(root, path)  # relative paths are from root; absolute stay
     config_path = os.path.join(scratch, module_name(path) + ".ini")
     with open(config_path, "w") as f:
         f.write(_mypy_config(path))
+    if not os.path.relpath(path, root).startswith(".."):
+        path = os.path.relpath(path, root)  # mypy runs in root: messages name boards/...
     argv, env = mypy_command(path, stubs, config_path, root)
     return subprocess.Popen(argv, env=env, cwd=root, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -189,7 +192,7 @@ def summary(report):
     else:
         text = "mpy-cross: %d files x %d targets ok" % (n_files, n_targets)
     typed = ", ".join(
-        "%s ok" % t if r["ok"] else "%s FAILED (%d errors)" % (t, len(r["errors"]))
+        "%s ok" % t if r["ok"] else "%s FAILED (%d error%s)" % (t, len(r["errors"]), "" if len(r["errors"]) == 1 else "s")
         for t, r in report["mypy"].items()
     )
     return "%s; mypy: %s (%.1f s)" % (text, typed, report["seconds"])

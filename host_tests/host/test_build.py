@@ -8,8 +8,8 @@ import pytest
 
 from tools import check_build
 
-# MicroPython py/persistentcode.h: a .mpy starts b"M", version 6, then the feature byte
-# whose bits 2..7 name the native architecture (MP_NATIVE_ARCH_*)
+# MicroPython py/persistentcode.h: a .mpy starts b"M", version 6, then the feature byte,
+# whose bits 2..7 name the native architecture (MP_NATIVE_ARCH_*) of a file with native code
 _MPY_ARCH = {"xtensawin": 10, "armv6m": 4}
 
 _BOARD_LIKE_MODULE = """\
@@ -58,7 +58,7 @@ def test_build_dir_holds_each_target_compiled_for_its_architecture(tmp_path):
     _require()
     check_build.compile_all(build_dir=str(tmp_path))
     for target, march in check_build.TARGETS.items():
-        for rel in ("firmware/metering/kernel_viper.mpy", "boards/%s.mpy" % target):
+        for rel in ("firmware/metering/kernel_viper.mpy", "boards/esp32.mpy"):  # have viper code
             with open(os.path.join(str(tmp_path), target, rel), "rb") as f:
                 header = f.read(3)
             assert header[:2] == b"M\x06"
