@@ -16,7 +16,7 @@ I_BASE_A = 5.0  # Ib
 I_MAX_A = 40.0  # Imax
 STARTING_CURRENT_A = 0.004 * I_BASE_A  # IEC 62053-21 starting current
 
-# Voltage: resistive divider 1 MOhm : 1.2 kOhm, 400 V peak -> 1900 counts
+# Voltage: resistive divider 1 MOhm : 3.83 kOhm, 400 V peak -> 1.53 V -> 1900 counts
 V_PEAK_FULL_SCALE = 400.0
 # Current: CT 2000:1 (100 A : 50 mA), burden 54 Ohm: Imax peak -> 1900 counts
 CT_RATIO = 2000

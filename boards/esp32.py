@@ -21,7 +21,7 @@ _I_ADC_PIN = const(39)  # GPIO39 = ADC1_CH3 (SENSOR_VN): CT burden
 _P1_UART_ID = const(2)
 _P1_TX_PIN = const(17)  # UART2's usual pins; on a WROVER 16/17 drive the PSRAM: move them
 _P1_RX_PIN = const(16)  # unused (P1 only sends) but claimed by the UART
-P1_BAUD = const(115200)  # DSMR 5.0.2 P1: 115200 8N1, open-collector so inverted
+P1_BAUD = const(115200)  # DSMR 5.0.2 P1: 115200 8N1, inverted logic on the line
 _LED_PIN = const(2)  # external LED + resistor: the DevKitC has no user LED
 STORAGE_ROOT = "/data"
 
@@ -159,6 +159,10 @@ class Hardware:
         self.clock = clock
         self.storage_root = storage_root
         self.led = led
+        import machine
+
+        # the equipment identifier on P1 and in the uplink: the chip's unique id
+        self.meter_id = "%s-%s" % (NAME, "".join("%02x" % b for b in machine.unique_id()))
 
 
 def hardware():

@@ -19,7 +19,7 @@ _V_ADC_PIN = const(26)  # GP26 = ADC0: voltage divider
 _I_ADC_PIN = const(27)  # GP27 = ADC1: CT burden
 _P1_UART_ID = const(0)
 _P1_TX_PIN = const(0)  # GP0 = UART0 TX
-P1_BAUD = const(115200)  # DSMR 5.0.2 P1: 115200 8N1, open-collector so inverted
+P1_BAUD = const(115200)  # DSMR 5.0.2 P1: 115200 8N1, inverted logic on the line
 LED_PIN = "LED"  # by name: GP25 on the Pico, the Wi-Fi chip's GPIO on the Pico W
 STORAGE_ROOT = "/data"
 
@@ -91,7 +91,8 @@ class RP2040ADCPair:
         self._ring = array("H", bytes(4 * ring_pairs))
         self._ring_addr = uctypes.addressof(self._ring)
         ring = memoryview(self._ring)
-        self._blocks = [ring[2 * block_pairs * k:2 * block_pairs * (k + 1)] for k in range(ring_blocks)]
+        block = 2 * block_pairs
+        self._blocks = [ring[block * k:block * (k + 1)] for k in range(ring_blocks)]
         self._ring_start = array("I", [self._ring_addr])  # what the control channel writes
         self._passes = 0  # completed ring passes (hard IRQ)
         self._read_pass = 0
@@ -112,7 +113,8 @@ class RP2040ADCPair:
         data, ctrl = self._dma_data, self._dma_ctrl
         # `channel` and `registers` are documented in rp2.DMA.rst but missing from the stubs
         ctrl_channel = ctrl.channel  # type: ignore[attr-defined]
-        rearm = data.registers[_DMA_AL2_WRITE_ADDR_TRIG:_DMA_AL2_WRITE_ADDR_TRIG + 1]  # type: ignore[attr-defined]
+        registers = data.registers  # type: ignore[attr-defined]
+        rearm = registers[_DMA_AL2_WRITE_ADDR_TRIG:_DMA_AL2_WRITE_ADDR_TRIG + 1]
         # the control channel writes the ring start to the data channel's write address
         # (a trigger alias), restarting it; its IRQ therefore comes after the re-arm
         ctrl.config(
@@ -138,7 +140,8 @@ class RP2040ADCPair:
         # FIFO on, DREQ while it holds at least one result (THRESH=1)
         mem32[_ADC_FCS] = _FCS_EN | _FCS_DREQ_EN | (1 << _FCS_THRESH_LSB)
         # voltage first (AINSEL=0), then alternate ADC0/ADC1, paced by DIV
-        mem32[_ADC_CS] = _CS_EN | (0 << _CS_AINSEL_LSB) | (0b00011 << _CS_RROBIN_LSB) | _CS_START_MANY
+        rrobin = 0b00011 << _CS_RROBIN_LSB
+        mem32[_ADC_CS] = _CS_EN | (0 << _CS_AINSEL_LSB) | rrobin | _CS_START_MANY
 
     def _on_pass(self, dma):  # hard IRQ: no allocation
         self._passes += 1
@@ -175,7 +178,7 @@ class RP2040ADCPair:
                 self.lost_pairs += skip
                 continue
             buf[:] = self._blocks[self._read_pair // n]
-            if self._lag_pairs() > self._ring_pairs:  # overwritten while copying
+            if self._lag_pairs() >= self._ring_pairs:  # (maybe) overwritten while copying
                 self._advance(n)
                 self.lost_pairs += n
                 continue
@@ -199,6 +202,10 @@ class Hardware:
         self.clock = clock
         self.storage_root = storage_root
         self.led = led
+        import machine
+
+        # the equipment identifier on P1 and in the uplink: the chip's unique id
+        self.meter_id = "%s-%s" % (NAME, "".join("%02x" % b for b in machine.unique_id()))
 
 
 def hardware():
@@ -210,6 +217,8 @@ def hardware():
     if "RP2040" not in chip:
         raise RuntimeError("boards.rp2040 needs an RP2040, found: " + chip)
     adc = RP2040ADCPair(SAMPLE_PAIRS_PER_S)
-    p1 = machine.UART(_P1_UART_ID, P1_BAUD, tx=machine.Pin(_P1_TX_PIN), invert=machine.UART.INV_TX)
+    p1 = machine.UART(
+        _P1_UART_ID, P1_BAUD, tx=machine.Pin(_P1_TX_PIN), invert=machine.UART.INV_TX
+    )
     led = machine.Pin(LED_PIN, machine.Pin.OUT, value=0)
     return Hardware(adc, p1, common.SystemClock(), STORAGE_ROOT, led)

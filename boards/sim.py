@@ -154,6 +154,7 @@ class SimHardware:
         self.adc = SimADC(self.front_end, self.clock if paced else None)
         self.p1 = SimUART(p1_path)
         self.storage_root = storage_root
+        self.meter_id = "sim-0001"
 
 
 class SimUART:

@@ -6,6 +6,7 @@ until interrupted (or for `seconds`), printing live readings once a second.
 import sys
 
 from metering.calibration import Calibration, CalibrationError
+from comms.p1 import P1Port
 from metering.meter import Meter
 from storage.flash import FileStore
 
@@ -49,8 +50,17 @@ class App:
             starting_power_w=0.5 * board.STARTING_CURRENT_A * v_nominal,
             sag_v=board.SAG_V, swell_v=board.SWELL_V, v_nominal=v_nominal,
         )
+        self.meter_id = getattr(hw, "meter_id", board.NAME)
+        self.p1 = P1Port(hw.p1, self.meter_id)
         self.running = False
         self.stopped = False
+
+    def step(self):
+        """One block of samples; a P1 telegram whenever a new second has begun."""
+        self.meter.poll()
+        now = self.hw.clock.time()
+        if self.p1.due(now) and self.meter.last is not None:
+            self.p1.send(self.meter.snapshot(), now)
 
     def run(self, seconds=0, show=True):
         """Meter until stop() or for `seconds` (0: forever); prints a line per window."""
@@ -60,7 +70,7 @@ class App:
         self.running = True
         try:
             while self.running:
-                self.meter.poll()
+                self.step()
                 windows = self.meter.sampler.windows
                 if windows != shown:
                     shown = windows

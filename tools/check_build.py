@@ -45,7 +45,8 @@ def source_files(root=ROOT):
     for top in SOURCE_DIRS:
         for folder, dirs, files in os.walk(os.path.join(root, top)):
             dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            found += [os.path.relpath(os.path.join(folder, f), root) for f in files if f.endswith(".py")]
+            found += [os.path.relpath(os.path.join(folder, f), root)
+                      for f in files if f.endswith(".py")]
     return sorted(p.replace(os.sep, "/") for p in found)
 
 
@@ -188,11 +189,13 @@ def summary(report):
     compiled = report["mpy_cross"]
     n_files, n_targets = compiled["files"], len(compiled["targets"])
     if compiled["failures"]:
-        text = "mpy-cross: %d of %d compiles FAILED" % (len(compiled["failures"]), n_files * n_targets)
+        text = "mpy-cross: %d of %d compiles FAILED" % (
+            len(compiled["failures"]), n_files * n_targets)
     else:
         text = "mpy-cross: %d files x %d targets ok" % (n_files, n_targets)
     typed = ", ".join(
-        "%s ok" % t if r["ok"] else "%s FAILED (%d error%s)" % (t, len(r["errors"]), "" if len(r["errors"]) == 1 else "s")
+        "%s ok" % t if r["ok"] else "%s FAILED (%d error%s)" % (
+            t, len(r["errors"]), "" if len(r["errors"]) == 1 else "s")
         for t, r in report["mypy"].items()
     )
     return "%s; mypy: %s (%.1f s)" % (text, typed, report["seconds"])
