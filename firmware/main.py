@@ -83,6 +83,19 @@ class App:
             self.running = False
             self.stopped = True
 
+    def calibrate(self, step_name, windows=5, **reference):
+        """Hardware engineer's bench step at the REPL: measure `windows` windows, apply
+        the step (no-load, pf1, pf05), store the sealed record, use it at once."""
+        from metering import calibrate
+
+        measured = calibrate.collect(self.meter, windows, self.hw.clock)
+        cal = calibrate.step(self.cal, step_name, measured, **reference)
+        self.store.write("calibration.new", cal.encode())
+        self.store.rename("calibration.new", "calibration")  # atomic replace
+        self.cal, self.cal_source = cal, "stored"
+        self.meter.set_calibration(cal)
+        return cal
+
     def stop(self):
         self.running = False
 

@@ -70,3 +70,35 @@ def half_power_factor(cal, measured, p_ref, v_ref, i_ref):
 def error_pct(measured, p_ref):
     """Active power error of a verification point, in percent."""
     return 100.0 * (measured["p_w"] / p_ref - 1.0)
+
+
+def collect(meter, count, clock, timeout_s=60):
+    """Wait for `count` new windows of a running meter (REPL use) and return them."""
+    windows = []
+    seen = meter.sampler.windows
+    start = clock.ticks_ms()
+    while len(windows) < count:
+        if clock.ticks_diff(clock.ticks_ms(), start) > timeout_s * 1000:
+            raise CalibrationStepError("timeout", "no new windows: is the meter running?")
+        now = meter.sampler.windows
+        if now != seen:
+            seen = now
+            windows.append(meter.last)
+        else:
+            clock.sleep_ms(50)
+    return windows
+
+
+STEPS = ("no-load", "pf1", "pf05")
+
+
+def step(cal, name, windows, v_ref=None, i_ref=None, p_ref=None):
+    """Apply one named step to `cal` from measured windows; returns the new record."""
+    measured = average(windows)
+    if name == "no-load":
+        return no_load(cal, measured)
+    if name == "pf1":
+        return unity_power_factor(cal, measured, v_ref, i_ref)
+    if name == "pf05":
+        return half_power_factor(cal, measured, p_ref, v_ref, i_ref)
+    raise CalibrationStepError("unknown-step", "%s (steps: %s)" % (name, ", ".join(STEPS)))

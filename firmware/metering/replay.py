@@ -7,6 +7,7 @@ a long capture replays in a board's RAM. Reads only; never touches live register
 import os
 import struct
 import sys
+from array import array
 
 from compat import const
 from metering.calibration import Calibration
@@ -21,6 +22,8 @@ _PCM_GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
 _MIN_RATE_HZ = const(500)
 _MAX_RATE_HZ = const(200000)
 _SWAP_BYTES = sys.byteorder == "big"  # WAV data is little-endian
+_SCAN_PAIRS = const(32)
+_HYSTERESIS_COUNTS = const(8)  # as metering.sampling: armed below mid - 8 counts
 
 
 class CaptureError(ValueError):
@@ -95,6 +98,29 @@ def read_header(f, file_bytes):
         if pos > file_bytes:
             raise CaptureError("truncated", "chunk runs past the end of the file")
         f.seek(pos)
+
+
+def _pairs_before_rising_crossing(f, pairs, v_level, limit_pairs):
+    """Pairs before the first rising crossing of the voltage through v_level (0 if none
+    within limit_pairs); moves the file position. Small chunks: a board's RAM is small."""
+    buf = array("H", bytes(4 * _SCAN_PAIRS))
+    view = memoryview(buf)
+    armed = False
+    k = 0
+    while k < limit_pairs and k < pairs:
+        n = min(_SCAN_PAIRS, pairs - k)
+        if f.readinto(view[:2 * n]) != 4 * n:
+            raise CaptureError("truncated", "file ended inside the data chunk")
+        for j in range(n):
+            v = buf[2 * j]
+            if _SWAP_BYTES:
+                v = ((v & 0xFF) << 8) | (v >> 8)
+            if v < v_level - _HYSTERESIS_COUNTS:
+                armed = True
+            elif armed and v >= v_level:
+                return k + j
+        k += n
+    return 0
 
 
 class CaptureADC:
@@ -186,6 +212,14 @@ def replay_file(f, file_bytes, cal, window_cb=None, block_pairs=128, starting_po
     if isinstance(cal, dict):
         cal = Calibration(**cal)
     rate_hz, pairs = read_header(f, file_bytes)
+    # Start on a rising zero crossing, so the Sampler's synchronising window is one whole
+    # cycle: a part-cycle one has a mean far from the bias, which the Sampler then tracks
+    # as the offset, and the next two windows miscount crossings (frequency off by 1 Hz).
+    data_at = f.tell()
+    skipped = _pairs_before_rising_crossing(f, pairs, cal.v_offset,
+                                            int(2 * rate_hz / cal.f_nominal_hz))
+    f.seek(data_at + skipped * _BYTES_PER_PAIR)
+    pairs -= skipped
     # one window needs the synchronising part-cycle, about a second, and the closing
     # crossing inside a whole block
     needed = int(rate_hz * (1.0 + 3.0 / cal.f_nominal_hz)) + block_pairs
@@ -201,7 +235,9 @@ def replay_file(f, file_bytes, cal, window_cb=None, block_pairs=128, starting_po
     if not totals.whole:
         raise CaptureError("no-cycles", "no whole-cycle window: no mains zero crossings on "
                            "the voltage channel (channel 0)")
-    return totals.summary(pairs, sampler.kernel_name)
+    summary = totals.summary(pairs + skipped, sampler.kernel_name)
+    summary["skipped_pairs"] = skipped
+    return summary
 
 
 def replay_wav(path, cal, window_cb=None, block_pairs=128, starting_power_w=0,

@@ -111,7 +111,7 @@ def test_flash_folder_is_the_board_root(vboard):
 def test_soft_reset_from_mpremote_restarts_the_interpreter_without_the_firmware(tmp_path):
     # plain `mpremote exec` soft-resets first; a board then skips main.py (raw REPL reset)
     with VirtualBoard(fs_dir=str(tmp_path / "fs")) as vb:
-        out = mpremote(vb.device, "exec", "import sys; print('main' in sys.modules)")
+        out = mpremote(vb.device, "resume", "exec", "import sys; print('main' in sys.modules)")
         assert out.strip().splitlines()[-1] == "False"
         assert vb.reboots == 1
         assert board_eval(vb.device, "1 + 1") == 2  # still there for the next client
@@ -126,3 +126,15 @@ def test_flash_content_survives_switching_the_board_off(tmp_path):
         mpremote(vb.device, "resume", "fs", "cp", str(local), ":keep.txt")
     with VirtualBoard(fs_dir=fs_dir) as vb:
         assert board_eval(vb.device, "open('keep.txt').read()") == "kept\n"
+
+
+def test_calibration_step_runs_at_the_repl_of_the_virtual_board(tmp_path):
+    with VirtualBoard(fs_dir=str(tmp_path / "fs")) as vb:
+        # the sim's reference source: switch the load off, then run the no-load step
+        out = mpremote(vb.device, "resume", "exec",
+                       "import main; main.app.hw.front_end.set(load_a=0.0); "
+                       "c = main.app.calibrate('no-load', windows=3); "
+                       "print('floor', c.i_noise_counts)")
+    assert "floor" in out
+    stored = (tmp_path / "fs" / "data" / "calibration").read_bytes()
+    assert b"#cal v1 crc32=" in stored
