@@ -8,8 +8,10 @@ calibration; `record` pauses the board's metering while it records, then restart
 import argparse
 import json
 import os
+import struct
 import subprocess
 import sys
+import threading
 import time
 from array import array
 
@@ -84,8 +86,6 @@ class WavWriter:
 
 
 def _pack(fmt, *values):
-    import struct
-
     return struct.pack(fmt, *values)
 
 
@@ -199,7 +199,7 @@ def synth(out, cal_path, seconds, rate_hz=common.SAMPLE_PAIRS_PER_S, progress=No
             front_end.fill(block, n)
             writer.write_pairs(block[:2 * n])
             if progress:
-                progress(writer.pairs, pairs)
+                progress(writer.pairs / rate_hz, pairs / rate_hz)
     except BaseException:
         writer.abort()
         raise
@@ -278,8 +278,6 @@ def record(device, out, seconds, cal_path=None, progress=None):
     proc = subprocess.Popen([mpremote, "connect", device, "resume", "exec", code],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # a board that stops answering must not hang the technician's terminal
-    import threading
-
     watchdog = threading.Timer(60 + 4 * seconds, proc.kill)
     watchdog.start()
     data = bytearray()
@@ -299,7 +297,7 @@ def record(device, out, seconds, cal_path=None, progress=None):
                                     % len(chunk))
                 data += chunk
                 if progress:
-                    progress(len(data) // 4, wanted)
+                    progress(len(data) / 4.0 / rate_hz, wanted / rate_hz)
             elif word == "CAL":
                 cal = json.loads(rest)
             elif word == "REC":
@@ -447,19 +445,18 @@ def plot(out_png, capture_path=None, cal=None, cycles=3.0, errors_path=None):
 class _Progress:
     """Progress on stderr for jobs that take more than a couple of seconds."""
 
-    def __init__(self, what, unit_per_s):
+    def __init__(self, what):
         self.what = what
-        self.unit_per_s = unit_per_s
         self.start = time.monotonic()
         self.shown = self.start
 
-    def __call__(self, done, total):
+    def __call__(self, done_s, total_s):
         now = time.monotonic()
         if now - self.start < 2.0 or now - self.shown < 1.0:
             return
         self.shown = now
-        print("%s: %.0f of %.0f s" % (self.what, done / self.unit_per_s,
-                                      total / self.unit_per_s), file=sys.stderr, flush=True)
+        print("%s: %.0f of %.0f s" % (self.what, done_s, total_s), file=sys.stderr,
+              flush=True)
 
 
 def _parser():
@@ -477,20 +474,21 @@ def _parser():
     p.add_argument("out", metavar="OUT.wav")
     p.add_argument("--cal", metavar="CAL.json",
                    help="where to write the calibration (default: OUT with .json)")
-    p.add_argument("--seconds", type=float, default=5.0, help="length (default 5)")
-    p.add_argument("--load-a", type=float, default=5.0, help="load current, A RMS (default 5)")
-    p.add_argument("--mains-v", type=float, default=common.MAINS_V_NOMINAL,
+    p.add_argument("--seconds", type=float, default=5.0, metavar="S", help="length (default 5)")
+    p.add_argument("--load-a", type=float, metavar="A", default=5.0,
+                   help="load current, A RMS (default 5)")
+    p.add_argument("--mains-v", type=float, metavar="V", default=common.MAINS_V_NOMINAL,
                    help="mains voltage, V RMS (default %g)" % common.MAINS_V_NOMINAL)
-    p.add_argument("--phase-deg", type=float, default=30.0,
+    p.add_argument("--phase-deg", type=float, metavar="DEG", default=30.0,
                    help="current lag in degrees: 0 resistive, 60 = PF 0.5 inductive, "
                    "-37 = PF 0.8 capacitive, 180 export (default 30)")
-    p.add_argument("--freq", type=float, default=common.MAINS_F_NOMINAL_HZ,
+    p.add_argument("--freq", type=float, metavar="HZ", default=common.MAINS_F_NOMINAL_HZ,
                    help="mains frequency, Hz (default %g)" % common.MAINS_F_NOMINAL_HZ)
-    p.add_argument("--noise-counts", type=float, default=1.0,
+    p.add_argument("--noise-counts", type=float, metavar="COUNTS", default=1.0,
                    help="ADC noise, counts RMS (default 1)")
-    p.add_argument("--rate", type=int, default=common.SAMPLE_PAIRS_PER_S,
+    p.add_argument("--rate", type=int, metavar="PAIRS_PER_S", default=common.SAMPLE_PAIRS_PER_S,
                    help="sample pairs per second (default %d)" % common.SAMPLE_PAIRS_PER_S)
-    p.add_argument("--seed", type=int, default=1, help="noise seed (default 1)")
+    p.add_argument("--seed", type=int, metavar="N", default=1, help="noise seed (default 1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p = sub.add_parser("record", help="record a capture from a board over USB",
                        description="Record ADC pairs from a running board (or the virtual "
@@ -500,7 +498,7 @@ def _parser():
     p.add_argument("out", metavar="OUT.wav")
     p.add_argument("--device", required=True, metavar="PORT",
                    help="serial port of the board, e.g. /dev/ttyACM0")
-    p.add_argument("--seconds", type=float, default=3.0, help="length (default 3)")
+    p.add_argument("--seconds", type=float, default=3.0, metavar="S", help="length (default 3)")
     p.add_argument("--cal", metavar="CAL.json",
                    help="also save the calibration the board uses, for the replay")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -512,7 +510,8 @@ def _parser():
                    help="PNG to write (default: CAPTURE with .png)")
     p.add_argument("--cal", metavar="CAL.json",
                    help="calibration for volts and amps (default: the board default)")
-    p.add_argument("--cycles", type=float, default=3.0, help="mains cycles shown (default 3)")
+    p.add_argument("--cycles", type=float, metavar="N", default=3.0,
+                   help="mains cycles shown (default 3)")
     p.add_argument("--errors", metavar="ERRORS.json",
                    help="accuracy points to draw: a JSON list of {\"current_a\": A, "
                    "\"error_pct\": %%, \"label\": optional}")
@@ -526,7 +525,7 @@ def _run(args):
         if args.seconds <= 0 or args.rate < 500:
             raise ToolError("--seconds must be above 0 and --rate at least 500")
         result = synth(args.out, cal_path, args.seconds, args.rate,
-                       _Progress("synth", args.rate), mains_v=args.mains_v,
+                       _Progress("synth"), mains_v=args.mains_v,
                        load_a=args.load_a, phase_deg=args.phase_deg, freq_hz=args.freq,
                        noise_counts=args.noise_counts, seed=args.seed)
         t = result["truth"]
@@ -538,7 +537,7 @@ def _run(args):
         if args.seconds <= 0:
             raise ToolError("--seconds must be above 0")
         result = record(args.device, args.out, args.seconds, args.cal,
-                        _Progress("record", 1))
+                        _Progress("record"))
         text = "recorded %s: %.1f s, %d pairs at %d/s from %s" % (
             args.out, result["seconds"], result["pairs"], result["rate_hz"], args.device)
         if args.cal:

@@ -245,7 +245,7 @@ def main(argv=None):
                         "also reports how fast the board processed it")
     parser.add_argument("--windows", action="store_true",
                         help="also list every measurement window (about one per second)")
-    parser.add_argument("--starting-power-w", type=float, default=0.0,
+    parser.add_argument("--starting-power-w", type=float, default=0.0, metavar="W",
                         help="ignore powers below this for the energy, as the meter does "
                         "(default 0)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
