@@ -545,6 +545,8 @@ def _run(args):
     else:
         if not args.capture and not args.errors:
             raise ToolError("give a CAPTURE.wav, --errors ERRORS.json, or both")
+        if args.cycles <= 0:
+            raise ToolError("--cycles must be above 0")
         out = args.out or os.path.splitext(args.capture or args.errors)[0] + ".png"
         cal = load_calibration(args.cal) if args.cal else None
         if args.capture:
