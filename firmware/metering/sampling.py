@@ -102,9 +102,13 @@ class Sampler:
         i_last = st[kernel.ST_PREV_I] - i_mid
         result = analyse(sums, i_last, v_mid, i_mid, self.cal, self.rate_hz, freq_hz, whole)
         # track the bias: centre the next window on this window's means, within
-        # MID_RANGE of mid-rail so that a 256-pair block's sums always fit 32 bits
-        dv = _clamp(v_mid + (2 * sums.sv + n) // (2 * n), self.cal.v_offset) - v_mid
-        di = _clamp(i_mid + (2 * sums.si + n) // (2 * n), self.cal.i_offset) - i_mid
+        # MID_RANGE of mid-rail so that a 256-pair block's sums always fit 32 bits.
+        # A part-cycle window (the first, synchronising one) has a mean that is not the
+        # bias: learning from it would misplace the next crossings.
+        dv = di = 0
+        if whole or not at_crossing:
+            dv = _clamp(v_mid + (2 * sums.sv + n) // (2 * n), self.cal.v_offset) - v_mid
+            di = _clamp(i_mid + (2 * sums.si + n) // (2 * n), self.cal.i_offset) - i_mid
         st[kernel.ST_V_MID] = v_mid + dv
         st[kernel.ST_I_MID] = i_mid + di
         sums.reset(st[kernel.ST_PREV_I] - (i_mid + di))

@@ -70,3 +70,22 @@ def test_kernel_stops_before_the_pair_after_a_rising_crossing():
     assert 0 < stop < 256
     assert st[kernel.ST_STOPPED] == 1
     assert buf[2 * (stop - 1)] < 2048 <= buf[2 * stop]
+
+
+def test_first_windows_after_a_mid_cycle_start_measure_the_right_frequency():
+    # a meter switched on at an arbitrary phase: the synchronising part-cycle window must
+    # not teach the bias tracker a wrong offset
+    from metering.calibration import Calibration
+    from metering.sampling import Sampler
+    from boards import common
+
+    for start_phase_pairs in (0, 13, 40, 61):
+        fe = sim.SimFrontEnd(noise_counts=0.5)
+        fe.n = start_phase_pairs
+        got = []
+        sampler = Sampler(sim.SimADC(fe), Calibration(**common.default_calibration()), got.append)
+        while len(got) < 4:
+            sampler.poll()
+        for w in got[1:]:
+            assert abs(w.freq_hz - 50.0) < 0.01, (start_phase_pairs, w.freq_hz)
+            assert abs(w.q_var / fe.truth()["q_var"] - 1) < 0.003, start_phase_pairs
