@@ -114,3 +114,19 @@ def test_sags_and_swells_are_counted_once_per_episode():
         fe.set(mains_v=volts)
         _run_windows(meter, 2)
     assert (meter.sags, meter.swells) == (2, 1)
+
+
+def test_interval_log_holds_at_least_ten_days_of_quarter_hours():
+    flash = FakeFlash()
+    start = 1795449600
+    ir = iv.IntervalRegister(flash, start)
+    values = [0, 0, 0, 0]
+    for k in range(14 * 96):  # two weeks of quarter-hours
+        values[0] += 7
+        ir.close(start + (k + 1) * iv.QUARTER_S, values)
+    records = [r for _s, r in ir.records()]
+    span_s = records[-1]["end_s"] - records[0]["end_s"]
+    assert span_s >= 10 * 86400
+    assert records[-1]["import_wh"][0] == 14 * 96 * 7  # the newest is kept, oldest go
+    ends = [r["end_s"] for r in records]
+    assert ends == list(range(ends[0], ends[-1] + 1, iv.QUARTER_S))  # no gaps inside

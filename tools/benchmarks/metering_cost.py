@@ -19,6 +19,7 @@ from metering.sampling import Sampler
 
 PAIRS = 4000 * 4
 BLOCK = 256
+REPEATS = 7
 
 
 @micropython.viper
@@ -64,26 +65,32 @@ def main():
     cal = Calibration(**common.default_calibration())
     out = {}
     for name, use_viper, bare in (("viper", True, bare_viper), ("python", False, bare_python)):
-        adc = Replayed(source)
-        windows = []
-        sampler = Sampler(adc, cal, windows.append, block_pairs=BLOCK, use_viper=use_viper)
+        best_metering = best_bare = None
         blocks = PAIRS // BLOCK
-        t0 = time.ticks_us()
-        for _ in range(blocks):
-            sampler.poll()
-        metering_us = time.ticks_diff(time.ticks_us(), t0)
-        # the bare loop also gets its blocks copied out of the same source
         buf = array("H", bytes(4 * BLOCK))
-        t0 = time.ticks_us()
-        for b in range(blocks):
-            _copy_block(buf, source, (b * 2 * BLOCK) % len(source))
-            bare(buf, BLOCK)
-        bare_us = time.ticks_diff(time.ticks_us(), t0)
+        for _ in range(REPEATS):  # best of several: the machine is shared and noisy
+            adc = Replayed(source)
+            windows = []
+            sampler = Sampler(adc, cal, windows.append, block_pairs=BLOCK, use_viper=use_viper)
+            t0 = time.ticks_us()
+            for _ in range(blocks):
+                sampler.poll()
+            metering_us = time.ticks_diff(time.ticks_us(), t0)
+            # the bare loop also gets its blocks copied out of the same source
+            t0 = time.ticks_us()
+            for b in range(blocks):
+                _copy_block(buf, source, (b * 2 * BLOCK) % len(source))
+                bare(buf, BLOCK)
+            bare_us = time.ticks_diff(time.ticks_us(), t0)
+            if best_metering is None or metering_us < best_metering:
+                best_metering = metering_us
+            if best_bare is None or bare_us < best_bare:
+                best_bare = bare_us
         out[name] = {
             "pairs": blocks * BLOCK,
-            "metering_us_per_pair": metering_us / (blocks * BLOCK),
-            "bare_us_per_pair": bare_us / (blocks * BLOCK),
-            "ratio": metering_us / bare_us,
+            "metering_us_per_pair": best_metering / (blocks * BLOCK),
+            "bare_us_per_pair": best_bare / (blocks * BLOCK),
+            "ratio": best_metering / best_bare,
             "windows": len(windows),
         }
     print(json.dumps(out))
