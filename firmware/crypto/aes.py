@@ -32,7 +32,9 @@ class AES:
     """AES-128 in ECB over whole blocks, writing into caller-provided buffers.
 
     `encrypt_blocks(src, dst)` encrypts len(src) bytes (a multiple of 16) into the start
-    of dst (which may be longer); no allocation per call on MicroPython.
+    of dst (which may be longer); no allocation per call on MicroPython. dst must be a
+    word-aligned buffer (a bytearray, not a slice at an odd offset: the axTLS build of
+    cryptolib writes 32-bit words) and must not overlap src.
     """
 
     def __init__(self, key):
