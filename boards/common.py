@@ -76,5 +76,10 @@ class SystemClock:
     def sleep_ms(self, ms):
         self._time.sleep(ms / 1000)
 
+    offset_s = 0  # set from the operator's authenticated time (comms.uplink)
+
     def time(self):
-        return int(self._time.time())
+        return int(self._time.time()) + self.offset_s
+
+    def adjust(self, delta_s):
+        self.offset_s += delta_s

@@ -101,7 +101,7 @@ def _vectors_dir():
     try:
         import cryptography_vectors
     except ImportError:
-        raise SystemExit("error: cryptography-vectors is not installed (run `make venv`)")
+        raise SystemExit("error: cryptography-vectors is not installed (run `make venv`)") from None
     return os.path.join(os.path.dirname(cryptography_vectors.__file__), *GCM_DIR)
 
 

@@ -4,7 +4,8 @@
   item    := type u8 | length u16 (big-endian) | body
   type 1, quarter-hour reading (25 bytes): record seq u32 | interval end UTC s u32 |
           import T1, T2, export T1, T2 Wh u32 each | status u8 (metering.intervals bits)
-  type 2, event: seq u32 | UTC s u32 | code u16 | text (UTF-8, rest of the body)
+  type 2, audit entry: seq u32 | the raw entry (prev hash(32) | UTC s u32 | code u16 |
+          text), so the head-end can verify the hash chain (control.audit)
   type 3, readings lost (outbox overflow): first seq u32 | count u32
 
 Only what the operator needs: no instantaneous power, no per-second data.
@@ -17,7 +18,6 @@ ITEM_READING = 1
 ITEM_EVENT = 2
 ITEM_LOST = 3
 _READING = ">IIIIIIB"
-_EVENT_HEAD = ">IIH"
 _LOST = ">II"
 
 
@@ -38,8 +38,8 @@ def reading(seq, rec):
         rec["export_wh"][0], rec["export_wh"][1], rec["status"]))
 
 
-def event(seq, time_s, code, text=""):
-    return _item(ITEM_EVENT, struct.pack(_EVENT_HEAD, seq, time_s, code) + text.encode())
+def event(seq, raw_entry):
+    return _item(ITEM_EVENT, struct.pack(">I", seq) + raw_entry)
 
 
 def lost(first_seq, count):
@@ -68,14 +68,33 @@ def decode(data):
             seq, end_s, i1, i2, e1, e2, status = struct.unpack(_READING, body)
             items.append({"type": "reading", "seq": seq, "end_s": end_s,
                           "import_wh": [i1, i2], "export_wh": [e1, e2], "status": status})
-        elif kind == ITEM_EVENT and n >= struct.calcsize(_EVENT_HEAD):
-            head = struct.calcsize(_EVENT_HEAD)
-            seq, time_s, code = struct.unpack(_EVENT_HEAD, body[:head])
-            items.append({"type": "event", "seq": seq, "time_s": time_s, "code": code,
-                          "text": bytes(body[head:]).decode()})
+        elif kind == ITEM_EVENT and n >= 4 + 32 + 6:
+            seq = struct.unpack(">I", body[:4])[0]
+            raw = bytes(body[4:])
+            time_s, code = struct.unpack(">IH", raw[32:38])
+            items.append({"type": "event", "seq": seq, "raw": raw, "time_s": time_s,
+                          "code": code, "text": raw[38:].decode()})
         elif kind == ITEM_LOST and n == struct.calcsize(_LOST):
             first, count = struct.unpack(_LOST, body)
             items.append({"type": "lost", "first_seq": first, "count": count})
         else:
             raise PayloadError("bad-item", "type %d length %d" % (kind, n))
     return items
+
+
+# downlink (head-end -> meter): the acknowledgement that lets the meter drop what it sent
+ACK = 0x81
+_ACK = ">BBII"
+
+
+def ack(acked_invocation_counter, time_s):
+    return struct.pack(_ACK, VERSION, ACK, acked_invocation_counter, time_s)
+
+
+def decode_ack(data):
+    if len(data) != struct.calcsize(_ACK):
+        raise PayloadError("bad-ack", "length %d" % len(data))
+    version, kind, acked, time_s = struct.unpack(_ACK, data)
+    if version != VERSION or kind != ACK:
+        raise PayloadError("bad-ack", "version/type")
+    return acked, time_s

@@ -1,1 +1,1 @@
-"""Symmetric crypto for the meter: AES-128 block facade, AES-GCM, key wrap, constant-time compare."""
+"""Symmetric crypto for the meter: AES-128 facade, AES-GCM, key wrap, constant-time compare."""

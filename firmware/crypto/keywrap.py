@@ -4,6 +4,7 @@ Unwrap checks the integrity value in constant time and never returns, or leaves 
 buffers, key material from a wrap that failed the check.
 """
 from compat import const
+
 from crypto.aes import AES
 from crypto.ct import AuthError, equal
 

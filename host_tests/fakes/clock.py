@@ -23,6 +23,10 @@ class FakeClock:
     def advance_ms(self, ms):
         self._ticks += ms
 
+    def adjust(self, delta_s):
+        """A clock correction (the meter's RTC set from authenticated time)."""
+        self.utc_s += delta_s
+
     def advance_s(self, seconds):
         self.utc_s += seconds
         self._ticks += 1000 * seconds

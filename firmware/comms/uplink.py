@@ -1,0 +1,187 @@
+"""Store-and-forward operator uplink: quarter-hour readings and audit entries, sealed as
+DLMS general-global-ciphering APDUs, published over MQTT, dropped only once the
+head-end's authenticated acknowledgement for that very APDU has arrived.
+
+The readings wait in the interval log on flash (12 days); the uplink only remembers
+how far the head-end has acknowledged. Each attempt seals with a fresh invocation
+counter, so a retry never reuses an IV. With the consumer's switch off, or without
+keys, nothing leaves for the operator, and what was measured meanwhile is never sent.
+"""
+import json
+
+import canonical
+from comms import dlms, payload
+from storage.slots import SlotStore
+
+MAX_READINGS_PER_MESSAGE = 96  # a day of quarter-hours
+MAX_EVENTS_PER_MESSAGE = 16
+ACK_TIMEOUT_MS = 10000
+MAX_CLOCK_STEP_S = 3600  # a larger correction is refused as absurd (and logged)
+HEADEND_SYSTEM_TITLE = b"OPHE0001"
+
+
+class LinkError(Exception):
+    def __init__(self, reason, detail=""):
+        super().__init__(reason + (": " + detail if detail else ""))
+        self.reason = reason
+
+
+class Uplink:
+    def __init__(self, store, keys, counter, system_title, intervals, audit, switch, clock,
+                 mqtt_factory, interval_s=86400, first_offset_s=7200):
+        self._slots = SlotStore(store, "uplink")
+        self.keys = keys
+        self.counter = counter
+        self.system_title = system_title
+        self.meter_topic = "meters/" + "".join("%02x" % b for b in system_title)
+        self.intervals = intervals
+        self.audit = audit
+        self.switch = switch
+        self.clock = clock
+        self._mqtt_factory = mqtt_factory
+        self.interval_s = interval_s
+        self.state = {"qh": 0, "ev": 0, "down_ic": 0, "contact_s": 0, "lost": 0, "sent": 0}
+        saved = self._slots.load()
+        if saved is not None:
+            self.state.update(json.loads(saved))
+        now = clock.time()
+        # default: once a day, at night (02:00 UTC + offset), as the operator reads
+        self.next_s = now - now % interval_s + first_offset_s % interval_s
+        if self.next_s <= now:
+            self.next_s += interval_s
+        self.last_result = "not yet"
+        self.failures = 0
+        self._acked = None
+        self._clock_logged = False
+
+    def _save(self):
+        self._slots.save(canonical.dumps(self.state).encode())
+
+    # --- what is pending ------------------------------------------------------------
+    def pending_readings(self):
+        last = self.intervals.log.last_seq
+        return 0 if last is None else max(0, last - self.state["qh"])
+
+    def skip_to_now(self):
+        """Consumer switch changed: nothing measured before this moment is ever sent."""
+        self.state["qh"] = self.intervals.log.last_seq or 0
+        self.state["ev"] = self.audit.log.last_seq or 0
+        self._save()
+
+    def _collect(self, qh_limit=None, ev_limit=None):
+        """Items after what was acknowledged, up to the limits (the pending state when
+        the session began: entries the session itself logs wait for the next one)."""
+        items = []
+        first = self.intervals.log.first_seq
+        if first is not None and first > self.state["qh"] + 1 and self.state["qh"]:
+            count = first - self.state["qh"] - 1  # dropped from a full log before sending
+            items.append(payload.lost(self.state["qh"] + 1, count))
+            self.state["lost"] += count
+            self.state["qh"] = first - 1
+            self.audit.append(self.clock.time(), "readings-lost", "%d readings" % count)
+        qh_through = self.state["qh"]
+        for seq, rec in self.intervals.records(self.state["qh"]):
+            if len(items) >= MAX_READINGS_PER_MESSAGE or (qh_limit is not None and seq > qh_limit):
+                break
+            items.append(payload.reading(seq, rec))
+            qh_through = seq
+        ev_through = self.state["ev"]
+        n_events = 0
+        for seq, raw in self.audit.raw(self.state["ev"]):
+            if n_events >= MAX_EVENTS_PER_MESSAGE or (ev_limit is not None and seq > ev_limit):
+                break
+            items.append(payload.event(seq, raw))
+            ev_through = seq
+            n_events += 1
+        return items, qh_through, ev_through
+
+    # --- sending ----------------------------------------------------------------------
+    def due(self, now):
+        return now >= self.next_s
+
+    def poll(self, now):
+        """Send if due; never raises for network trouble (retries with back-off)."""
+        if not self.due(now):
+            return self.last_result
+        try:
+            self.last_result = self.send_now()
+            self.failures = 0
+            self.next_s = now - now % self.interval_s + self.interval_s
+        except (LinkError, OSError) as exc:
+            self.failures += 1
+            self.last_result = "failed: %s" % exc
+            self.next_s = now + min(3600, 60 * (1 << min(self.failures, 6)))
+        return self.last_result
+
+    def send_now(self):
+        """Send everything pending; returns a short result string."""
+        if not self.switch.on:
+            self.skip_to_now()
+            return "off (consumer opt-out)"
+        keys = self.keys.uplink_keys()
+        if keys is None:
+            return "no operator keys: nothing sent"
+        qh_limit = self.intervals.log.last_seq
+        ev_limit = self.audit.log.last_seq
+        items, qh_through, ev_through = self._collect(qh_limit, ev_limit)
+        if not items:
+            return "nothing pending"
+        self._clock_logged = False
+        client = self._mqtt_factory(self.meter_topic.replace("/", "-"))
+        client.set_callback(self._on_message)
+        try:
+            client.subscribe((self.meter_topic + "/down").encode(), 1)
+            sent = 0
+            while items:
+                ic = self.counter.next()
+                apdu = dlms.seal(self.system_title, ic, keys[0], keys[1], payload.message(items))
+                self._acked = None
+                client.publish((self.meter_topic + "/up").encode(), apdu, False, 1)
+                self._wait_ack(client, ic)
+                self.state["qh"] = qh_through
+                self.state["ev"] = ev_through
+                self.state["contact_s"] = self.clock.time()
+                self.state["sent"] += 1
+                self._save()
+                sent += 1
+                items, qh_through, ev_through = self._collect(qh_limit, ev_limit)
+        finally:
+            try:
+                client.disconnect()
+            except OSError:
+                pass
+        return "sent %d message(s)" % sent
+
+    def _wait_ack(self, client, ic):
+        start = self.clock.ticks_ms()
+        while self._acked != ic:
+            if self.clock.ticks_diff(self.clock.ticks_ms(), start) > ACK_TIMEOUT_MS:
+                raise LinkError("no-ack", "head-end did not acknowledge counter %d" % ic)
+            client.check_msg()
+            if self._acked != ic:
+                self.clock.sleep_ms(10)
+
+    def _on_message(self, topic, msg):
+        """Only an authenticated, fresh acknowledgement from the head-end is acted on."""
+        keys = self.keys.uplink_keys()
+        try:
+            title, ic, plain = dlms.unseal(msg, keys[0], keys[1])
+            acked, time_s = payload.decode_ack(plain)
+        except (dlms.APDUError, payload.PayloadError, ValueError):
+            return  # forged or malformed: ignored (counted by nobody we can trust)
+        if title != HEADEND_SYSTEM_TITLE or ic <= self.state["down_ic"]:
+            return  # replayed downlink
+        self.state["down_ic"] = ic
+        self._acked = acked
+        self._sync_clock(time_s)
+
+    def _sync_clock(self, headend_s):
+        delta = headend_s - self.clock.time()
+        if -2 <= delta <= 2:
+            return
+        if -MAX_CLOCK_STEP_S <= delta <= MAX_CLOCK_STEP_S:
+            self.clock.adjust(delta)
+            self.audit.append(self.clock.time(), "clock-corrected", "%+d s" % delta)
+        elif not self._clock_logged:  # once per session, not once per acknowledgement
+            self._clock_logged = True
+            self.audit.append(self.clock.time(), "clock-correction-refused", "%+d s" % delta)

@@ -1,0 +1,139 @@
+"""Store-and-forward uplink with an in-memory broker and a minimal head-end built from
+the DLMS codec (the independent dlms-cosem check is in host_tests/host)."""
+from comms import dlms, payload
+from comms.invocation import InvocationCounter
+from comms.keys import OperatorKeys
+from comms.switch import OperatorLinkSwitch
+from comms.uplink import Uplink, HEADEND_SYSTEM_TITLE
+from control.audit import AuditLog, verify_chain
+from fakes.clock import FakeClock
+from fakes.flash import FakeFlash
+from fakes.mqtt import FakeBroker
+from metering import intervals as iv
+
+KEK = bytes(range(16))
+EK = bytes(range(16, 32))
+AK = bytes(range(32, 48))
+TITLE = b"OSM\x00\x00\x00\x00\x01"
+
+
+class HeadEnd:
+    def __init__(self, clock):
+        self.readings = {}
+        self.events = {}
+        self.last_ic = 0
+        self.ic = 0
+        self.clock = clock
+        self.drop_acks = 0
+        self.replays = 0
+
+    def __call__(self, topic, apdu):
+        title, ic, plain = dlms.unseal(apdu, EK, AK)
+        if ic <= self.last_ic:
+            self.replays += 1
+            return []
+        self.last_ic = ic
+        for item in payload.decode(plain):
+            if item["type"] == "reading":
+                self.readings.setdefault(item["seq"], item)
+            elif item["type"] == "event":
+                self.events.setdefault(item["seq"], item)
+        if self.drop_acks:
+            self.drop_acks -= 1
+            return []
+        self.ic += 1
+        ack = dlms.seal(HEADEND_SYSTEM_TITLE, self.ic, EK, AK, payload.ack(ic, self.clock.time()))
+        return [(topic.replace(b"/up", b"/down"), ack)]
+
+
+def _setup(with_keys=True):
+    flash = FakeFlash()
+    clock = FakeClock()
+    broker = FakeBroker()
+    head = HeadEnd(clock)
+    broker.on_publish = head
+    keys = OperatorKeys(flash)
+    if with_keys:
+        keys.commission(KEK, EK, AK)
+    intervals = iv.IntervalRegister(flash, clock.time())
+    audit = AuditLog(flash)
+    up = Uplink(flash, keys, InvocationCounter(flash), TITLE, intervals, audit,
+                OperatorLinkSwitch(flash), clock, broker.client, interval_s=3600)
+    return flash, clock, broker, head, intervals, audit, up
+
+
+def _quarters(intervals, clock, n, start_wh=0):
+    for k in range(n):
+        clock.advance_s(iv.QUARTER_S)
+        intervals.close(clock.time(), [start_wh + 10 * k, 0, 0, 0])
+
+
+def test_readings_arrive_once_and_are_dropped_only_after_the_ack():
+    flash, clock, broker, head, intervals, audit, up = _setup()
+    _quarters(intervals, clock, 5)
+    audit.append(clock.time(), "boot")
+    head.drop_acks = 1
+    result = None
+    try:
+        up.send_now()
+    except Exception as exc:  # the lost ack times out
+        result = exc.reason
+    assert result == "no-ack"
+    assert up.pending_readings() == 5  # not acknowledged: still pending
+    assert up.send_now().startswith("sent")
+    assert up.pending_readings() == 0
+    assert sorted(head.readings) == [1, 2, 3, 4, 5]
+    verify_chain([(s, e["raw"]) for s, e in sorted(head.events.items())])
+    ics = [dlms.parse(m)[1] for _t, m in broker.up]
+    assert ics == sorted(set(ics))  # every attempt sealed with a fresh counter
+
+
+def test_without_keys_nothing_is_sent():
+    flash, clock, broker, head, intervals, audit, up = _setup(with_keys=False)
+    _quarters(intervals, clock, 3)
+    assert up.send_now().startswith("no operator keys")
+    assert broker.up == []
+
+
+def test_opt_out_sends_nothing_and_never_sends_that_period_later():
+    flash, clock, broker, head, intervals, audit, up = _setup()
+    _quarters(intervals, clock, 2)
+    up.send_now()
+    up.switch.set(False)
+    up.skip_to_now()
+    _quarters(intervals, clock, 4, start_wh=100)  # measured while opted out
+    assert up.send_now().startswith("off")
+    sent_before = len(broker.up)
+    up.switch.set(True)
+    up.skip_to_now()
+    _quarters(intervals, clock, 2, start_wh=200)
+    up.send_now()
+    assert len(broker.up) == sent_before + 1
+    assert sorted(head.readings) == [1, 2, 7, 8]  # 3..6 were measured while opted out
+
+
+def test_broker_outage_retries_with_backoff_and_loses_nothing():
+    flash, clock, broker, head, intervals, audit, up = _setup()
+    _quarters(intervals, clock, 3)
+    broker.online = False
+    up.next_s = clock.time()
+    assert up.poll(clock.time()).startswith("failed")
+    assert up.next_s > clock.time()
+    broker.online = True
+    clock.advance_s(up.next_s - clock.time())
+    assert up.poll(clock.time()).startswith("sent")
+    assert sorted(head.readings) == [1, 2, 3]
+
+
+def test_clock_follows_authenticated_head_end_time_but_refuses_absurd_jumps():
+    flash, clock, broker, head, intervals, audit, up = _setup()
+    _quarters(intervals, clock, 1)
+    head.clock = FakeClock(clock.time() + 30)
+    up.send_now()
+    assert any(e["event"] == "clock-corrected" for _s, e in audit.entries())
+    head.clock = FakeClock(clock.time() + 10 * 86400)
+    _quarters(intervals, clock, 1)
+    before = clock.time()
+    up.send_now()
+    assert clock.time() == before
+    assert any(e["event"] == "clock-correction-refused" for _s, e in audit.entries())
