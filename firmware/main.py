@@ -12,6 +12,9 @@ from storage.flash import FileStore
 
 _PORT_BOARDS = {"esp32": "esp32", "rp2": "rp2040"}
 
+if "lib" not in sys.path and "/lib" not in sys.path:  # the unix port lacks it; boards have /lib
+    sys.path.append("lib")
+
 
 def board_module(name=None):
     """The board module for this port, or the one named in /board.txt, or `name`."""

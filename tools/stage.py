@@ -11,6 +11,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE_DIR = os.path.join(ROOT, "firmware")
 BOARDS_DIR = os.path.join(ROOT, "boards")
+BOARD_LIBS_DIR = os.path.join(ROOT, ".venv", "mplib")
 BOARD_FILE = "board.txt"
 # every board module imports these two; the board's own module is added by name
 BOARD_SHARED = ("__init__.py", "common.py")
@@ -43,6 +44,13 @@ def layout(board):
                 files.append((os.path.join(folder, name), rel))
     for name in BOARD_SHARED + (board + ".py",):
         files.append((os.path.join(BOARDS_DIR, name), "boards/" + name))
+    # micropython-lib packages fetched by `make venv` (tools.board_libs) go to lib/
+    for folder, dirs, names in os.walk(BOARD_LIBS_DIR):
+        dirs.sort()
+        for name in sorted(names):
+            if name.endswith(".py"):
+                host = os.path.join(folder, name)
+                files.append((host, os.path.relpath(host, BOARD_LIBS_DIR).replace(os.sep, "/")))
     return sorted(files, key=lambda pair: pair[1])
 
 

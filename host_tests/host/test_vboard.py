@@ -111,7 +111,7 @@ def test_flash_folder_is_the_board_root(vboard):
 def test_soft_reset_from_mpremote_restarts_the_interpreter_without_the_firmware(tmp_path):
     # plain `mpremote exec` soft-resets first; a board then skips main.py (raw REPL reset)
     with VirtualBoard(fs_dir=str(tmp_path / "fs")) as vb:
-        out = mpremote(vb.device, "resume", "exec", "import sys; print('main' in sys.modules)")
+        out = mpremote(vb.device, "exec", "import sys; print('main' in sys.modules)")
         assert out.strip().splitlines()[-1] == "False"
         assert vb.reboots == 1
         assert board_eval(vb.device, "1 + 1") == 2  # still there for the next client
