@@ -83,3 +83,21 @@ class SystemClock:
 
     def adjust(self, delta_s):
         self.offset_s += delta_s
+
+
+def mqtt_connector(server, port, keepalive=0):
+    """The network link the uplink is handed: client_id -> a connected umqtt.simple
+    client (micropython-lib). Only wiring code calls this; logic never opens sockets."""
+
+    def connect(client_id):
+        from umqtt.simple import MQTTClient
+
+        client = MQTTClient(client_id, server, port, keepalive=keepalive)
+        client.connect()
+        try:  # IPPROTO_TCP=6, TCP_NODELAY=1: umqtt writes a publish in pieces
+            client.sock.setsockopt(6, 1, 1)
+        except (OSError, AttributeError):
+            pass
+        return client
+
+    return connect

@@ -6,7 +6,15 @@ until interrupted (or for `seconds`), printing live readings once a second.
 import sys
 
 from metering.calibration import Calibration, CalibrationError
+import hashlib
+import json
+
+from comms.invocation import InvocationCounter
+from comms.keys import OperatorKeys
 from comms.p1 import P1Port
+from comms.switch import OperatorLinkSwitch
+from comms.uplink import Uplink
+from control.audit import AuditLog
 from metering.meter import Meter
 from storage.flash import FileStore
 
@@ -55,12 +63,55 @@ class App:
         )
         self.meter_id = getattr(hw, "meter_id", board.NAME)
         self.p1 = P1Port(hw.p1, self.meter_id)
+        self.lock = _lock()  # flash structures shared by the metering and uplink threads
+        now = hw.clock.time()
+        self.audit = AuditLog(self.store)
+        self.audit.append(now, "boot", "calibration %s" % self.cal_source)
+        if self.meter.outage_s is not None:
+            self.audit.append(now, "power-failure", "off for %d s" % self.meter.outage_s)
+        self.keys = OperatorKeys(self.store)
+        self.switch = OperatorLinkSwitch(self.store)
+        # DLMS system title: 3-letter manufacturer flag + 5 bytes identifying this meter
+        self.system_title = b"OSM" + hashlib.sha256(self.meter_id.encode()).digest()[:5]
+        self.link = load_link_settings(self.store)
+        connector = None
+        if self.link.get("broker"):
+            host, port = self.link["broker"].rsplit(":", 1)
+            connector = board.mqtt_connector(host, int(port))
+        self.uplink = Uplink(
+            self.store, self.keys, InvocationCounter(self.store), self.system_title,
+            self.meter.intervals, self.audit, self.switch, hw.clock, connector,
+            interval_s=self.link.get("interval_s", 86400), lock=self.lock)
+        self._update_p1_text()
         self.running = False
         self.stopped = False
 
+    def comms(self, on):
+        """The consumer's operator-link switch (no operator token: the consumer's right,
+        exercised at the meter). Metering and P1 carry on either way; it is logged."""
+        with self.lock:
+            if self.switch.set(on):
+                self.uplink.skip_to_now()
+                self.audit.append(self.hw.clock.time(),
+                                  "operator-link-on" if on else "operator-link-off", "consumer")
+        self._update_p1_text()
+        return self.switch.on
+
+    def _update_p1_text(self):
+        self.p1.text = "" if self.switch.on else "operator link off (consumer opt-out)"
+
+    def uplink_loop(self):
+        """The uplink's own thread: network waits never stall sampling."""
+        clock = self.hw.clock
+        while self.running:
+            if self.uplink.connector is not None:
+                self.uplink.poll(clock.time())
+            clock.sleep_ms(1000)
+
     def step(self):
         """One block of samples; a P1 telegram whenever a new second has begun."""
-        self.meter.poll()
+        with self.lock:
+            self.meter.poll()
         now = self.hw.clock.time()
         if self.p1.due(now) and self.meter.last is not None:
             self.p1.send(self.meter.snapshot(), now)
@@ -103,6 +154,35 @@ class App:
         self.running = False
 
 
+def load_link_settings(store):
+    """Operator-link settings (broker, schedule), set at commissioning; {} if none."""
+    data = store.read("operator-link")
+    if data is None:
+        return {}
+    try:
+        settings = json.loads(data)
+    except ValueError:
+        return {}
+    return settings if isinstance(settings, dict) else {}
+
+
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _lock():
+    try:
+        import _thread
+
+        return _thread.allocate_lock()
+    except ImportError:
+        return _NoLock()
+
+
 def format_readings(snap):
     """One 80-column line for the terminal."""
     if "vrms" not in snap:
@@ -128,6 +208,7 @@ def start(board_name=None, **hardware_options):
 
     app = build(board_name, **hardware_options)
     _thread.start_new_thread(app.run, (0, False))
+    _thread.start_new_thread(app.uplink_loop, ())
     return app
 
 
@@ -137,6 +218,13 @@ def main(argv):
     app = build()
     print("meter on board %s, calibration %s, kernel %s; Ctrl-C stops" % (
         app.board.NAME, app.cal_source, app.meter.sampler.kernel_name))
+    try:
+        import _thread
+
+        app.running = True
+        _thread.start_new_thread(app.uplink_loop, ())
+    except ImportError:
+        pass
     try:
         app.run(seconds)
     except KeyboardInterrupt:

@@ -28,7 +28,7 @@ class LinkError(Exception):
 
 class Uplink:
     def __init__(self, store, keys, counter, system_title, intervals, audit, switch, clock,
-                 mqtt_factory, interval_s=86400, first_offset_s=7200):
+                 mqtt_factory, interval_s=86400, first_offset_s=7200, lock=None):
         self._slots = SlotStore(store, "uplink")
         self.keys = keys
         self.counter = counter
@@ -38,7 +38,8 @@ class Uplink:
         self.audit = audit
         self.switch = switch
         self.clock = clock
-        self._mqtt_factory = mqtt_factory
+        self.connector = mqtt_factory
+        self._lock = lock or _NoLock()
         self.interval_s = interval_s
         self.state = {"qh": 0, "ev": 0, "down_ic": 0, "contact_s": 0, "lost": 0, "sent": 0}
         saved = self._slots.load()
@@ -63,7 +64,8 @@ class Uplink:
         return 0 if last is None else max(0, last - self.state["qh"])
 
     def skip_to_now(self):
-        """Consumer switch changed: nothing measured before this moment is ever sent."""
+        """Consumer switch changed: nothing measured before this moment is ever sent.
+        (The caller holds the lock.)"""
         self.state["qh"] = self.intervals.log.last_seq or 0
         self.state["ev"] = self.audit.log.last_seq or 0
         self._save()
@@ -116,18 +118,20 @@ class Uplink:
     def send_now(self):
         """Send everything pending; returns a short result string."""
         if not self.switch.on:
-            self.skip_to_now()
+            with self._lock:
+                self.skip_to_now()
             return "off (consumer opt-out)"
         keys = self.keys.uplink_keys()
         if keys is None:
             return "no operator keys: nothing sent"
-        qh_limit = self.intervals.log.last_seq
-        ev_limit = self.audit.log.last_seq
-        items, qh_through, ev_through = self._collect(qh_limit, ev_limit)
+        with self._lock:
+            qh_limit = self.intervals.log.last_seq
+            ev_limit = self.audit.log.last_seq
+            items, qh_through, ev_through = self._collect(qh_limit, ev_limit)
         if not items:
             return "nothing pending"
         self._clock_logged = False
-        client = self._mqtt_factory(self.meter_topic.replace("/", "-"))
+        client = self.connector(self.meter_topic.replace("/", "-"))
         client.set_callback(self._on_message)
         try:
             client.subscribe((self.meter_topic + "/down").encode(), 1)
@@ -138,13 +142,14 @@ class Uplink:
                 self._acked = None
                 client.publish((self.meter_topic + "/up").encode(), apdu, False, 1)
                 self._wait_ack(client, ic)
-                self.state["qh"] = qh_through
-                self.state["ev"] = ev_through
-                self.state["contact_s"] = self.clock.time()
-                self.state["sent"] += 1
-                self._save()
-                sent += 1
-                items, qh_through, ev_through = self._collect(qh_limit, ev_limit)
+                with self._lock:
+                    self.state["qh"] = qh_through
+                    self.state["ev"] = ev_through
+                    self.state["contact_s"] = self.clock.time()
+                    self.state["sent"] += 1
+                    self._save()
+                    sent += 1
+                    items, qh_through, ev_through = self._collect(qh_limit, ev_limit)
         finally:
             try:
                 client.disconnect()
@@ -179,9 +184,18 @@ class Uplink:
         delta = headend_s - self.clock.time()
         if -2 <= delta <= 2:
             return
-        if -MAX_CLOCK_STEP_S <= delta <= MAX_CLOCK_STEP_S:
-            self.clock.adjust(delta)
-            self.audit.append(self.clock.time(), "clock-corrected", "%+d s" % delta)
-        elif not self._clock_logged:  # once per session, not once per acknowledgement
-            self._clock_logged = True
-            self.audit.append(self.clock.time(), "clock-correction-refused", "%+d s" % delta)
+        with self._lock:
+            if -MAX_CLOCK_STEP_S <= delta <= MAX_CLOCK_STEP_S:
+                self.clock.adjust(delta)
+                self.audit.append(self.clock.time(), "clock-corrected", "%+d s" % delta)
+            elif not self._clock_logged:  # once per session, not once per acknowledgement
+                self._clock_logged = True
+                self.audit.append(self.clock.time(), "clock-correction-refused", "%+d s" % delta)
+
+
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

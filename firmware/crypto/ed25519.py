@@ -124,14 +124,13 @@ def check_public_key(public_key):
 
 
 def _odd_multiples(x, y, count):
-    """Extended coordinates (X, Y, Z, T) of [1, 3, .., 2 count - 1] times (x, y)."""
+    """Yield extended coordinates (X, Y, Z, T) of [1, 3, .., 2 count - 1] times (x, y)."""
     point = (x, y, 1, x * y % P)
     step = _cached(_add_cached(point, _cached(point)))  # the unified formula also doubles
-    out = [point]
+    yield point
     for _ in range(count - 1):
         point = _add_cached(point, step)
-        out.append(point)
-    return out
+        yield point
 
 
 def _cached(pt):
@@ -155,27 +154,37 @@ def _add_cached(pt, c):
 _base = None
 
 
+def _field(buf, off):
+    return int.from_bytes(buf[off:off + 32], "little")
+
+
 def _base_table():
-    """Odd multiples 1B..63B of the base point as affine (y + x, y - x, 2dxy), built at
-    first use with one inversion for all 32 (Montgomery's trick); kept for later calls."""
+    """Odd multiples 1B..63B of the base point as affine (y + x, y - x, 2dxy): 32 entries
+    of three 32-byte little-endian numbers (3 KB; as big ints ~6 KB on a board), in small
+    pieces so a fragmented heap can hold them. Built at first use with one inversion for
+    all 32 (Montgomery's trick), then kept."""
     global _base
     if _base is None:
         bx, by = _decode_point(_B_ENCODING)
-        points = _odd_multiples(bx, by, 1 << (_B_WIDTH - 2))
-        acc = [1]
-        for point in points:
-            acc.append(acc[-1] * point[2] % P)
-        inv = _invert(acc[-1])
-        table = [None] * len(points)
+        points = []  # X, Y, Z of each multiple; then its table entry
+        prefix = []  # Z_0 Z_1 .. Z_j
+        acc = 1
+        for x, y, z, _ in _odd_multiples(bx, by, 1 << (_B_WIDTH - 2)):
+            points.append(x.to_bytes(32, "little") + y.to_bytes(32, "little")
+                          + z.to_bytes(32, "little"))
+            acc = acc * z % P
+            prefix.append(acc.to_bytes(32, "little"))
+        inv = _invert(acc)  # 1 / (Z_0 .. Z_31)
         for j in range(len(points) - 1, -1, -1):
-            zinv = inv * acc[j] % P  # 1 / Z_j
-            inv = inv * points[j][2] % P
-            x = points[j][0] * zinv % P
-            y = points[j][1] * zinv % P
-            table[j] = ((y + x) % P, (y - x) % P, x * y % P * _D2 % P)
-        _base = tuple(table)
+            zinv = inv * _field(prefix[j - 1], 0) % P if j else inv  # 1 / Z_j
+            inv = inv * _field(points[j], 64) % P
+            x = _field(points[j], 0) * zinv % P
+            y = _field(points[j], 32) * zinv % P
+            points[j] = ((y + x) % P).to_bytes(32, "little") \
+                + ((y - x) % P).to_bytes(32, "little") \
+                + (x * y % P * _D2 % P).to_bytes(32, "little")
+        _base = tuple(points)
     return _base
-
 
 
 def _wnaf(scalar, width):
@@ -251,11 +260,12 @@ def _straus(s, k, ax, ay):
                 if db:
                     t = e * h % P
             if db:  # madd-2008-hwcd-3: + affine (y + x, y - x, 2dxy), Z2 = 1
-                if db > 0:
-                    yp, ym, t2 = tb[db >> 1]
-                else:
-                    ym, yp, t2 = tb[-db >> 1]
-                    t2 = -t2
+                entry = tb[(db if db > 0 else -db) >> 1]
+                yp = int.from_bytes(entry[0:32], "little")
+                ym = int.from_bytes(entry[32:64], "little")
+                t2 = int.from_bytes(entry[64:96], "little")
+                if db < 0:
+                    yp, ym, t2 = ym, yp, -t2
                 a = (y - x) * ym % P
                 b = (y + x) * yp % P
                 c = t * t2 % P

@@ -35,6 +35,7 @@ class Meter:
         self.power_fail_log = []  # [end of failure (UTC s), duration s], newest last
         now = clock.time()
         self.boot_s = now
+        self.outage_s = None  # set when this boot follows a power failure
         self.intervals = IntervalRegister(store, now)
         saved = self._slots.load()
         if saved is not None:
@@ -60,7 +61,7 @@ class Meter:
         except (ValueError, KeyError, TypeError, IndexError):
             raise RegisterError("malformed", "saved meter state unreadable")
         if not clean:
-            outage_s = max(0, now - last_alive_s)
+            self.outage_s = outage_s = max(0, now - last_alive_s)
             self.power_failures += 1
             if outage_s > LONG_POWER_FAIL_S:
                 self.long_power_failures += 1

@@ -1,0 +1,72 @@
+"""The assembled meter: the consumer's switch stops the operator link, shows on P1,
+survives a reboot, and leaves metering and P1 running."""
+import main
+from mptest import ON_MICROPYTHON
+
+_ROOTS = []
+
+
+def _root():
+    import os
+
+    base = "/tmp/meter-app-test-%d" % (2 if ON_MICROPYTHON else 1)
+    try:
+        os.mkdir(base)
+    except OSError:
+        pass
+    path = base + "/r%d-%s" % (len(_ROOTS), "".join("%02x" % b for b in os.urandom(6)))
+    _ROOTS.append(path)
+    return path
+
+
+class Capture:
+    def __init__(self):
+        self.telegrams = []
+
+    def write(self, data):
+        self.telegrams.append(bytes(data))
+        return len(data)
+
+
+def _app(root):
+    app = main.build("sim", paced=False, storage_root=root, p1_path=None)
+    app.hw.p1 = app.p1._uart = Capture()
+    return app
+
+
+def _run(app, windows):
+    target = app.meter.sampler.windows + windows
+    t = app.hw.clock.time()
+    while app.meter.sampler.windows < target:
+        app.step()
+    return t
+
+
+def test_opt_out_shows_on_p1_persists_and_metering_goes_on():
+    root = _root()
+    app = _app(root)
+    _run(app, 2)
+    assert app.comms(False) is False
+    before = app.meter.registers.import_mj + sum(app.meter.registers.values()) * 3600000
+    app.p1._last_s = None  # force a telegram now
+    _run(app, 2)
+    telegram = app.hw.p1.telegrams[-1]
+    assert "".join("%02X" % b for b in b"operator link off").encode() in telegram
+    after = app.meter.registers.import_mj + sum(app.meter.registers.values()) * 3600000
+    assert after > before  # metering did not stop
+    app.meter.save(clean=True)
+    again = _app(root)  # reboot
+    assert again.switch.on is False
+    assert again.uplink.send_now().startswith("off")
+    events = [e["event"] for _s, e in again.audit.entries()]
+    assert "operator-link-off" in events
+    assert again.comms(True) is True
+    assert [e["event"] for _s, e in again.audit.entries()][-1] == "operator-link-on"
+
+
+def test_keys_are_never_in_the_repr():
+    app = _app(_root())
+    app.keys.commission(bytes(16), bytes(range(16)), bytes(range(16, 32)))
+    text = repr(app.keys) + repr(app.keys.fingerprints())
+    for key in (bytes(range(16)), bytes(range(16, 32))):
+        assert "".join("%02x" % b for b in key) not in text
