@@ -111,6 +111,30 @@ def accuracy_section(rows):
     return lines
 
 
+def comms_section(results):
+    p1 = results["p1_cost"][0]
+    g = results["gcm_cost"][0]
+    return [
+        "## Comms (issue 4)",
+        "",
+        "| what | figure |",
+        "|---|---|",
+        "| one P1 telegram (%d bytes), build incl. CRC | %.0f us |" % (p1["telegram_bytes"], p1["build_us"]),
+        "| of which CRC-16/ARC | %.0f us |" % p1["crc_us"],
+        "| heap allocated per telegram (garbage, collected) | %d bytes |" % p1["alloc_bytes"],
+        "| one day's uplink message (%d bytes; 96 quarter-hours are 2,689 bytes) AES-128-GCM, viper GHASH | %.0f us |" % (
+            g["message_bytes"], g["gcm_viper_ns"] / 1000),
+        "| the same bytes as bare AES-ECB blocks via cryptolib, one call per block | %.1f us (GCM is %.1fx) |" % (
+            g["ecb_blocks_ns"] / 1000, g["viper_vs_ecb_blocks"]),
+        "| the same bytes as one bulk cryptolib ECB call | %.1f us (GCM is %.1fx) |" % (
+            g["ecb_bulk_ns"] / 1000, g["viper_vs_ecb_bulk"]),
+        "| plain-Python GHASH path (CPython twin, on MicroPython) | %.0f us (%.0fx the viper path) |" % (
+            g["gcm_plain_ns"] / 1000, g["plain_vs_viper"]),
+        "| heap held by a GCM object (8-bit Shoup table + buffers) | %d bytes |" % g["gcm_object_heap_bytes"],
+        "",
+    ]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
@@ -124,6 +148,9 @@ def main(argv=None):
         results["metering_cost"] = run_mp("metering_cost.py", ROOT)
         print("metering heap ...", file=sys.stderr)
         results["metering_heap"] = run_mp("metering_heap.py", mpy, data, "20", heap="128K")
+        print("comms ...", file=sys.stderr)
+        results["p1_cost"] = run_mp("p1_cost.py", ROOT)
+        results["gcm_cost"] = run_mp("gcm_cost.py", ROOT)
         print("accuracy grid ...", file=sys.stderr)
         results["accuracy"] = run_mp("accuracy_table.py", ROOT)
     if args.json:
@@ -138,6 +165,7 @@ def main(argv=None):
     ]
     lines += metering_section(results)
     lines += accuracy_section(results["accuracy"])
+    lines += comms_section(results)
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
     print("wrote %s" % os.path.relpath(args.out, ROOT))
