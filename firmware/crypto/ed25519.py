@@ -222,43 +222,47 @@ def _straus(s, k, ax, ay):
     i = 255
     while i >= 0 and not (sn[i] or kn[i]):
         i -= 1
+    p = P  # a local: cheaper than the global in the ~2,500 reductions below
     x, y, z, t = 0, 1, 1, 0
     while i >= 0:
         da = kn[i]
         db = sn[i]
         # dbl-2008-hwcd with a = -1, all outputs negated (same projective point); T is
         # computed only when an addition follows.
-        a = x * x % P
-        b = y * y % P
-        c = z * z % P
+        a = x * x % p
+        b = y * y % p
+        c = z * z % p
         c += c
         h = a + b
         e = x + y
-        e = (e * e - h) % P
+        e = (e * e - h) % p
         g = b - a
         f = c - g
-        x = e * f % P
-        y = g * h % P
-        z = f * g % P
+        x = e * f % p
+        y = g * h % p
+        z = f * g % p
         if da or db:
-            t = e * h % P
+            t = e * h % p
             if da:  # add-2008-hwcd-3: + cached (Y + X, Y - X, Z, 2dT); -Q swaps, negates
                 if da > 0:
                     yp, ym, z2, t2 = ta[da >> 1]
                 else:
                     ym, yp, z2, t2 = ta[-da >> 1]
                     t2 = -t2
-                a = (y - x) * ym % P
-                b = (y + x) * yp % P
-                c = t * t2 % P
-                dd = z * z2 % P
+                a = (y - x) * ym % p
+                b = (y + x) * yp % p
+                c = t * t2 % p
+                dd = z * z2 % p
                 dd += dd
-                e, f, g, h = b - a, dd - c, dd + c, b + a
-                x = e * f % P
-                y = g * h % P
-                z = f * g % P
+                e = b - a
+                f = dd - c
+                g = dd + c
+                h = b + a
+                x = e * f % p
+                y = g * h % p
+                z = f * g % p
                 if db:
-                    t = e * h % P
+                    t = e * h % p
             if db:  # madd-2008-hwcd-3: + affine (y + x, y - x, 2dxy), Z2 = 1
                 entry = tb[(db if db > 0 else -db) >> 1]
                 yp = int.from_bytes(entry[0:32], "little")
@@ -266,18 +270,21 @@ def _straus(s, k, ax, ay):
                 t2 = int.from_bytes(entry[64:96], "little")
                 if db < 0:
                     yp, ym, t2 = ym, yp, -t2
-                a = (y - x) * ym % P
-                b = (y + x) * yp % P
-                c = t * t2 % P
+                a = (y - x) * ym % p
+                b = (y + x) * yp % p
+                c = t * t2 % p
                 dd = z + z
-                e, f, g, h = b - a, dd - c, dd + c, b + a
-                x = e * f % P
-                y = g * h % P
-                z = f * g % P
+                e = b - a
+                f = dd - c
+                g = dd + c
+                h = b + a
+                x = e * f % p
+                y = g * h % p
+                z = f * g % p
         i -= 1
     zinv = _invert(z)
-    x = x * zinv % P
-    return ((y * zinv % P) | ((x & 1) << 255)).to_bytes(32, "little")
+    x = x * zinv % p
+    return ((y * zinv % p) | ((x & 1) << 255)).to_bytes(32, "little")
 
 
 def verify(public_key, message, signature):

@@ -61,12 +61,14 @@ _M64 = (1 << 64) - 1
 def compress_py(work, k, data, off):
     """Plain twin of the viper kernel: one FIPS 180-4 §6.4.2 block data[off:off+128]
     into H (work[0:16]); W goes to a local list. 64-bit ints: big ints on MicroPython."""
-    w = [int.from_bytes(data[off + 8 * t:off + 8 * t + 8], "big") for t in range(16)]
+    w = [0] * 80
+    for t in range(16):
+        w[t] = int.from_bytes(data[off + 8 * t:off + 8 * t + 8], "big")
     for t in range(16, 80):
         x, y = w[t - 15], w[t - 2]
         s0 = ((x >> 1) | (x << 63)) ^ ((x >> 8) | (x << 56)) ^ (x >> 7)
         s1 = ((y >> 19) | (y << 45)) ^ ((y >> 61) | (y << 3)) ^ (y >> 6)
-        w.append((w[t - 16] + (s0 & _M64) + w[t - 7] + (s1 & _M64)) & _M64)
+        w[t] = (w[t - 16] + (s0 & _M64) + w[t - 7] + (s1 & _M64)) & _M64
     h = [(work[2 * i] << 32) | work[2 * i + 1] for i in range(8)]
     a, b, c, d, e, f, g, hh = h
     for t in range(80):
