@@ -68,7 +68,8 @@ def _vector_path():
     try:
         import cryptography_vectors
     except ImportError:
-        raise SystemExit("error: cryptography-vectors is not installed (run `make venv`)") from None
+        raise SystemExit("error: cryptography-vectors is not installed (run `make venv`)") \
+            from None
     return os.path.join(os.path.dirname(cryptography_vectors.__file__), *VECTOR_FILE)
 
 

@@ -5,6 +5,7 @@ Every message is applied in one transaction, so a crash never leaves half a mess
 never lets the downlink counter repeat. Keys never leave this module except to decrypt.
 """
 import hashlib
+import json
 import sqlite3
 
 SCHEMA_VERSION = 1
@@ -43,6 +44,40 @@ class StoreError(Exception):
 def fingerprint(key):
     """First 8 bytes of SHA-256, hex: the same fingerprint the meter shows (comms.keys)."""
     return hashlib.sha256(key).digest()[:8].hex()
+
+
+def parse_hex(value, n_bytes, what):
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise StoreError("%s must be hexadecimal" % what)
+    if len(raw) != n_bytes:
+        raise StoreError("%s must be %d bytes (%d hex digits), got %d"
+                         % (what, n_bytes, 2 * n_bytes, len(raw)))
+    return raw
+
+
+def load_keys_file(path):
+    """{title hex: (ek, ak)} from {"<system title hex>": {"ek": hex, "ak": hex}, ...}."""
+    if not path:
+        return {}
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as exc:
+        raise StoreError("cannot read keys file %s: %s" % (path, exc.strerror or exc))
+    except ValueError as exc:
+        raise StoreError("keys file %s is not valid JSON (%s)" % (path, exc))
+    if not isinstance(data, dict):
+        raise StoreError('keys file %s must map system title to {"ek": .., "ak": ..}' % path)
+    keys = {}
+    for title, entry in data.items():
+        if not isinstance(entry, dict) or not {"ek", "ak"} <= set(entry):
+            raise StoreError("keys file %s: %s needs ek and ak" % (path, title))
+        keys[parse_hex(title, 8, "system title").hex()] = (
+            parse_hex(entry["ek"], 16, "EK of " + title),
+            parse_hex(entry["ak"], 16, "AK of " + title))
+    return keys
 
 
 class Store:

@@ -8,15 +8,15 @@ verify() starts from "rejected" and has one accepting exit. Checks, in order:
      (step 3), and not x = 0 with the sign bit set (step 4);
   4. A is not one of the 8 small-order points (not in RFC 8032; libsodium rejects them too):
      with such a key [S]B = R + [k]A holds for forged pairs, e.g. A = R = identity, S = 0;
-  5. the cofactorless equation [S]B = R + [k]A (§5.1.7 step 3 allows it in place of the
-     cofactored [8][S]B = [8]R + [8][k]A): we compute R' = [S]B - [k]A and compare its
+  5. the cofactorless equation [S]B = R + [k]A (§5.1.7 step 3 and §8.8 allow it in place
+     of the cofactored [8][S]B = [8]R + [8][k]A): we compute R' = [S]B - [k]A and compare its
      canonical encoding with the 32 bytes of R, so a non-canonical R (y >= p, or x = 0 with
      the sign bit) or an R off the curve can never match. Like OpenSSL (`cryptography`) and
      the §6 reference, this rejects R + T for a small-order T that only the cofactored
      equation would accept. Mixed-order keys (honest A plus torsion) are not rejected.
 Big-int field arithmetic; [S]B - [k]A in one Straus pass over width-NAF digits: S with a
-table of 32 odd multiples of B (built once, ~3 KB on a board), k with 8 odd multiples of -A
-(built per call). Not constant time: every input is public.
+table of 32 odd multiples of B (built at first use, kept: ~4 KB on a board), k with 8 odd
+multiples of -A (per call). Not constant time: every input is public.
 """
 from array import array
 
@@ -99,7 +99,7 @@ def _decode_point(enc):
     v3 = v * v % P * v % P
     w = u * v3 % P * v3 % P * v % P
     z250, _ = _chain_250(w)
-    x = u * v3 % P * (_sqn(z250, 2) * w % P) % P  # x = u v^3 (u v^7)^((p-5)/8)
+    x = u * v3 % P * (_sqn(z250, 2) * w % P) % P  # step 2: x = u v^3 (u v^7)^((p-5)/8)
     vxx = v * x % P * x % P
     if vxx != u:  # §5.1.3 step 3
         if vxx != P - u:
@@ -154,32 +154,28 @@ def _add_cached(pt, c):
 _base = None
 
 
-def _field(buf, off):
-    return int.from_bytes(buf[off:off + 32], "little")
-
-
 def _base_table():
-    """Odd multiples 1B..63B of the base point as affine (y + x, y - x, 2dxy): 32 entries
-    of three 32-byte little-endian numbers (3 KB; as big ints ~6 KB on a board), in small
-    pieces so a fragmented heap can hold them. Built at first use with one inversion for
-    all 32 (Montgomery's trick), then kept."""
+    """Odd multiples 1B..63B of the base point as affine (y + x, y - x, 2dxy): 32 entries of
+    three 32-byte little-endian numbers, small pieces a fragmented heap can hold (as big
+    ints they would take ~6 KB on a board). One inversion for all (Montgomery's trick)."""
     global _base
     if _base is None:
         bx, by = _decode_point(_B_ENCODING)
-        points = []  # X, Y, Z of each multiple; then its table entry
-        prefix = []  # Z_0 Z_1 .. Z_j
-        acc = 1
-        for x, y, z, _ in _odd_multiples(bx, by, 1 << (_B_WIDTH - 2)):
-            points.append(x.to_bytes(32, "little") + y.to_bytes(32, "little")
-                          + z.to_bytes(32, "little"))
-            acc = acc * z % P
-            prefix.append(acc.to_bytes(32, "little"))
-        inv = _invert(acc)  # 1 / (Z_0 .. Z_31)
-        for j in range(len(points) - 1, -1, -1):
-            zinv = inv * _field(prefix[j - 1], 0) % P if j else inv  # 1 / Z_j
-            inv = inv * _field(points[j], 64) % P
-            x = _field(points[j], 0) * zinv % P
-            y = _field(points[j], 32) * zinv % P
+        n = 1 << (_B_WIDTH - 2)
+        points = [None] * n  # (X, Y, Z) of each multiple, then its table entry
+        prefix = [1] * (n + 1)  # prefix[j] = Z_0 .. Z_(j-1)
+        j = 0
+        for point in _odd_multiples(bx, by, n):
+            points[j] = point[0:3]
+            prefix[j + 1] = prefix[j] * point[2] % P
+            j += 1
+        inv = _invert(prefix[n])  # 1 / (Z_0 .. Z_31)
+        for j in range(n - 1, -1, -1):
+            x, y, z = points[j]
+            zinv = inv * prefix[j] % P  # 1 / Z_j
+            inv = inv * z % P
+            x = x * zinv % P
+            y = y * zinv % P
             points[j] = ((y + x) % P).to_bytes(32, "little") \
                 + ((y - x) % P).to_bytes(32, "little") \
                 + (x * y % P * _D2 % P).to_bytes(32, "little")

@@ -5,6 +5,7 @@ Never on the firmware path: it accepts small-order keys and is slow. Kept as clo
 RFC text as MicroPython allows (to_bytes/from_bytes spelling, our SHA-512, the length
 check the RFC forgot to raise).
 """
+# ruff: noqa: N803, N806 (names as RFC 8032 §6 spells them)
 from crypto.sha512 import sha512
 
 
@@ -107,7 +108,7 @@ def secret_expand(secret):
 
 
 def secret_to_public(secret):
-    (a, dummy) = secret_expand(secret)
+    a, _ = secret_expand(secret)
     return point_compress(point_mul(a, G))
 
 

@@ -84,7 +84,6 @@ def compress_py(work, k, data, off):
         work[2 * i + 1] = v & 0xFFFFFFFF
 
 
-
 # The viper build. Each 64-bit word is a (high, low) pair of 32-bit halves, and every step
 # is exact modulo 2**32 whatever the machine word (32 bits on the boards, 64 on the unix
 # port): right shifts are masked, so sign or stray high bits never move down, and the

@@ -8,15 +8,19 @@ Prints one JSON line; times are medians in ms, heap figures in bytes:
   sha512_1k_ms, sha512_1k_plain_ms       SHA-512 of 1 KB: viper kernel, plain-Python twin
   pidigits_65_ms                         MicroPython's tests/perf_bench/bm_pidigits workload
                                          (N=100, M=100: 65 digits), a big-int yardstick with
-                                         published board figures (see est_*)
+                                         a published board figure
   heap_total                             gc.mem_alloc() + gc.mem_free() at start
   base_table_bytes                       heap the cached table of B keeps
-  verify_min_free_bytes                  least free heap a verification still succeeds in:
-                                         the rest of the heap is filled with ballast and the
-                                         free amount bisected (GC runs as it must)
-  verify_alloc_bytes                     bytes allocated by one verification with the GC off
-                                         (garbage churn; null when the heap is too small)
-  est_esp32_ms, est_rp2040_ms            verify_ms scaled to the boards, see _BOARDS
+  verify_min_free_bytes                  least free heap (gc.mem_free) a verification still
+                                         succeeded with: the rest filled with ballast, the
+                                         free amount bisected; GC runs as it must
+  verify_alloc_bytes                     bytes one verification allocates with the GC off
+                                         (garbage churn; null when the heap is under 1 MB)
+  est_esp32_ms, est_rp2040_ms            verify_ms x (PYBv1.0 pidigits / ours) / (board
+                                         speed / PYBv1.0), see _BOARDS; null when the heap
+                                         is under 1 MB, where the unix port's GC swamps the
+                                         yardstick (run without -X heapsize for them)
+Compare figures within one run: absolute times depend on this machine and its load.
 """
 import sys
 
@@ -171,7 +175,7 @@ def main():
     }
     for board, speed in _BOARDS.items():
         est = None
-        if heap_total >= 1024 * 1024:  # small unix heaps: GC swamps the yardstick
+        if heap_total >= 1024 * 1024:
             est = round(verify_ms * _PYB_PIDIGITS_MS / pidigits_ms / speed)
         out["est_%s_ms" % board] = est
     print(json.dumps(out))
