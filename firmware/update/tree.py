@@ -19,12 +19,14 @@ class FileTree:
     """Files under `root` ("" for the current folder, the flash root on a board)."""
 
     def __init__(self, root=""):
-        self.root = root.rstrip("/")
+        self.root = root if root in ("", "/") else root.rstrip("/")
 
     def _path(self, path):
         if not path:
             return self.root or "."
-        return self.root + "/" + path if self.root else path
+        if not self.root:
+            return path
+        return self.root + path if self.root == "/" else self.root + "/" + path
 
     def open_read(self, path):
         """A file object with readinto() and close(); OSError if missing."""

@@ -1,0 +1,215 @@
+"""Device-side entry points: install a package or a policy, confirm or revert a trial,
+report what the boot stage did. The service shell and the operator link both end here, so
+both go through the same verification, and every accept and reject is audited.
+
+Never activates anything the verifier has not accepted; never imports main (it is handed
+the app's parts).
+"""
+from update import slots
+from update.errors import UpdateRejected
+from update.policy import PolicyStore
+from update.tree import FileTree
+from update.verify import Verifier
+
+PACKAGE_PATH = "update.pkg"  # where a technician copies a package (`mpremote fs cp`)
+PART_PATH = "update.part"  # where the link's chunks collect
+
+
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class Updater:
+    """The update gate of one meter. state_store: the flash store with the pointer and
+    policy records (fw/); tree: the flash file tree; audit: control.audit.AuditLog or
+    None; clock: has time() (UTC s); lock: shared with the other threads that use audit."""
+
+    def __init__(self, state_store, tree, board, hardware_id, clock, audit=None, lock=None,
+                 break_glass=False):
+        self.state_store = state_store
+        self.tree = tree
+        self.board = board
+        self.hardware_id = hardware_id
+        self.clock = clock
+        self.audit = audit
+        self.lock = lock or _NoLock()
+        self.break_glass = break_glass
+        self.policies = PolicyStore(state_store)
+        self.state = slots.UpdateState(state_store)
+
+    def _log(self, event, text):
+        if self.audit is not None:
+            with self.lock:
+                self.audit.append(self.clock.time(), event, text)
+
+    def install(self, stream, activate=True):
+        """Verify a package from `stream`, stage it and (activate=True) point the meter at
+        it on trial; reboot to run it. Returns a summary dict; raises UpdateRejected."""
+        try:
+            if self.state.trial:
+                raise UpdateRejected("busy", "%s is on trial" % self.state.fields["active_version"])
+            slot = self.state.target()
+            verifier = Verifier(self.policies.current(), self.board, self.hardware_id,
+                                self.state.floor, self.clock.time(), self.break_glass,
+                                self._capacity(slot))
+            manifest = verifier.install(stream, self.tree, slot)
+        except UpdateRejected as exc:
+            self._log("update-rejected", str(exc))
+            raise
+        if activate:
+            self.state.activate(slot, manifest)
+        self._log("update-accepted", "%s into slot %s%s" % (
+            manifest.summary(), slot, " on trial" if activate else ""))
+        return {"accepted": True, "slot": slot, "version": manifest.version,
+                "security_counter": manifest.security_counter, "files": len(manifest.files),
+                "bytes": manifest.total_bytes, "trial": activate}
+
+    def install_file(self, path=PACKAGE_PATH, activate=True, remove=True):
+        """install() from a file on the flash; the file is removed once accepted."""
+        try:
+            f = self.tree.open_read(path)
+        except OSError:
+            exc = UpdateRejected("missing-file", "no package at " + path)
+            self._log("update-rejected", str(exc))
+            raise exc
+        with f:
+            result = self.install(f, activate)
+        if remove:
+            self.tree.remove(path)
+        return result
+
+    def _capacity(self, slot):
+        free = self.tree.free_bytes()
+        if free is None:
+            return None
+        top = slots.slot_dir(slot)
+        return free + sum(self.tree.size(p) or 0 for p in _files(self.tree, top))
+
+    def install_policy(self, raws):
+        """Commission the first policy (none stored) or rotate through versions N+1, N+2..
+        raws: one policy's bytes or a list of them, in order."""
+        if not isinstance(raws, (list, tuple)):
+            raws = [raws]
+        try:
+            if self.policies.current() is None:
+                if len(raws) != 1:
+                    raise UpdateRejected("malformed", "commission one policy, then rotate")
+                policy = self.policies.commission(raws[0])
+            else:
+                policy = self.policies.rotate(raws)
+        except UpdateRejected as exc:
+            self._log("update-rejected", "policy: " + str(exc))
+            raise
+        self._log("policy-changed", "version %d fingerprint %s" % (
+            policy.version, policy.fingerprint()))
+        return {"version": policy.version, "fingerprint": policy.fingerprint(),
+                "keys": len(policy.keys)}
+
+    def confirm(self):
+        """The trial firmware is healthy: keep it, raise the security counter."""
+        if not self.state.confirm():
+            return False
+        self._log("update-confirmed", "%s counter %d" % (
+            self.state.fields["active_version"], self.state.floor))
+        return True
+
+    def revert(self, reason="self-test failed"):
+        """Leave a trial firmware now (reboot afterwards); False if nothing is on trial."""
+        if not self.state.trial:
+            return False
+        self.state.revert(reason)
+        self.report_boot()
+        return True
+
+    def report_boot(self):
+        """Audit a revert the boot stage (or revert()) made; call once after boot."""
+        reason = self.state.fields["reverted"]
+        if reason:
+            self._log("update-reverted", reason)
+            self.state.clear_reverted()
+        return reason
+
+    def status(self):
+        policy = self.policies.current()
+        status = dict(self.state.fields)
+        status["policy_version"] = policy.version if policy else None
+        status["policy_fingerprint"] = policy.fingerprint() if policy else None
+        return status
+
+
+def _files(tree, top):
+    from update.tree import walk_files
+
+    return list(walk_files(tree, top))
+
+
+class Receiver:
+    """A package arriving over the link in chunks, resumable: write(offset, data) appends
+    when offset is where the file ends and returns the new end; any other offset writes
+    nothing and returns the end, where the sender resumes. Then Updater.install_file."""
+
+    def __init__(self, tree, path=PART_PATH, max_bytes=2 * 1024 * 1024):
+        self.tree = tree
+        self.path = path
+        self.max_bytes = max_bytes
+
+    def offset(self):
+        return self.tree.size(self.path) or 0
+
+    def write(self, offset, data):
+        end = self.offset()
+        if offset != end:
+            return end
+        if end + len(data) > self.max_bytes:
+            raise UpdateRejected("too-large", "more than %d bytes" % self.max_bytes)
+        self.tree.append(self.path, data)
+        return end + len(data)
+
+    def reset(self):
+        self.tree.remove(self.path)
+
+
+# --- the service shell (`from update import apply`); `app` is main.app -------------------
+
+def for_app(app, root=""):
+    """The Updater wired to a running App (its board, clock, audit log and lock)."""
+    from storage.flash import FileStore
+
+    state_dir = root.rstrip("/") + "/" + slots.FW_DIR if root else slots.FW_DIR
+    return Updater(FileStore(state_dir), FileTree(root), app.board.NAME, app.board.HARDWARE_ID,
+                   app.hw.clock, app.audit, getattr(app, "lock", None),
+                   getattr(app, "break_glass", False))
+
+
+def from_file(app, path=PACKAGE_PATH):
+    """Verify and stage the package at `path`, activate it on trial; reboot to run it."""
+    return for_app(app).install_file(path)
+
+
+def policy_from_file(app, *paths):
+    """Commission (first time) or rotate (versions N+1.. in order) the trust policy."""
+    raws = []
+    for path in paths:
+        with open(path, "rb") as f:
+            raws.append(f.read())
+    return for_app(app).install_policy(raws)
+
+
+def confirm(app):
+    return for_app(app).confirm()
+
+
+def revert(app, reason="technician"):
+    return for_app(app).revert(reason)
+
+
+def after_boot(app):
+    return for_app(app).report_boot()
+
+
+def status(app):
+    return for_app(app).status()

@@ -1,0 +1,67 @@
+"""Boot-time slot selection: runs before any firmware module is imported, like a tiny
+MCUboot. Counts a trial boot, reverts a trial that was never confirmed, and never starts
+a slot that is incomplete or altered (it falls back, ending at the factory image).
+
+It must never write anything but the pointer record, and never raise: a meter that cannot
+choose a slot still boots the factory image and keeps metering.
+"""
+import sys
+
+from update import slots
+from update.errors import UpdateRejected
+
+# Modules the boot stage itself imports; forgotten after the choice so the slot's own
+# copies are the ones the firmware gets.
+_BOOT_MODULES = ("storage", "update", "crypto", "canonical", "compat")
+
+
+def select_slot(store, tree, max_trial_boots=slots.MAX_TRIAL_BOOTS, check=True, buf=None):
+    """The folder to import the firmware from: "fw/a", "fw/b", or "" for the factory image
+    at the root. store: the flash store holding the pointer; tree: the file tree."""
+    try:
+        state = slots.UpdateState(store)
+    except UpdateRejected:
+        return ""  # an unreadable pointer (never written by this code): factory image
+    mv = memoryview(buf if buf is not None else bytearray(512))
+    state.count_trial_boot(max_trial_boots)
+    while state.active:
+        if not check:
+            break
+        try:
+            slots.check(tree, state.active, mv)
+            break
+        except UpdateRejected as exc:
+            state.revert("slot %s damaged: %s" % (state.active, exc))
+        except OSError as exc:
+            state.revert("slot %s unreadable: %s" % (state.active, exc))
+    return slots.slot_dir(state.active)
+
+
+def use_slot(folder, root=""):
+    """Import the firmware from `folder` from now on: it goes first on sys.path with its
+    lib/, the root leaves the path (a stale root module must not fill a gap), and the boot
+    stage's own modules are forgotten. "" keeps the factory path as it is."""
+    if not folder:
+        return
+    top = root.rstrip("/") + "/" + folder if root else folder
+    rest = [p for p in sys.path if p not in ("", "/", ".", root)]
+    sys.path[:] = [top, top + "/lib"] + rest
+    for name in list(sys.modules):
+        if name.split(".")[0] in _BOOT_MODULES:
+            del sys.modules[name]
+
+
+def boot(root=""):
+    """The boot stage: select the slot and put it on sys.path; returns its folder.
+    root: the flash root as a path prefix ("" = the current folder, "/" on a board)."""
+    from storage.flash import FileStore
+    from update.tree import FileTree
+
+    folder = ""
+    try:
+        state_dir = root.rstrip("/") + "/" + slots.FW_DIR if root else slots.FW_DIR
+        folder = select_slot(FileStore(state_dir), FileTree(root))
+    except (OSError, UpdateRejected) as exc:  # keep metering on the factory image
+        print("update.loader: factory image (%s)" % exc)
+    use_slot(folder, root)
+    return folder
