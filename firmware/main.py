@@ -234,4 +234,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    if sys.platform == "linux":
+        main(sys.argv)  # the unix port: `make sim` meters in the foreground
+    else:
+        start()  # a board: meter in the background, the REPL stays free for mpremote

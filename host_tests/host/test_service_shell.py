@@ -38,3 +38,27 @@ def test_selftest_passes_on_a_running_meter(tmp_path):
         _exec(vb, "import time; time.sleep(1.5)")
         out = _exec(vb, "import service; service.selftest()")
     assert "self-test passed" in out
+
+
+def test_tools_field_runs_the_shell_against_the_virtual_board(tmp_path):
+    import subprocess
+    import sys
+
+    with VirtualBoard(fs_dir=str(tmp_path / "fs")) as vb:
+        proc = subprocess.run([sys.executable, "-m", "tools.field", "--port", vb.device,
+                               "--json", "selftest"], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert "passed" in json.loads(proc.stdout)
+        proc = subprocess.run([sys.executable, "-m", "tools.field", "--port", vb.device,
+                               "comms", "maybe"], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2
+
+
+def test_tools_field_fails_clearly_without_a_meter():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "tools.field", "--port", "/dev/nonexistent",
+                           "status"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("field: the meter did not answer")
