@@ -26,10 +26,11 @@ class _NoLock:
 class Updater:
     """The update gate of one meter. state_store: the flash store with the pointer and
     policy records (fw/); tree: the flash file tree; audit: control.audit.AuditLog or
-    None; clock: has time() (UTC s); lock: shared with the other threads that use audit."""
+    None; clock: has time() (UTC s); lock: shared with the other threads that use audit;
+    break_glass: vendor keys count for nothing (issue 6)."""
 
     def __init__(self, state_store, tree, board, hardware_id, clock, audit=None, lock=None,
-                 break_glass=False):
+                 break_glass=False, buf=None):
         self.state_store = state_store
         self.tree = tree
         self.board = board
@@ -38,6 +39,7 @@ class Updater:
         self.audit = audit
         self.lock = lock or _NoLock()
         self.break_glass = break_glass
+        self.buf = buf  # chunk buffer for the verifier (None: its default size)
         self.policies = PolicyStore(state_store)
         self.state = slots.UpdateState(state_store)
 
@@ -55,7 +57,7 @@ class Updater:
             slot = self.state.target()
             verifier = Verifier(self.policies.current(), self.board, self.hardware_id,
                                 self.state.floor, self.clock.time(), self.break_glass,
-                                self._capacity(slot))
+                                self._capacity(slot), self.buf)
             manifest = verifier.install(stream, self.tree, slot)
         except UpdateRejected as exc:
             self._log("update-rejected", str(exc))

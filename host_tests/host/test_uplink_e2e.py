@@ -60,7 +60,7 @@ class MeterRun:
 
 
 def test_every_quarter_hour_arrives_exactly_once_across_broker_and_meter_restarts(tmp_path):
-    broker = Broker(str(tmp_path))
+    broker = Broker(str(tmp_path), allow_amqtt=True)
     db = str(tmp_path / "headend.sqlite")
     ok("keys", "add", "--db", db, "--system-title", TITLE, "--ek", EK, "--ak", AK)
     serve = Serve(broker, db)
