@@ -1,0 +1,62 @@
+"""Who may change this meter, enforced: applies operator-signed command tokens, keeps the
+break-glass state and the last applied counter (power-cut safe), and logs every applied
+and refused token in the audit log.
+
+Handlers (what a command does) are handed in by the composition root; this module knows
+only the rules.
+"""
+import json
+
+import canonical
+from control import tokens
+from storage.slots import SlotStore
+
+
+class ControlPlane:
+    def __init__(self, store, policies, audit, clock, meter_id, handlers):
+        self._slots = SlotStore(store, "control")
+        self.policies = policies  # update.policy.PolicyStore
+        self.audit = audit
+        self.clock = clock
+        self.meter_id = meter_id
+        self.handlers = handlers  # command name -> fn(params) -> short text
+        self.state = {"last_counter": 0, "break_glass": False}
+        saved = self._slots.load()
+        if saved is not None:
+            self.state.update(json.loads(saved))
+
+    @property
+    def break_glass(self):
+        return self.state["break_glass"]
+
+    def apply(self, raw, channel="shell"):
+        """Verify and execute one token; returns a result text, raises TokenRefused."""
+        now = self.clock.time()
+        try:
+            command, params, counter = tokens.verify(
+                raw, self.policies.current(), self.meter_id, now,
+                self.state["last_counter"], self.state["break_glass"])
+        except tokens.TokenRefused as exc:
+            self.audit.append(now, "token-refused", "%s via %s: %s" % (exc.reason, channel, exc.detail))
+            raise
+        # spend the counter first: a cut after this can never make the token apply twice
+        self.state["last_counter"] = counter
+        if command == "break-glass-on":
+            self.state["break_glass"] = True
+        elif command == "break-glass-off":
+            self.state["break_glass"] = False
+        self._save()
+        if command in ("break-glass-on", "break-glass-off"):
+            self.audit.append(now, command, "via %s: %s" % (channel, params["reason"][:60]))
+            return "break-glass %s" % ("on" if self.state["break_glass"] else "off")
+        try:
+            result = self.handlers[command](params)
+        except (ValueError, KeyError, TypeError) as exc:
+            self.audit.append(now, "token-refused", "%s via %s: bad parameters: %s" % (
+                command, channel, exc))
+            raise tokens.TokenRefused("malformed", "bad parameters: %s" % exc)
+        self.audit.append(now, "command-applied", "%s via %s: %s" % (command, channel, result))
+        return result
+
+    def _save(self):
+        self._slots.save(canonical.dumps(self.state).encode())

@@ -1,0 +1,112 @@
+"""Operator-signed command tokens: applied only when signed by the right operator keys
+for this meter, fresh and unexpired; refused tokens change nothing and are logged."""
+from control import tokens
+from control.audit import AuditLog
+from control.plane import ControlPlane
+from fakes.clock import FakeClock
+from fakes.flash import FakeFlash
+from fixtures.update import kit
+from mptest import raises
+from update.policy import PolicyStore
+
+METER = "sim-0001"
+
+
+def _token(command="set-tariffs", params=None, signers=("release1",), meter=METER, counter=1,
+           expires=kit.NOW_S + 3600, **extra):
+    if params is None:
+        params = {"schedule": {"low_from_hour": 22, "low_until_hour": 6, "low_weekdays": [5, 6]}}
+    body = {"type": "open-meter-command", "format": 1, "command": command, "params": params,
+            "meter": meter, "counter": counter, "expires": expires}
+    body.update(extra)
+    return kit.envelope(body, signers, tokens.DOMAIN)
+
+
+def _plane(**policy_fields):
+    flash = FakeFlash()
+    policies = PolicyStore(flash)
+    policies.commission(kit.policy(**policy_fields))
+    applied = []
+    handlers = {name: (lambda params, name=name: applied.append((name, params)) or "ok")
+                for name in tokens.COMMANDS}
+    audit = AuditLog(flash)
+    plane = ControlPlane(flash, policies, audit, FakeClock(kit.NOW_S), METER, handlers)
+    return plane, applied, audit, flash
+
+
+def _refused(plane, raw):
+    return raises(tokens.TokenRefused, plane.apply, raw).reason
+
+
+def test_release_signed_token_is_applied_and_logged():
+    plane, applied, audit, _ = _plane()
+    assert plane.apply(_token()) == "ok"
+    assert applied[0][0] == "set-tariffs"
+    assert [e["event"] for _s, e in audit.entries()][-1] == "command-applied"
+
+
+def test_refused_tokens_change_nothing_and_are_logged_with_a_reason():
+    plane, applied, audit, _ = _plane(release=2, names=("root1", "release1", "release2",
+                                                         "emergency", "vendor"))
+    cases = {
+        "expired": _token(signers=("release1", "release2"), expires=kit.NOW_S - 1),
+        "wrong-meter": _token(signers=("release1", "release2"), meter="sim-0002"),
+        "vendor-key": _token(signers=("vendor",)),
+        "unknown-key": _token(signers=("stranger",)),
+        "too-few-signatures": _token(signers=("release1",)),
+        "unknown-command": _token(command="open-relay", params={}, signers=("release1", "release2")),
+        "malformed": b'{"signatures": [], "signed": 5}',
+    }
+    for reason, raw in cases.items():
+        assert _refused(plane, raw) == reason, reason
+    assert applied == []
+    logged = [e["text"].split(" ")[0] for _s, e in audit.entries() if e["event"] == "token-refused"]
+    assert sorted(logged) == sorted(cases)
+
+
+def test_a_token_applies_once_and_older_counters_are_replays():
+    plane, applied, _, flash = _plane()
+    plane.apply(_token(counter=5))
+    assert _refused(plane, _token(counter=5)) == "replayed"
+    assert _refused(plane, _token(counter=4)) == "replayed"
+    # the counter survives a reboot
+    again = ControlPlane(flash, plane.policies, plane.audit, plane.clock, METER, plane.handlers)
+    assert _refused(again, _token(counter=5)) == "replayed"
+    assert len(applied) == 1
+
+
+def test_a_flipped_bit_in_the_signature_is_refused():
+    raw = bytearray(_token())
+    at = raw.index(b'"sig":"') + 10
+    raw[at] = ord("0") if raw[at] != ord("0") else ord("1")
+    plane, applied, _, _ = _plane()
+    assert _refused(plane, bytes(raw)) == "bad-signature"
+    assert applied == []
+
+
+def test_break_glass_closes_everything_but_emergency_and_root_keys():
+    plane, applied, audit, _ = _plane()
+    assert _refused(plane, _token("break-glass-on", {"reason": "x"}, signers=("release1",),
+                                  counter=1)) == "too-few-signatures"
+    assert plane.apply(_token("break-glass-on", {"reason": "sanctions"}, signers=("emergency",),
+                              counter=2)) == "break-glass on"
+    assert plane.break_glass
+    assert _refused(plane, _token(counter=3)) == "not-allowed-in-break-glass"
+    # key rotation can be forced at once with the emergency key
+    keys = {"wrapped_ek": "00", "wrapped_ak": "00", "wrapped_kek": "00"}
+    plane.apply(_token("install-keys", keys, signers=("emergency",), counter=4))
+    assert applied[-1][0] == "install-keys"
+    # leaving takes the root threshold
+    assert _refused(plane, _token("break-glass-off", {"reason": "over"}, signers=("emergency",),
+                                  counter=5)) == "too-few-signatures"
+    plane.apply(_token("break-glass-off", {"reason": "over"}, signers=("root1",), counter=6))
+    assert not plane.break_glass
+    events = [e["event"] for _s, e in audit.entries()]
+    assert "break-glass-on" in events and "break-glass-off" in events
+
+
+def test_without_a_policy_no_token_is_accepted():
+    flash = FakeFlash()
+    plane = ControlPlane(flash, PolicyStore(flash), AuditLog(flash), FakeClock(kit.NOW_S),
+                         METER, {})
+    assert _refused(plane, _token()) == "no-policy"
