@@ -59,7 +59,7 @@ class Manifest:
     """A manifest whose form has been checked. files: [(path, size, sha256 bytes)] in the
     order of the package (paths strictly ascending)."""
 
-    def __init__(self, body, signatures, raw):
+    def __init__(self, body, signatures, raw, span):
         signed.check_fields(body, _BODY, "the manifest")
         if body["type"] != KIND or body["format"] != FORMAT:
             raise UpdateRejected("malformed", "not a format %d %s" % (FORMAT, KIND))
@@ -72,12 +72,12 @@ class Manifest:
         self.files, self.total_bytes = _parse_files(body["files"], self.board)
         self.signatures = signatures
         self.raw = raw
-        self.message = signed.message(signed.MANIFEST_DOMAIN, body)
+        self.message = signed.signed_bytes(signed.MANIFEST_DOMAIN, raw, span)
 
     @classmethod
     def from_bytes(cls, raw):
-        body, signatures = signed.parse(raw, MAX_BYTES)
-        return cls(body, signatures, bytes(raw))
+        body, signatures, span = signed.parse(raw, MAX_BYTES)
+        return cls(body, signatures, raw, span)
 
     def summary(self):
         return "%s %s counter %d for %s (%d files, %d bytes)" % (

@@ -30,7 +30,7 @@ _BODY = ("format", "keys", "thresholds", "type", "vendor_required", "version")
 class Policy:
     """A parsed policy. keys: {keyid: (role, public key bytes)}; thresholds: {role: k}."""
 
-    def __init__(self, raw, body, signatures):
+    def __init__(self, raw, body, signatures, span):
         self.raw = bytes(raw)
         self.signatures = signatures
         signed.check_fields(body, _BODY, "the policy")
@@ -42,13 +42,13 @@ class Policy:
         self.vendor_required = body["vendor_required"]
         self.keys = _parse_keys(body["keys"])
         self.thresholds = _parse_thresholds(body["thresholds"], self.keys, self.vendor_required)
-        self.message = signed.message(signed.POLICY_DOMAIN, body)
+        self.message = signed.signed_bytes(signed.POLICY_DOMAIN, raw, span)
 
     @classmethod
     def from_bytes(cls, raw):
         """Form checks only: say nothing about who signed it."""
-        body, signatures = signed.parse(raw, MAX_BYTES)
-        return cls(raw, body, signatures)
+        body, signatures, span = signed.parse(raw, MAX_BYTES)
+        return cls(raw, body, signatures, span)
 
     def fingerprint(self):
         """SHA-256 of the signed bytes, 16 hex digits: what a technician reads aloud at

@@ -10,7 +10,6 @@ import hashlib
 import json
 from binascii import hexlify, unhexlify
 
-import canonical
 from update.errors import UpdateRejected
 
 MANIFEST_DOMAIN = b"open-meter/manifest/v1\x00"
@@ -84,21 +83,29 @@ def _check_tree(obj, depth):
 
 
 def parse(raw, max_bytes):
-    """(body, [(keyid, signature bytes)]) of an envelope's bytes, checked for form only:
-    size, JSON, allowed types, canonical encoding, signature list. Raises UpdateRejected."""
+    """(body, [(keyid, signature bytes)], (start, end)) of an envelope's bytes, checked for
+    form only: size, JSON, allowed types, canonical encoding, signature list. (start, end)
+    is where the body's canonical text sits in raw: the signed bytes are a slice of what
+    arrived, never a re-encoding. Raises UpdateRejected."""
     if len(raw) > max_bytes:
         raise UpdateRejected("too-large", "document of %d bytes (limit %d)" % (len(raw), max_bytes))
     try:
-        text = bytes(raw).decode()
+        text = raw.decode()
         env = json.loads(text)
     except ValueError:  # UnicodeError is a ValueError on both interpreters
         _fail("not JSON")
     _check_tree(env, 0)
     check_fields(env, ("signatures", "signed"), "the envelope")
+    if type(env["signed"]) is not dict:
+        _fail("signed must be an object")
     # MicroPython's json accepts trailing commas and both take the last of duplicate keys:
     # only the one canonical spelling is accepted, so every parser sees the same document.
-    if canonical.dumps(env) != text:
+    pos = _match(env["signatures"], text, _expect(text, 0, '{"signatures":'))
+    start = _expect(text, pos, ',"signed":')
+    end = _match(env["signed"], text, start)
+    if _expect(text, end, "}") != len(text):
         _fail("not canonical JSON")
+    text = None
     entries = env["signatures"]
     if type(entries) is not list or len(entries) > MAX_SIGNATURES:
         _fail("signatures must be a list of at most %d" % MAX_SIGNATURES)
@@ -112,14 +119,55 @@ def parse(raw, max_bytes):
             _fail("key %s signs twice" % keyid)
         seen.append(keyid)
         signatures.append((keyid, check_hex(entry["sig"], "sig", _SIG_CHARS)))
-    if type(env["signed"]) is not dict:
-        _fail("signed must be an object")
-    return env["signed"], signatures
+    return env["signed"], signatures, (start, end)
+
+
+def _expect(text, pos, piece):
+    if pos < 0 or not text.startswith(piece, pos):
+        _fail("not canonical JSON")
+    return pos + len(piece)
+
+
+def _match(obj, text, pos):
+    """Position after obj's canonical encoding (canonical.dumps) if text holds it at pos.
+    Compares small pieces in place: no copy of the document is built, as re-encoding
+    it would (~25x its size in garbage, fragmenting a board's heap). Only the types
+    _check_tree lets through, whose strings need no JSON escapes."""
+    kind = type(obj)
+    if kind is dict:
+        pos = _expect(text, pos, "{")
+        sep = ""
+        for key in sorted(obj):
+            pos = _match_text(key, text, _expect(text, pos, sep))
+            pos = _match(obj[key], text, _expect(text, pos, ":"))
+            sep = ","
+        return _expect(text, pos, "}")
+    if kind is list:
+        pos = _expect(text, pos, "[")
+        for i in range(len(obj)):
+            pos = _match(obj[i], text, _expect(text, pos, "," if i else ""))
+        return _expect(text, pos, "]")
+    if kind is str:
+        return _match_text(obj, text, pos)
+    if kind is bool:
+        return _expect(text, pos, "true" if obj else "false")
+    return _expect(text, pos, str(obj))
+
+
+def _match_text(value, text, pos):
+    return _expect(text, _expect(text, _expect(text, pos, '"'), value), '"')
 
 
 def message(domain, body):
-    """The exact bytes a signature covers."""
+    """The exact bytes a signature covers, encoded afresh (host tools and tests)."""
+    import canonical
+
     return domain + canonical.dumps(body).encode()
+
+
+def signed_bytes(domain, raw, span):
+    """The exact bytes a signature covers, sliced from the envelope as it arrived."""
+    return domain + bytes(raw[span[0]:span[1]])
 
 
 def tally(keys, msg, signatures, needed):

@@ -1,0 +1,173 @@
+"""One running meter: the metering module plus everything wired to it (P1, uplink,
+audit log, keys, the consumer's switch, the control plane). Built by main.py from the
+board's hardware objects; imports no hardware itself.
+"""
+import hashlib
+import json
+
+from comms.invocation import InvocationCounter
+from comms.keys import OperatorKeys
+from comms.p1 import P1Port
+from comms.switch import OperatorLinkSwitch
+from comms.uplink import Uplink
+from control.audit import AuditLog
+from metering.calibration import Calibration, CalibrationError
+from metering.meter import Meter
+from storage.flash import FileStore
+
+
+def load_calibration(store, board):
+    data = store.read("calibration")
+    if data is not None:
+        try:
+            return Calibration.decode(data), "stored"
+        except CalibrationError as exc:
+            # a torn or edited record must not be used; the board default is honest
+            return Calibration(**board.default_calibration()), "default (stored: %s)" % exc.reason
+    return Calibration(**board.default_calibration()), "default"
+
+
+class App:
+    """One running meter: the metering module plus the outputs wired to it."""
+
+    def __init__(self, board, hw):
+        self.board = board
+        self.hw = hw
+        self.store = FileStore(hw.storage_root)
+        self.cal, self.cal_source = load_calibration(self.store, board)
+        v_nominal = board.MAINS_V_NOMINAL
+        self.meter = Meter(
+            hw.adc, self.cal, hw.clock, self.store,
+            starting_power_w=0.5 * board.STARTING_CURRENT_A * v_nominal,
+            sag_v=board.SAG_V, swell_v=board.SWELL_V, v_nominal=v_nominal,
+        )
+        self.meter_id = getattr(hw, "meter_id", board.NAME)
+        self.p1 = P1Port(hw.p1, self.meter_id)
+        self.lock = _lock()  # flash structures shared by the metering and uplink threads
+        now = hw.clock.time()
+        self.audit = AuditLog(self.store)
+        self.audit.append(now, "boot", "calibration %s" % self.cal_source)
+        if self.meter.outage_s is not None:
+            self.audit.append(now, "power-failure", "off for %d s" % self.meter.outage_s)
+        self.keys = OperatorKeys(self.store)
+        self.switch = OperatorLinkSwitch(self.store)
+        # DLMS system title: 3-letter manufacturer flag + 5 bytes identifying this meter
+        self.system_title = b"OSM" + hashlib.sha256(self.meter_id.encode()).digest()[:5]
+        self.link = load_link_settings(self.store)
+        connector = None
+        if self.link.get("broker"):
+            host, port = self.link["broker"].rsplit(":", 1)
+            connector = board.mqtt_connector(host, int(port))
+        self.uplink = Uplink(
+            self.store, self.keys, InvocationCounter(self.store), self.system_title,
+            self.meter.intervals, self.audit, self.switch, hw.clock, connector,
+            interval_s=self.link.get("interval_s", 86400), lock=self.lock)
+        self._update_p1_text()
+        self.running = False
+        self.stopped = False
+
+    def comms(self, on):
+        """The consumer's operator-link switch (no operator token: the consumer's right,
+        exercised at the meter). Metering and P1 carry on either way; it is logged."""
+        with self.lock:
+            if self.switch.set(on):
+                self.uplink.skip_to_now()
+                self.audit.append(self.hw.clock.time(),
+                                  "operator-link-on" if on else "operator-link-off", "consumer")
+        self._update_p1_text()
+        return self.switch.on
+
+    def _update_p1_text(self):
+        self.p1.text = "" if self.switch.on else "operator link off (consumer opt-out)"
+
+    def uplink_loop(self):
+        """The uplink's own thread: network waits never stall sampling."""
+        clock = self.hw.clock
+        while self.running:
+            if self.uplink.connector is not None:
+                self.uplink.poll(clock.time())
+            clock.sleep_ms(1000)
+
+    def step(self):
+        """One block of samples; a P1 telegram whenever a new second has begun."""
+        with self.lock:
+            self.meter.poll()
+        now = self.hw.clock.time()
+        if self.p1.due(now) and self.meter.last is not None:
+            self.p1.send(self.meter.snapshot(), now)
+
+    def run(self, seconds=0, show=True):
+        """Meter until stop() or for `seconds` (0: forever); prints a line per window."""
+        clock = self.hw.clock
+        start = clock.ticks_ms()
+        shown = -1
+        self.running = True
+        try:
+            while self.running:
+                self.step()
+                windows = self.meter.sampler.windows
+                if windows != shown:
+                    shown = windows
+                    if show:
+                        print(format_readings(self.meter.snapshot()))
+                if seconds and clock.ticks_diff(clock.ticks_ms(), start) >= seconds * 1000:
+                    break
+        finally:
+            self.meter.save(clean=True)
+            self.running = False
+            self.stopped = True
+
+    def calibrate(self, step_name, windows=5, **reference):
+        """Hardware engineer's bench step at the REPL: measure `windows` windows, apply
+        the step (no-load, pf1, pf05), store the sealed record, use it at once."""
+        from metering import calibrate
+
+        measured = calibrate.collect(self.meter, windows, self.hw.clock)
+        cal = calibrate.step(self.cal, step_name, measured, **reference)
+        self.store.write("calibration.new", cal.encode())
+        self.store.rename("calibration.new", "calibration")  # atomic replace
+        self.cal, self.cal_source = cal, "stored"
+        self.meter.set_calibration(cal)
+        return cal
+
+    def stop(self):
+        self.running = False
+
+
+def load_link_settings(store):
+    """Operator-link settings (broker, schedule), set at commissioning; {} if none."""
+    data = store.read("operator-link")
+    if data is None:
+        return {}
+    try:
+        settings = json.loads(data)
+    except ValueError:
+        return {}
+    return settings if isinstance(settings, dict) else {}
+
+
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _lock():
+    try:
+        import _thread
+
+        return _thread.allocate_lock()
+    except ImportError:
+        return _NoLock()
+
+
+def format_readings(snap):
+    """One 80-column line for the terminal."""
+    if "vrms" not in snap:
+        return "waiting for the first measurement window..."
+    return "%7.2f V %7.3f A %+9.1f W %+8.1f var PF %+5.3f %6.3f Hz  in %d/%d Wh  out %d/%d Wh" % (
+        snap["vrms"], snap["irms"], snap["p_w"], snap["q_var"], snap["pf"], snap["freq_hz"],
+        snap["import_wh"][0], snap["import_wh"][1], snap["export_wh"][0], snap["export_wh"][1],
+    )
