@@ -29,7 +29,7 @@ test: venv
 # its data/ folder (registers, logs) survives re-staging as flash survives a deploy.
 sim: venv
 	$(PY) -m tools.stage sim build/sim
-	cd build/sim && ../../$(MPY) -X heapsize=256K main.py $(SECONDS)
+	cd build/sim && ../../$(MPY) -X heapsize=512K main.py $(SECONDS)
 
 # The virtual board: firmware behind a pseudo-terminal, for mpremote (`make vboard`).
 vboard: venv

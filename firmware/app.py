@@ -10,7 +10,12 @@ from comms.keys import OperatorKeys
 from comms.p1 import P1Port
 from comms.switch import OperatorLinkSwitch
 from comms.uplink import Uplink
+from control import handlers
 from control.audit import AuditLog
+from control.plane import ControlPlane
+from control.tokens import TokenRefused
+from metering.tariff import TariffSchedule
+from update.policy import PolicyStore
 from metering.calibration import Calibration, CalibrationError
 from metering.meter import Meter
 from storage.flash import FileStore
@@ -53,18 +58,58 @@ class App:
         self.switch = OperatorLinkSwitch(self.store)
         # DLMS system title: 3-letter manufacturer flag + 5 bytes identifying this meter
         self.system_title = b"OSM" + hashlib.sha256(self.meter_id.encode()).digest()[:5]
-        self.link = load_link_settings(self.store)
-        connector = None
-        if self.link.get("broker"):
-            host, port = self.link["broker"].rsplit(":", 1)
-            connector = board.mqtt_connector(host, int(port))
         self.uplink = Uplink(
             self.store, self.keys, InvocationCounter(self.store), self.system_title,
-            self.meter.intervals, self.audit, self.switch, hw.clock, connector,
-            interval_s=self.link.get("interval_s", 86400), lock=self.lock)
+            self.meter.intervals, self.audit, self.switch, hw.clock, None, lock=self.lock)
+        self.apply_link_settings(load_json(self.store, "operator-link"))
+        tariffs = load_json(self.store, "tariffs")
+        if tariffs:
+            self.meter.tariffs = TariffSchedule(tariffs)
+        self.policies = PolicyStore(self.store)
+        self.control = ControlPlane(self.store, self.policies, self.audit, hw.clock,
+                                    self.meter_id, handlers.for_app(self))
+        self.uplink.on_command = self.command_from_link
         self._update_p1_text()
         self.running = False
         self.stopped = False
+
+    def apply_link_settings(self, settings):
+        """Broker and schedule of the operator link (set at commissioning or by a signed
+        set-operator-link command)."""
+        self.link = settings or {}
+        connector = None
+        if self.link.get("broker"):
+            host, port = self.link["broker"].rsplit(":", 1)
+            connector = self.board.mqtt_connector(host, int(port))
+        self.uplink.connector = connector
+        self.uplink.interval_s = self.link.get("interval_s", 86400)
+
+    def apply_token(self, raw, channel="shell"):
+        """An operator-signed command; TokenRefused (logged) if it does not check out."""
+        with self.lock:
+            return self.control.apply(raw, channel)
+
+    def command_from_link(self, raw):
+        """Commands arriving over the operator link: the same gate as the shell."""
+        try:
+            return self.apply_token(raw, "operator-link")
+        except TokenRefused:
+            return None  # refused and audit-logged; nothing changed
+
+    def commission(self, policy_raw, kek, ek, ak, link=None):
+        """First installation by the operator's technician at the meter (physical
+        presence, no keys yet): the trust policy, the uplink keys, the link settings.
+        Refused once done; afterwards only signed commands change these."""
+        with self.lock:
+            policy = self.policies.commission(policy_raw)
+            self.keys.commission(kek, ek, ak)
+            if link:
+                self.store.write("operator-link", _dumps(link))
+                self.apply_link_settings(link)
+            self.audit.append(self.hw.clock.time(), "policy-changed",
+                              "commissioned v%d %s" % (policy.version, policy.fingerprint()))
+            self.audit.append(self.hw.clock.time(), "keys-installed", "commissioning")
+        return policy.fingerprint()
 
     def comms(self, on):
         """The consumer's operator-link switch (no operator token: the consumer's right,
@@ -134,9 +179,9 @@ class App:
         self.running = False
 
 
-def load_link_settings(store):
-    """Operator-link settings (broker, schedule), set at commissioning; {} if none."""
-    data = store.read("operator-link")
+def load_json(store, name):
+    """A small JSON settings record, or {} if absent or unreadable."""
+    data = store.read(name)
     if data is None:
         return {}
     try:
@@ -144,6 +189,12 @@ def load_link_settings(store):
     except ValueError:
         return {}
     return settings if isinstance(settings, dict) else {}
+
+
+def _dumps(obj):
+    import canonical
+
+    return canonical.dumps(obj).encode()
 
 
 class _NoLock:

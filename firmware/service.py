@@ -150,3 +150,113 @@ def selftest(json=False):
     lines = ["%-30s %s" % (n, "ok" if r else "FAILED") for n, r in results]
     lines.append("self-test %s" % ("passed" if data["passed"] else "FAILED"))
     return _out(data, json, lines)
+
+
+def apply(path, json=False):
+    """Apply an operator-signed command token copied onto the meter (mpremote fs cp)."""
+    from control.tokens import TokenRefused
+
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        result = _app().apply_token(raw, "shell")
+        data = {"applied": True, "result": result}
+        lines = ["applied: %s" % result]
+    except TokenRefused as exc:
+        data = {"applied": False, "reason": exc.reason, "detail": exc.detail}
+        lines = ["REFUSED (%s): %s" % (exc.reason, exc.detail), "nothing was changed; logged"]
+    return _out(data, json, lines)
+
+
+def commission(policy_path, keys_path, broker=None, interval_s=86400, json=False):
+    """First installation at the meter: trust policy + operator keys (+ broker). Prints
+    the policy fingerprint for the technician to compare with the operator's value."""
+    import binascii
+
+    with open(policy_path, "rb") as f:
+        policy_raw = f.read()
+    with open(keys_path) as f:
+        keys = _json.loads(f.read())
+    link = {"broker": broker, "interval_s": interval_s} if broker else None
+    fingerprint = _app().commission(policy_raw, binascii.unhexlify(keys["kek"]),
+                                    binascii.unhexlify(keys["ek"]),
+                                    binascii.unhexlify(keys["ak"]), link)
+    data = {"commissioned": True, "policy_fingerprint": fingerprint}
+    return _out(data, json, ["commissioned; policy fingerprint %s (compare with the "
+                             "operator's)" % fingerprint])
+
+
+OWNER = {"operator-root": "operator", "operator-release": "operator",
+         "operator-emergency": "operator", "vendor": "vendor"}
+
+
+def controlplane(json=False):
+    """Who controls this meter: channels, keys, thresholds, remote access, break-glass,
+    and where which data goes. The sovereignty statement, meter by meter."""
+    app = _app()
+    policy = app.policies.current()
+    glass = app.control.break_glass
+    keys = []
+    thresholds = {}
+    if policy is not None:
+        for keyid in sorted(policy.keys):
+            role, _public = policy.keys[keyid]
+            keys.append({"keyid": keyid, "role": role, "owner": OWNER[role],
+                         "active": not (glass and role in ("vendor", "operator-release"))})
+        thresholds = dict(policy.thresholds)
+    uplink_keys = app.keys.fingerprints()
+    link = app.link
+    data = {
+        "meter_id": app.meter_id,
+        "remote_access": "off: no WebREPL, telnet or listening socket; the meter only "
+                         "connects out to the operator's broker",
+        "break_glass": glass,
+        "policy": {"version": policy.version if policy else None,
+                   "fingerprint": policy.fingerprint() if policy else None,
+                   "vendor_required_for_updates": policy.vendor_required if policy else None,
+                   "thresholds": thresholds, "keys": keys},
+        "channels": [
+            {"name": "local shell (USB/UART, mpremote)",
+             "accepts": "reading: anyone at the meter; changes: operator-signed tokens only; "
+                        "the consumer's operator-link switch: no token"},
+            {"name": "operator link (MQTT, outbound to %s)" % (link.get("broker") or "nobody"),
+             "accepts": "authenticated acknowledgements; operator-signed tokens on /cmd"},
+            {"name": "firmware update (shell or operator link)",
+             "accepts": "packages signed by the operator release threshold%s" % (
+                 " (break-glass: emergency or root keys; vendor keys ignored)" if glass else
+                 (" and the vendor threshold" if policy and policy.vendor_required else ""))},
+        ],
+        "uplink_keys": {"owner": "operator", "fingerprints": uplink_keys or None},
+        "data_flows": [
+            {"to": "consumer (P1 port)", "what": "all registers, power, voltage, current, "
+             "events", "how_often": "every second", "protection": "local port only"},
+            {"to": "grid operator (uplink)", "what": "quarter-hour register readings and "
+             "audit-log entries", "how_often": "every %d s" % link.get("interval_s", 86400)
+             if link.get("broker") else "never (no broker set)",
+             "protection": "AES-128-GCM under the operator's keys (DLMS suite 0)",
+             "state": "on" if app.switch.on else "off (consumer opt-out)"},
+        ],
+    }
+    lines = [RULE, "WHO CONTROLS METER %s" % app.meter_id, RULE,
+             "remote access: off (no WebREPL/telnet/listening socket)",
+             "break-glass: %s" % ("ON: vendor and release keys disabled" if glass else "off"),
+             "policy: %s" % ("v%d fingerprint %s" % (policy.version, policy.fingerprint())
+                             if policy else "none (not commissioned: nothing can be changed)")]
+    if thresholds:
+        lines.append("thresholds: " + ", ".join("%s %d" % kv for kv in sorted(thresholds.items())))
+    for k in keys:
+        lines.append("  key %s %-18s owner %-8s %s" % (k["keyid"], k["role"], k["owner"],
+                                                         "" if k["active"] else "(disabled)"))
+    lines.append("channels:")
+    for c in data["channels"]:
+        lines.append("  " + c["name"])
+        lines.append("    accepts " + c["accepts"][:68])
+    lines.append("data:")
+    for d in data["data_flows"]:
+        lines.append("  to %s: %s" % (d["to"], d["how_often"]))
+        lines.append("    " + d["what"][:74])
+    lines.append("uplink keys (operator's, fingerprints):")
+    lines.append("  " + (" ".join("%s=%s" % kv for kv in sorted(uplink_keys.items()))
+                         if uplink_keys else "none: nothing is sent to the operator"))
+    lines.append(RULE)
+    return _out(data, json, lines)

@@ -80,7 +80,7 @@ class VirtualBoard:
     """One running virtual board. Use as a context manager; `device` is the pty path that
     mpremote connects to, as it would to /dev/ttyUSB0."""
 
-    def __init__(self, fs_dir=DEFAULT_FS_DIR, board="sim", heap="256K", micropython=None,
+    def __init__(self, fs_dir=DEFAULT_FS_DIR, board="sim", heap="512K", micropython=None,
                  work_dir=None, device_file=None, boot_timeout_s=30):
         self.fs_dir = os.path.abspath(fs_dir)
         self.board = board
@@ -290,8 +290,8 @@ def main(argv=None):
                         help="folder that plays the board's flash, kept between runs "
                         "(default build/vboard/fs)")
     parser.add_argument("--board", default="sim", help="board to stage (default sim)")
-    parser.add_argument("--heap", default="256K",
-                        help="MicroPython heap, as on the board (default 256K)")
+    parser.add_argument("--heap", default="512K",
+                        help="MicroPython heap (default 512K: the firmware runs from .py source here, compiled on import; a board gets .mpy)")
     parser.add_argument("--seconds", type=float, default=0,
                         help="switch off after this many seconds (default: run until Ctrl-C)")
     parser.add_argument("--json", action="store_true",

@@ -39,6 +39,7 @@ class Uplink:
         self.switch = switch
         self.clock = clock
         self.connector = mqtt_factory
+        self.on_command = None  # fn(token bytes): signed operator commands over the link
         self._lock = lock or _NoLock()
         self.interval_s = interval_s
         self.state = {"qh": 0, "ev": 0, "down_ic": 0, "contact_s": 0, "lost": 0, "sent": 0}
@@ -135,6 +136,7 @@ class Uplink:
         client.set_callback(self._on_message)
         try:
             client.subscribe((self.meter_topic + "/down").encode(), 1)
+            client.subscribe((self.meter_topic + "/cmd").encode(), 1)
             sent = 0
             while items:
                 ic = self.counter.next()
@@ -167,7 +169,12 @@ class Uplink:
                 self.clock.sleep_ms(10)
 
     def _on_message(self, topic, msg):
-        """Only an authenticated, fresh acknowledgement from the head-end is acted on."""
+        """Only an authenticated, fresh acknowledgement from the head-end is acted on;
+        commands go to the control plane, which obeys only operator-signed tokens."""
+        if bytes(topic).endswith(b"/cmd"):
+            if self.on_command is not None:
+                self.on_command(bytes(msg))
+            return
         keys = self.keys.uplink_keys()
         try:
             title, ic, plain = dlms.unseal(msg, keys[0], keys[1])

@@ -27,7 +27,7 @@ COMMANDS = {
     "break-glass-off": (("reason",), (ROOT,), (ROOT,)),
 }
 
-REASONS = ("malformed", "unknown-command", "wrong-meter", "expired", "replayed",
+REASONS = ("malformed", "too-large", "unknown-command", "wrong-meter", "expired", "replayed",
            "vendor-key", "unknown-key", "bad-signature", "too-few-signatures",
            "not-allowed-in-break-glass", "no-policy")
 
@@ -44,7 +44,7 @@ def verify(raw, policy, meter_id, now_s, last_counter, break_glass=False):
     if policy is None:
         raise TokenRefused("no-policy", "the meter has no trust policy: commission it first")
     try:
-        body, signatures = signed.parse(raw, MAX_BYTES)
+        body, signatures, msg = signed.parse(raw, MAX_BYTES, DOMAIN)
         signed.check_fields(body, _BODY, "the command")
         if body["type"] != KIND or body["format"] != 1:
             raise TokenRefused("malformed", "not a format 1 " + KIND)
@@ -53,7 +53,7 @@ def verify(raw, policy, meter_id, now_s, last_counter, break_glass=False):
         counter = signed.check_int(body["counter"], "counter", 1, 1 << 62)
         expires = signed.check_int(body["expires"], "expires", 0, 1 << 40)
     except UpdateRejected as exc:
-        raise TokenRefused("malformed", exc.detail)
+        raise TokenRefused("too-large" if exc.reason == "too-large" else "malformed", exc.detail)
     params = body["params"]
     if command not in COMMANDS:
         raise TokenRefused("unknown-command", command)
@@ -67,7 +67,6 @@ def verify(raw, policy, meter_id, now_s, last_counter, break_glass=False):
     if counter <= last_counter:
         raise TokenRefused("replayed", "counter %d, last applied %d" % (counter, last_counter))
     allowed = glass_roles if break_glass else roles
-    msg = signed.message(DOMAIN, body)
     counts = policy.count(msg, signatures, allowed)
     for role in allowed:
         if counts[role] >= policy.thresholds[role]:
