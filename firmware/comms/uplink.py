@@ -40,6 +40,7 @@ class Uplink:
         self.clock = clock
         self.connector = mqtt_factory
         self.on_command = None  # fn(token bytes): signed operator commands over the link
+        self.ack_timeout_ms = ACK_TIMEOUT_MS
         self._lock = lock or _NoLock()
         self.interval_s = interval_s
         self.state = {"qh": 0, "ev": 0, "down_ic": 0, "contact_s": 0, "lost": 0, "sent": 0}
@@ -162,7 +163,7 @@ class Uplink:
     def _wait_ack(self, client, ic):
         start = self.clock.ticks_ms()
         while self._acked != ic:
-            if self.clock.ticks_diff(self.clock.ticks_ms(), start) > ACK_TIMEOUT_MS:
+            if self.clock.ticks_diff(self.clock.ticks_ms(), start) > self.ack_timeout_ms:
                 raise LinkError("no-ack", "head-end did not acknowledge counter %d" % ic)
             client.check_msg()
             if self._acked != ic:

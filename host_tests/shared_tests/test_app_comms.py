@@ -70,3 +70,27 @@ def test_keys_are_never_in_the_repr():
     text = repr(app.keys) + repr(app.keys.fingerprints())
     for key in (bytes(range(16)), bytes(range(16, 32))):
         assert "".join("%02x" % b for b in key) not in text
+
+
+def test_unsigned_command_over_the_operator_link_changes_nothing_and_is_logged():
+    from fakes.mqtt import FakeBroker
+
+    app = _app(_root())
+    app.keys.commission(bytes(16), bytes(range(16)), bytes(range(16, 32)))
+    broker = FakeBroker()
+    forged = b'{"signatures":[],"signed":{"command":"set-operator-link","counter":99,' \
+             b'"expires":4000000000,"format":1,"meter":"sim-0001","params":{"broker":' \
+             b'"evil:1883","interval_s":900},"type":"open-meter-command"}}'
+    # the "broker" pushes a command on /cmd as soon as the meter publishes
+    broker.on_publish = lambda topic, msg: [(topic.replace(b"/up", b"/cmd"), forged)]
+    app.uplink.connector = broker.client
+    app.uplink.ack_timeout_ms = 300
+    _run(app, 3)
+    app.meter.intervals.close(app.hw.clock.time() + 900, app.meter.registers.values())
+    try:
+        app.uplink.send_now()  # no head-end acks here: the session times out
+    except Exception:
+        pass
+    assert app.link.get("broker") is None  # nothing changed
+    refused = [e for _s, e in app.audit.entries() if e["event"] == "token-refused"]
+    assert refused and "operator-link" in refused[-1]["text"]
