@@ -163,17 +163,26 @@ class App:
             self.stopped = True
 
     def calibrate(self, step_name, windows=5, **reference):
-        """Hardware engineer's bench step at the REPL: measure `windows` windows, apply
-        the step (no-load, pf1, pf05), store the sealed record, use it at once."""
+        """A calibration step (no-load, pf1, pf05) measured on `windows` windows.
+
+        On a bench meter (no trust policy yet) the new record is stored and used at once.
+        On a commissioned meter it is only proposed (calibration.proposed): it takes
+        effect when the operator signs a set-calibration token carrying it."""
         from metering import calibrate
 
         measured = calibrate.collect(self.meter, windows, self.hw.clock)
         cal = calibrate.step(self.cal, step_name, measured, **reference)
+        now = self.hw.clock.time()
+        if self.policies.current() is not None:
+            self.store.write("calibration.proposed", _dumps(cal.to_dict()))
+            self.audit.append(now, "calibration-changed", "proposed %s (needs a token)" % step_name)
+            return cal, False
         self.store.write("calibration.new", cal.encode())
         self.store.rename("calibration.new", "calibration")  # atomic replace
         self.cal, self.cal_source = cal, "stored"
         self.meter.set_calibration(cal)
-        return cal
+        self.audit.append(now, "calibration-changed", "bench step %s" % step_name)
+        return cal, True
 
     def stop(self):
         self.running = False

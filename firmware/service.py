@@ -152,6 +152,20 @@ def selftest(json=False):
     return _out(data, json, lines)
 
 
+def calibrate(step, windows=5, json=False, **reference):
+    """A calibration step against a reference source: no-load, pf1 (v_ref, i_ref) or
+    pf05 (v_ref, i_ref, p_ref). Applied at once on a bench meter; on a commissioned
+    meter only proposed (data/calibration.proposed) until the operator signs it."""
+    cal, applied = _app().calibrate(step, windows, **reference)
+    data = {"step": step, "applied": applied, "calibration": cal.to_dict()}
+    lines = ["%s: %s" % (step, "applied" if applied else
+                         "PROPOSED only: send data/calibration.proposed to the operator for "
+                         "a signed set-calibration token")]
+    lines += ["  %-15s %.6f" % (k, v) for k, v in sorted(cal.to_dict().items())
+              if k in ("v_gain", "i_gain", "phase_deg", "i_crosstalk", "i_noise_counts")]
+    return _out(data, json, lines)
+
+
 def apply(path, json=False):
     """Apply an operator-signed command token copied onto the meter (mpremote fs cp)."""
     from control.tokens import TokenRefused

@@ -73,7 +73,7 @@ def on_device(args):
     """Run App.calibrate on the board: the firmware measures and stores the record."""
     mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
     reference = {k: getattr(args, k) for k in ("v_ref", "i_ref", "p_ref") if getattr(args, k) is not None}
-    code = ("import main, json\nc = main.app.calibrate(%r, windows=%d, **%r)\n"
+    code = ("import main, json\nc, applied = main.app.calibrate(%r, windows=%d, **%r)\n"
             "print('CAL', json.dumps(c.to_dict()))" % (args.step, args.windows, reference))
     proc = subprocess.run([mpremote, "connect", args.device, "resume", "exec", code],
                           capture_output=True, text=True, timeout=120)

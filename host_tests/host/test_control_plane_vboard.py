@@ -86,6 +86,14 @@ def test_commands_break_glass_and_refusals_on_the_virtual_board(tmp_path):
             mpremote(vb.device, "resume", "fs", "cp", str(tmp_path / name), ":" + name)
         done = _json(vb, "import service; service.commission('policy.json', 'keys.json', json=True)")
         assert done["commissioned"]
+        # on a commissioned meter a technician's calibration step is only a proposal
+        proposal = _json(vb, "import main, service, time; main.app.hw.front_end.set(load_a=0.0); "
+                             "time.sleep(2.2); "
+                             "r = service.calibrate('no-load', windows=2, json=True); "
+                             "main.app.hw.front_end.set(load_a=5.0)")
+        assert proposal["applied"] is False
+        assert (fs / "data" / "calibration.proposed").exists()
+        assert not (fs / "data" / "calibration").exists()
         text = _exec(vb, "import service; service.controlplane()")
         assert all(len(line) <= 80 for line in text.splitlines()), [
             line for line in text.splitlines() if len(line) > 80]

@@ -133,8 +133,8 @@ def test_calibration_step_runs_at_the_repl_of_the_virtual_board(tmp_path):
         # the sim's reference source: switch the load off, then run the no-load step
         out = mpremote(vb.device, "resume", "exec",
                        "import main; main.app.hw.front_end.set(load_a=0.0); "
-                       "c = main.app.calibrate('no-load', windows=3); "
-                       "print('floor', c.i_noise_counts)")
+                       "c, applied = main.app.calibrate('no-load', windows=3); "
+                       "print('floor', c.i_noise_counts, applied)")
     assert "floor" in out
     stored = (tmp_path / "fs" / "data" / "calibration").read_bytes()
     assert b"#cal v1 crc32=" in stored
