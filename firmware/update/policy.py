@@ -30,7 +30,7 @@ _BODY = ("format", "keys", "thresholds", "type", "vendor_required", "version")
 class Policy:
     """A parsed policy. keys: {keyid: (role, public key bytes)}; thresholds: {role: k}."""
 
-    def __init__(self, raw, body, signatures, span):
+    def __init__(self, raw, body, signatures, message):
         self.raw = bytes(raw)
         self.signatures = signatures
         signed.check_fields(body, _BODY, "the policy")
@@ -42,13 +42,13 @@ class Policy:
         self.vendor_required = body["vendor_required"]
         self.keys = _parse_keys(body["keys"])
         self.thresholds = _parse_thresholds(body["thresholds"], self.keys, self.vendor_required)
-        self.message = signed.signed_bytes(signed.POLICY_DOMAIN, raw, span)
+        self.message = message  # the exact bytes the signatures cover
 
     @classmethod
     def from_bytes(cls, raw):
         """Form checks only: say nothing about who signed it."""
-        body, signatures, span = signed.parse(raw, MAX_BYTES)
-        return cls(raw, body, signatures, span)
+        body, signatures, msg = signed.parse(raw, MAX_BYTES, signed.POLICY_DOMAIN)
+        return cls(raw, body, signatures, msg)
 
     def fingerprint(self):
         """SHA-256 of the signed bytes, 16 hex digits: what a technician reads aloud at

@@ -55,7 +55,10 @@ def check_hex(value, what, chars):
 
 def check_fields(obj, names, what):
     """Raise "malformed" unless obj is a dict with exactly the keys `names`."""
-    if type(obj) is not dict or sorted(obj) != sorted(names):
+    ok = type(obj) is dict and len(obj) == len(names)
+    for name in names:  # no sorted() copies: this runs for every file entry
+        ok = ok and name in obj
+    if not ok:
         raise UpdateRejected("malformed", what + " must have exactly the fields " + ",".join(names))
     return obj
 
@@ -82,16 +85,19 @@ def _check_tree(obj, depth):
         _fail("value of type %s not allowed" % kind.__name__)
 
 
-def parse(raw, max_bytes):
-    """(body, [(keyid, signature bytes)], (start, end)) of an envelope's bytes, checked for
-    form only: size, JSON, allowed types, canonical encoding, signature list. (start, end)
-    is where the body's canonical text sits in raw: the signed bytes are a slice of what
-    arrived, never a re-encoding. Raises UpdateRejected."""
+def parse(raw, max_bytes, domain=None):
+    """(body, [(keyid, signature bytes)], signed bytes) of an envelope's bytes, checked for
+    form only: size, JSON, allowed types, canonical encoding, signature list. The signed
+    bytes are domain + the body's text sliced from raw (never a re-encoding), in a buffer
+    taken before parsing scatters small objects over the heap. Raises UpdateRejected."""
     if len(raw) > max_bytes:
         raise UpdateRejected("too-large", "document of %d bytes (limit %d)" % (len(raw), max_bytes))
+    msg = None
+    if domain is not None:  # None: only the form is wanted (the boot stage)
+        msg = bytearray(len(domain) + len(raw))
+        msg[:len(domain)] = domain
     try:
-        text = raw.decode()
-        env = json.loads(text)
+        env = json.loads(raw)  # bytes in: no decoded copy of the document
     except ValueError:  # UnicodeError is a ValueError on both interpreters
         _fail("not JSON")
     _check_tree(env, 0)
@@ -100,12 +106,15 @@ def parse(raw, max_bytes):
         _fail("signed must be an object")
     # MicroPython's json accepts trailing commas and both take the last of duplicate keys:
     # only the one canonical spelling is accepted, so every parser sees the same document.
-    pos = _match(env["signatures"], text, _expect(text, 0, '{"signatures":'))
-    start = _expect(text, pos, ',"signed":')
-    end = _match(env["signed"], text, start)
-    if _expect(text, end, "}") != len(text):
+    pos = _match(env["signatures"], raw, _expect(raw, 0, b'{"signatures":'))
+    start = _expect(raw, pos, b',"signed":')
+    end = _match(env["signed"], raw, start)
+    if _expect(raw, end, b"}") != len(raw):
         _fail("not canonical JSON")
-    text = None
+    if msg is not None:
+        n = len(domain) + end - start
+        msg[len(domain):n] = memoryview(raw)[start:end]
+        del msg[n:]  # shrinks in place: the buffer keeps its early spot on the heap
     entries = env["signatures"]
     if type(entries) is not list or len(entries) > MAX_SIGNATURES:
         _fail("signatures must be a list of at most %d" % MAX_SIGNATURES)
@@ -119,43 +128,50 @@ def parse(raw, max_bytes):
             _fail("key %s signs twice" % keyid)
         seen.append(keyid)
         signatures.append((keyid, check_hex(entry["sig"], "sig", _SIG_CHARS)))
-    return env["signed"], signatures, (start, end)
+    return env["signed"], signatures, msg
 
 
-def _expect(text, pos, piece):
-    if pos < 0 or not text.startswith(piece, pos):
+def _expect(raw, pos, piece):
+    if pos < 0 or not raw.startswith(piece, pos):
         _fail("not canonical JSON")
     return pos + len(piece)
 
 
-def _match(obj, text, pos):
-    """Position after obj's canonical encoding (canonical.dumps) if text holds it at pos.
-    Compares small pieces in place: no copy of the document is built, as re-encoding
-    it would (~25x its size in garbage, fragmenting a board's heap). Only the types
-    _check_tree lets through, whose strings need no JSON escapes."""
+def _match(obj, raw, pos):
+    """Position after obj's canonical encoding (canonical.dumps) if raw holds it at pos.
+    Compares in place: no copy of the document is built, as re-encoding it would (~25x
+    its size in garbage, fragmenting a board's heap). Only the types _check_tree lets
+    through, whose strings are printable ASCII needing no JSON escapes."""
     kind = type(obj)
     if kind is dict:
-        pos = _expect(text, pos, "{")
-        sep = ""
+        pos = _expect(raw, pos, b"{")
+        sep = b""
         for key in sorted(obj):
-            pos = _match_text(key, text, _expect(text, pos, sep))
-            pos = _match(obj[key], text, _expect(text, pos, ":"))
-            sep = ","
-        return _expect(text, pos, "}")
+            pos = _match_text(key, raw, _expect(raw, pos, sep))
+            pos = _match(obj[key], raw, _expect(raw, pos, b":"))
+            sep = b","
+        return _expect(raw, pos, b"}")
     if kind is list:
-        pos = _expect(text, pos, "[")
+        pos = _expect(raw, pos, b"[")
         for i in range(len(obj)):
-            pos = _match(obj[i], text, _expect(text, pos, "," if i else ""))
-        return _expect(text, pos, "]")
+            pos = _match(obj[i], raw, _expect(raw, pos, b"," if i else b""))
+        return _expect(raw, pos, b"]")
     if kind is str:
-        return _match_text(obj, text, pos)
+        return _match_text(obj, raw, pos)
     if kind is bool:
-        return _expect(text, pos, "true" if obj else "false")
-    return _expect(text, pos, str(obj))
+        return _expect(raw, pos, b"true" if obj else b"false")
+    return _expect(raw, pos, str(obj).encode())
 
 
-def _match_text(value, text, pos):
-    return _expect(text, _expect(text, _expect(text, pos, '"'), value), '"')
+def _match_text(value, raw, pos):
+    pos = _expect(raw, pos, b'"')
+    if pos + len(value) >= len(raw):
+        _fail("not canonical JSON")
+    for c in value:
+        if raw[pos] != ord(c):
+            _fail("not canonical JSON")
+        pos += 1
+    return _expect(raw, pos, b'"')
 
 
 def message(domain, body):
@@ -163,11 +179,6 @@ def message(domain, body):
     import canonical
 
     return domain + canonical.dumps(body).encode()
-
-
-def signed_bytes(domain, raw, span):
-    """The exact bytes a signature covers, sliced from the envelope as it arrived."""
-    return domain + bytes(raw[span[0]:span[1]])
 
 
 def tally(keys, msg, signatures, needed):

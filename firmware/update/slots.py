@@ -13,7 +13,7 @@ import canonical
 from crypto.ct import equal
 from storage.slots import SlotStore
 from update.errors import UpdateRejected
-from update.manifest import Manifest
+from update.manifest import Manifest, find
 from update.tree import walk_files
 
 FW_DIR = "fw"
@@ -178,15 +178,15 @@ def check(tree, slot, mv):
             raw = f.read()
     except OSError:
         raise UpdateRejected("missing-file", "slot %s has no manifest" % slot)
-    manifest = Manifest.from_bytes(raw)
-    listed = {}
-    for path, size, digest in manifest.files:
-        listed[top + "/" + path] = (size, digest)
+    manifest = Manifest.from_bytes(raw, for_signatures=False)
+    files = manifest.files
+    skip = len(top) + 1
     for path in walk_files(tree, top):
-        if path not in listed and path != top + "/" + MANIFEST_NAME:
+        rel = path[skip:]
+        if rel != MANIFEST_NAME and find(files, rel) < 0:
             raise UpdateRejected("extra-file", path)
-    for path in listed:
-        size, digest = listed[path]
+    for rel, size, digest in files:
+        path = top + "/" + rel
         if tree.size(path) is None:
             raise UpdateRejected("missing-file", path)
         got, got_size = hash_file(tree, path, mv)

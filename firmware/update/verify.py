@@ -56,11 +56,13 @@ class Verifier:
     def check_manifest(self, raw):
         """The Manifest of an envelope's bytes if this meter may install it: form first,
         then signatures, then what the now-trusted fields say."""
-        manifest = Manifest.from_bytes(raw)
+        return self.check(Manifest.from_bytes(raw))
+
+    def check(self, manifest):
+        """check_manifest() for a Manifest whose form has been checked."""
         if self.policy is None:
             raise UpdateRejected("no-policy")
         self.policy.check_firmware(manifest.message, manifest.signatures, self.break_glass)
-        manifest.message = None  # signed bytes no longer needed: give the heap back
         if manifest.board != self.board or manifest.hardware_id != self.hardware_id:
             raise UpdateRejected("wrong-board", "package for %s/%s, meter is %s/%s" % (
                 manifest.board, manifest.hardware_id, self.board, self.hardware_id))
@@ -88,7 +90,9 @@ class Verifier:
         raw = bytearray(length)
         if read_into(stream, memoryview(raw)) != length:
             raise UpdateRejected("malformed", "manifest cut short")
-        return self.check_manifest(raw)
+        manifest = Manifest.from_bytes(raw)
+        raw = None  # the manifest keeps the signed bytes; the arrived copy can go
+        return self.check(manifest)
 
     def install(self, stream, tree, slot):
         """Check the package in `stream` and stage it into `slot` (which must not be
@@ -105,7 +109,8 @@ class Verifier:
                 self._stage(stream, tree, top + "/" + path, size, digest)
             if read_into(stream, self.mv[:1]):
                 raise UpdateRejected("extra-file", "data after the last file")
-            tree.write(top + "/" + MANIFEST_NAME, manifest.raw)
+            with tree.create(top + "/" + MANIFEST_NAME) as out:
+                manifest.write_envelope(out)
             accepted = manifest
         finally:
             if accepted is None:
