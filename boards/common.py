@@ -101,3 +101,22 @@ def mqtt_connector(server, port, keepalive=0):
         return client
 
     return connect
+
+
+class Hardware:
+    """What a board's hardware() returns to the composition root."""
+
+    def __init__(self, adc, p1, clock, storage_root, led, meter_id):
+        self.adc = adc
+        self.p1 = p1
+        self.clock = clock
+        self.storage_root = storage_root
+        self.led = led
+        self.meter_id = meter_id
+
+
+def chip_meter_id(board_name):
+    """The equipment identifier on P1 and in the uplink: board name + the chip's unique id."""
+    import machine
+
+    return "%s-%s" % (board_name, "".join("%02x" % b for b in machine.unique_id()))

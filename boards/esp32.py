@@ -150,21 +150,6 @@ class ESP32ADCPair:
         self._due_us = time.ticks_add(self._due_us, pairs * period)
 
 
-class Hardware:
-    """What hardware() returns to the wiring module."""
-
-    def __init__(self, adc, p1, clock, storage_root, led):
-        self.adc = adc
-        self.p1 = p1
-        self.clock = clock
-        self.storage_root = storage_root
-        self.led = led
-        import machine
-
-        # the equipment identifier on P1 and in the uplink: the chip's unique id
-        self.meter_id = "%s-%s" % (NAME, "".join("%02x" % b for b in machine.unique_id()))
-
-
 def hardware():
     """Build the DevKitC's hardware objects; call once, from the wiring module."""
     import machine
@@ -174,4 +159,4 @@ def hardware():
         _P1_UART_ID, P1_BAUD, tx=_P1_TX_PIN, rx=_P1_RX_PIN, invert=machine.UART.INV_TX
     )
     led = machine.Pin(_LED_PIN, machine.Pin.OUT, value=0)
-    return Hardware(adc, p1, common.SystemClock(), STORAGE_ROOT, led)
+    return common.Hardware(adc, p1, common.SystemClock(), STORAGE_ROOT, led, common.chip_meter_id(NAME))

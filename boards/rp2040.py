@@ -193,21 +193,6 @@ class RP2040ADCPair:
             dma.close()
 
 
-class Hardware:
-    """What hardware() returns to the wiring module."""
-
-    def __init__(self, adc, p1, clock, storage_root, led):
-        self.adc = adc
-        self.p1 = p1
-        self.clock = clock
-        self.storage_root = storage_root
-        self.led = led
-        import machine
-
-        # the equipment identifier on P1 and in the uplink: the chip's unique id
-        self.meter_id = "%s-%s" % (NAME, "".join("%02x" % b for b in machine.unique_id()))
-
-
 def hardware():
     """Build the Pico's hardware objects; call once, from the wiring module."""
     import machine
@@ -221,4 +206,4 @@ def hardware():
         _P1_UART_ID, P1_BAUD, tx=machine.Pin(_P1_TX_PIN), invert=machine.UART.INV_TX
     )
     led = machine.Pin(LED_PIN, machine.Pin.OUT, value=0)
-    return Hardware(adc, p1, common.SystemClock(), STORAGE_ROOT, led)
+    return common.Hardware(adc, p1, common.SystemClock(), STORAGE_ROOT, led, common.chip_meter_id(NAME))
