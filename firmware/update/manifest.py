@@ -143,7 +143,7 @@ class Manifest:
             out.write(b'%s{"keyid":"%s","sig":"%s"}' % (
                 b"," if i else b"", keyid.encode(), hexlify(sig)))
         out.write(b'],"signed":')
-        out.write(self.message[domain_len:])
+        out.write(memoryview(self.message)[domain_len:])
         out.write(b"}")
 
     def summary(self):
@@ -185,12 +185,11 @@ def _parse_files(entries, board, files):
         files.sizes[i] = size
         # canonical text: the i-th '{"path":"' opens entry i (no string holds a quote)
         at = text.find(_PATH_KEY, at) + len(_PATH_KEY)
+        signed._match_text(path, text, at - 1)  # the text there is this very path
         files.starts[i] = at
         entries[i] = None
     for i in range(len(files)):
         path = files[i][0]
-        if path != previous and i == len(files) - 1 or not path:
-            raise UpdateRejected("malformed", "file list and text disagree")
         # x.py and x.mpy: which one imports would depend on the port
         if path.endswith(".mpy") and find(files, path[:-4] + ".py") >= 0:
             raise UpdateRejected("malformed", "%s listed as .py and .mpy" % path[:-4])

@@ -89,12 +89,16 @@ def parse(raw, max_bytes, domain=None):
     """(body, [(keyid, signature bytes)], signed bytes) of an envelope's bytes, checked for
     form only: size, JSON, allowed types, canonical encoding, signature list. The signed
     bytes are domain + the body's text sliced from raw (never a re-encoding), in a buffer
-    taken before parsing scatters small objects over the heap. Raises UpdateRejected."""
+    taken before parsing scatters small objects over the heap; None if domain is None.
+    Raises UpdateRejected."""
     if len(raw) > max_bytes:
         raise UpdateRejected("too-large", "document of %d bytes (limit %d)" % (len(raw), max_bytes))
     msg = None
-    if domain is not None:  # None: only the form is wanted (the boot stage)
-        msg = bytearray(len(domain) + len(raw))
+    # Where a canonical envelope's body starts: nothing in the signature list (hex only)
+    # can spell '],"signed":'. Checked against the real position after parsing.
+    body_at = raw.find(b'],"signed":{') + 11
+    if domain is not None and body_at > 10:  # None: only the form is wanted (boot stage)
+        msg = bytearray(len(domain) + len(raw) - 1 - body_at)
         msg[:len(domain)] = domain
     try:
         env = json.loads(raw)  # bytes in: no decoded copy of the document
@@ -109,12 +113,10 @@ def parse(raw, max_bytes, domain=None):
     pos = _match(env["signatures"], raw, _expect(raw, 0, b'{"signatures":'))
     start = _expect(raw, pos, b',"signed":')
     end = _match(env["signed"], raw, start)
-    if _expect(raw, end, b"}") != len(raw):
+    if _expect(raw, end, b"}") != len(raw) or start != body_at:
         _fail("not canonical JSON")
     if msg is not None:
-        n = len(domain) + end - start
-        msg[len(domain):n] = memoryview(raw)[start:end]
-        del msg[n:]  # shrinks in place: the buffer keeps its early spot on the heap
+        msg[len(domain):] = memoryview(raw)[start:end]
     entries = env["signatures"]
     if type(entries) is not list or len(entries) > MAX_SIGNATURES:
         _fail("signatures must be a list of at most %d" % MAX_SIGNATURES)
@@ -164,6 +166,7 @@ def _match(obj, raw, pos):
 
 
 def _match_text(value, raw, pos):
+    """Position after '"value"' if raw holds it at pos; "malformed" otherwise."""
     pos = _expect(raw, pos, b'"')
     if pos + len(value) >= len(raw):
         _fail("not canonical JSON")
