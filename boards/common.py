@@ -106,13 +106,14 @@ def mqtt_connector(server, port, keepalive=0):
 class Hardware:
     """What a board's hardware() returns to the composition root."""
 
-    def __init__(self, adc, p1, clock, storage_root, led, meter_id):
+    def __init__(self, adc, p1, clock, storage_root, led, meter_id, reset=None):
         self.adc = adc
         self.p1 = p1
         self.clock = clock
         self.storage_root = storage_root
         self.led = led
         self.meter_id = meter_id
+        self.reset = reset  # restarts the board (a trial firmware that fails reverts)
 
 
 def chip_meter_id(board_name):

@@ -206,4 +206,5 @@ def hardware():
         _P1_UART_ID, P1_BAUD, tx=machine.Pin(_P1_TX_PIN), invert=machine.UART.INV_TX
     )
     led = machine.Pin(LED_PIN, machine.Pin.OUT, value=0)
-    return common.Hardware(adc, p1, common.SystemClock(), STORAGE_ROOT, led, common.chip_meter_id(NAME))
+    return common.Hardware(adc, p1, common.SystemClock(), STORAGE_ROOT, led,
+                           common.chip_meter_id(NAME), machine.reset)

@@ -15,6 +15,9 @@ NAME = "sim"
 HARDWARE_ID = "sim-v1"
 P1_PATH = "p1.out"  # the sim's P1 "UART" appends telegrams to this file
 STORAGE_ROOT = "data"
+# a firmware on trial confirms itself after this many windows (boards: a minute); short
+# here so an update can be tried end to end on the virtual board in seconds
+TRIAL_CONFIRM_WINDOWS = 5
 
 DEFAULT_SCENARIO = {
     "mains_v": common.MAINS_V_NOMINAL,  # RMS of the fundamental
@@ -155,6 +158,7 @@ class SimHardware:
         self.p1 = SimUART(p1_path)
         self.storage_root = storage_root
         self.meter_id = "sim-0001"
+        self.reset = None  # the unix port: the technician (or vboard) restarts it
 
 
 class SimUART:

@@ -20,6 +20,10 @@ from metering.calibration import Calibration, CalibrationError
 from metering.meter import Meter
 from storage.flash import FileStore
 
+# windows (about one per second) a firmware on trial meters before it confirms itself
+TRIAL_CONFIRM_WINDOWS = 60
+FW_DIR = "fw"  # update.loader.FW_DIR: the slots and their pointer record
+
 
 def load_calibration(store, board):
     data = store.read("calibration")
@@ -72,6 +76,29 @@ class App:
         self._update_p1_text()
         self.running = False
         self.stopped = False
+        self.trial_windows = getattr(board, "TRIAL_CONFIRM_WINDOWS", TRIAL_CONFIRM_WINDOWS)
+        self._watch_update()
+
+    def _watch_update(self):
+        """Audit what the boot stage did (a revert) and note whether this firmware is on
+        trial: then it confirms itself once metering has run and the self-test passes.
+        Reads the pointer record directly: the update gate is imported only when needed."""
+        self.updater = None
+        fields = _firmware_pointer()
+        self.trial = fields.get("trial") is True
+        if fields.get("reverted") or self.trial:
+            self.update_gate().report_boot()
+        self.firmware = "%s (slot %s%s)" % (
+            fields.get("active_version", "factory"), fields.get("active") or "factory",
+            ", on trial" if self.trial else "")
+
+    def update_gate(self):
+        """The update gate (update.apply.Updater) of this meter, built on first use."""
+        if self.updater is None:
+            from update import apply
+
+            self.updater = apply.for_app(self)
+        return self.updater
 
     def apply_link_settings(self, settings):
         """Broker and schedule of the operator link (set at commissioning or by a signed
@@ -140,6 +167,44 @@ class App:
         now = self.hw.clock.time()
         if self.p1.due(now) and self.meter.last is not None:
             self.p1.send(self.meter.snapshot(), now)
+            if self.trial and self.meter.sampler.windows >= self.trial_windows:
+                self.end_trial()
+
+    def selftest(self):
+        """[(check, passed)]: what the technician's self-test and a trial firmware's
+        confirmation both require."""
+        snap = self.meter.snapshot()
+        checks = [("metering running", self.meter.sampler.windows > 0),
+                  ("sample coverage >= 99 %", snap["coverage"] >= 0.99),
+                  ("registers non-negative", min(snap["import_wh"] + snap["export_wh"]) >= 0)]
+        try:
+            with self.lock:
+                self.store.write("selftest.tmp", b"ok")
+                ok = self.store.read("selftest.tmp") == b"ok"
+                self.store.remove("selftest.tmp")
+        except OSError:
+            ok = False
+        checks.append(("flash writable", ok))
+        checks.append(("calibration record", self.cal_source in ("stored", "default")))
+        return checks
+
+    def end_trial(self):
+        """The trial firmware has metered trial_windows windows: keep it if the self-test
+        passes (the security counter rises), else revert and restart into the previous
+        slot. Returns True if confirmed."""
+        failed = [name for name, ok in self.selftest() if not ok]
+        self.trial = False
+        if not failed:
+            self.update_gate().confirm()
+            self.firmware = self.firmware.replace(", on trial", "")
+            return True
+        self.update_gate().revert("self-test failed: " + ", ".join(failed))
+        self.firmware += ", REVERTED at next boot"
+        reset = getattr(self.hw, "reset", None)
+        if reset is not None:
+            self.meter.save(clean=True)
+            reset()
+        return False
 
     def run(self, seconds=0, show=True):
         """Meter until stop() or for `seconds` (0: forever); prints a line per window."""
@@ -186,6 +251,25 @@ class App:
 
     def stop(self):
         self.running = False
+
+
+def _firmware_pointer():
+    """The fields of update.slots' pointer record, {} when there is none (factory)."""
+    import os
+
+    from storage.slots import SlotStore
+
+    try:
+        if not os.listdir(FW_DIR):
+            return {}
+    except OSError:
+        return {}
+    payload = SlotStore(FileStore(FW_DIR), "active").load()
+    try:
+        fields = json.loads(payload) if payload is not None else {}
+    except ValueError:
+        fields = {}  # the boot stage refused it too and started the factory image
+    return fields if isinstance(fields, dict) else {}
 
 
 def load_json(store, name):

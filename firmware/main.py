@@ -7,6 +7,9 @@ second; on a board it meters in the background and leaves the REPL to mpremote.
 import sys
 
 _PORT_BOARDS = {"esp32": "esp32", "rp2": "rp2040"}
+# The unix port's hard reset: it exits with this code and the virtual board starts the
+# firmware again (tools.vboard.HARD_RESET_EXIT)
+HARD_RESET_EXIT = 75
 
 if "lib" not in sys.path and "/lib" not in sys.path:  # the unix port lacks it; boards have /lib
     sys.path.append("lib")
@@ -66,8 +69,42 @@ def main(argv):
     print("stopped after %d windows, coverage %.2f %%" % (snap["windows"], 100 * snap["coverage"]))
 
 
-if __name__ == "__main__":
+def entry(argv):
     if sys.platform == "linux":
-        main(sys.argv)  # the unix port: `make sim` meters in the foreground
+        main(argv)  # the unix port: `make sim` meters in the foreground
     else:
         start()  # a board: meter in the background, the REPL stays free for mpremote
+
+
+def restart():
+    """Hard reset: a board restarts from boot.py; the unix port exits with
+    HARD_RESET_EXIT, on which the virtual board starts the firmware again."""
+    if sys.platform == "linux":
+        raise SystemExit(HARD_RESET_EXIT)
+    import machine
+
+    machine.reset()
+
+
+def on_trial_slot():
+    """True when the boot stage chose an updated slot (its folder leads sys.path)."""
+    return bool(sys.path) and sys.path[0].lstrip("/").startswith("fw/")
+
+
+if __name__ == "__main__":
+    # Run as a script (a board runs the root main.py after boot.py). The meter runs in
+    # the module `main` imported from sys.path, so that it is the active slot's code and
+    # the one the shell's `import main` finds.
+    if sys.platform == "linux":
+        import boot  # noqa: F401 - the unix port has no boot.py stage of its own
+    try:
+        import main as _composition_root
+
+        _composition_root.entry(sys.argv)
+    except Exception as exc:  # noqa: BLE001 - any failure of an updated firmware
+        sys.print_exception(exc)
+        if on_trial_slot():
+            # as a watchdog would: restart, so the boot stage counts the failed boot and
+            # returns to the previous firmware after MAX_TRIAL_BOOTS
+            restart()
+        raise

@@ -131,21 +131,7 @@ def comms(on, json=False):
 
 def selftest(json=False):
     """Checks a technician can run: metering alive, registers sane, storage writable."""
-    app = _app()
-    results = []
-    windows = app.meter.sampler.windows
-    snap = app.meter.snapshot()
-    results.append(("metering running", windows > 0))
-    results.append(("sample coverage >= 99 %", snap["coverage"] >= 0.99))
-    results.append(("registers non-negative", min(snap["import_wh"] + snap["export_wh"]) >= 0))
-    try:
-        app.store.write("selftest.tmp", b"ok")
-        ok = app.store.read("selftest.tmp") == b"ok"
-        app.store.remove("selftest.tmp")
-    except OSError:
-        ok = False
-    results.append(("flash writable", ok))
-    results.append(("calibration record", app.cal_source == "stored" or app.cal_source == "default"))
+    results = _app().selftest()
     data = {"passed": all(r for _n, r in results), "checks": {n: r for n, r in results}}
     lines = ["%-30s %s" % (n, "ok" if r else "FAILED") for n, r in results]
     lines.append("self-test %s" % ("passed" if data["passed"] else "FAILED"))
@@ -180,6 +166,57 @@ def apply(path, json=False):
         data = {"applied": False, "reason": exc.reason, "detail": exc.detail}
         lines = ["REFUSED (%s): %s" % (exc.reason, exc.detail), "nothing was changed; logged"]
     return _out(data, json, lines)
+
+
+def update(path="update.pkg", json=False):
+    """Verify a firmware package copied onto the meter (mpremote fs cp fw.pkg
+    :update.pkg), stage it in the free slot and start it on trial at the next boot. It
+    must carry the operator's signatures; nothing active changes if any check fails."""
+    from update.errors import REASONS, UpdateRejected
+
+    gate = _app().update_gate()
+    try:
+        data = gate.install_file(path)
+    except UpdateRejected as exc:
+        data = {"accepted": False, "reason": exc.reason, "detail": exc.detail}
+        return _out(data, json, ["REFUSED (%s): %s" % (exc.reason, exc.detail),
+                                 "  " + REASONS[exc.reason],
+                                 "nothing active was changed; logged"])
+    return _out(data, json, [
+        "accepted %s (security counter %d): %d files, %d bytes in slot %s" % (
+            data["version"], data["security_counter"], data["files"], data["bytes"],
+            data["slot"]),
+        "reboot to run it on trial (machine.reset()); it confirms itself once metering",
+        "runs and the self-test passes, or the meter returns to the current firmware"])
+
+
+def firmware(json=False):
+    """The firmware pointer: active and previous slot, trial state, security counter."""
+    app = _app()
+    data = app.update_gate().status()
+    return _out(data, json, [
+        "active   %s (slot %s)%s" % (data["active_version"], data["active"] or "factory",
+                                     ", ON TRIAL boot %d" % data["boots"] if data["trial"] else ""),
+        "previous %s (slot %s)" % (data["previous_version"] or "-", data["previous"] or "factory"),
+        "security counter %d   policy v%s %s" % (data["floor"], data["policy_version"],
+                                               data["policy_fingerprint"] or "")])
+
+
+def reboot():
+    """Save the registers and restart the meter (a board resets; the unix port exits and
+    the virtual board starts it again): how a staged update begins its trial."""
+    app = _app()
+    app.stop()
+    for _ in range(40):  # the metering loop saves the registers as it stops
+        if app.stopped:
+            break
+        app.hw.clock.sleep_ms(50)
+    else:
+        with app.lock:
+            app.meter.save(clean=True)
+    import main
+
+    main.restart()
 
 
 def commission(policy_path, keys_path, broker=None, interval_s=86400, json=False):

@@ -17,7 +17,7 @@ sys.path.insert(0, ROOT)
 from tools.stage import StageError, layout  # noqa: E402
 
 ARCH = {"esp32": "xtensawin", "rp2040": "armv6m", "sim": "x64"}
-KEEP_SOURCE = ("main.py",)
+KEEP_SOURCE = ("boot.py", "main.py")  # the port runs these two as files
 
 
 def _tool(name):

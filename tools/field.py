@@ -3,6 +3,8 @@
   python -m tools.field --port /dev/ttyACM0 status
   python -m tools.field --port /dev/pts/3 audit 20 --json
   python -m tools.field --port /dev/ttyACM0 comms off
+  python -m tools.field --port /dev/ttyACM0 update fw-1.4.0.pkg   (copies it, verifies)
+  python -m tools.field --port /dev/ttyACM0 reboot                (runs it on trial)
 
 Works the same on a real board and on the virtual board (`make vboard`); it never
 soft-resets the meter (mpremote `resume`). Exit 0 only if the meter answered.
@@ -22,7 +24,18 @@ COMMANDS = {
     "controlplane": "service.controlplane({json})",
     "apply": "service.apply({path!r}, {json})",
     "update": "service.update({path!r}, {json})",
+    "firmware": "service.firmware({json})",
+    "reboot": "service.reboot()",
 }
+PACKAGE_ON_METER = "update.pkg"
+
+
+def copy_to_meter(port, host_path, device_path, timeout=300):
+    proc = subprocess.run([mpremote(), "connect", port, "resume", "fs", "cp", host_path,
+                           ":" + device_path], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise RuntimeError(detail[-1] if detail else "copy failed")
 
 
 def mpremote():
@@ -45,7 +58,8 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("arg", nargs="?", help="audit: how many entries; comms: on/off; "
-                        "apply/update: path of the token or package on the meter")
+                        "apply: path of the token on the meter; update: package on the "
+                        "meter, or a file on this computer (copied to :update.pkg first)")
     args = parser.parse_args(argv)
     values = {"json": "json=True" if args.json else "", "n": 10, "on": None, "path": args.arg}
     if args.command == "audit" and args.arg:
@@ -60,6 +74,12 @@ def main(argv=None):
         return 2
     call = COMMANDS[args.command].format(**values).replace(", )", ")").replace("(, ", "(")
     try:
+        if args.command == "update" and os.path.isfile(args.arg):
+            copy_to_meter(args.port, args.arg, PACKAGE_ON_METER)
+            call = COMMANDS["update"].format(path=PACKAGE_ON_METER, json=values["json"])
+            call = call.replace(", )", ")")
+        if args.command == "reboot":  # the meter goes away mid-command: no answer awaited
+            return _reboot(args.port)
         out = run(args.port, "import service\n" + call)
     except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
         print("field: the meter did not answer: %s" % exc, file=sys.stderr)
@@ -73,6 +93,15 @@ def main(argv=None):
             return 1
     else:
         sys.stdout.write(out)
+    return 0
+
+
+def _reboot(port):
+    try:
+        run(port, "import service\nservice.reboot()", timeout=30)
+    except (RuntimeError, subprocess.TimeoutExpired):
+        pass  # the link drops as the meter restarts
+    print("meter restarting")
     return 0
 
 

@@ -65,7 +65,8 @@ def firmware_files(board, mpy=False, out_dir=None):
             pairs = [(device, host) for host, device in layout(board)]
     except StageError as exc:
         raise PackageError(str(exc))
-    return sorted(p for p in pairs if p[0].endswith((".py", ".mpy")))
+    # boot.py is the boot stage: factory code an update never replaces (docs/UPDATE.md)
+    return sorted(p for p in pairs if p[0].endswith((".py", ".mpy")) and p[0] != "boot.py")
 
 
 def _sha256_file(path):

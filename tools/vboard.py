@@ -28,6 +28,7 @@ FAILED = b"vboard: boot failed"
 SOFT_REBOOT = b"MPY: soft reboot\r\n"  # what a port prints; mpremote waits for it
 RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n"
 NO_FIRMWARE = "no-main"
+HARD_RESET_EXIT = 75  # firmware main.HARD_RESET_EXIT: a hard reset, boots the firmware
 _CHUNK = 4096
 _IDLE_S = 0.05  # how often the relay looks for a client (re)connecting
 _REBOOT_LOOP = (5, 10.0)  # more than 5 unasked reboots within 10 s: a crash loop, stop
@@ -47,6 +48,8 @@ sys.path[:] = ["", ".frozen", "/lib"]  # a board's path: flash root first
 del vfs
 if _start:
     try:
+        import boot  # a board runs boot.py (the slot choice), then main.py
+
         import main
 
         main.start()
@@ -54,6 +57,10 @@ if _start:
     except Exception as exc:
         print("vboard: boot failed")
         sys.print_exception(exc)
+        if sys.path[0].lstrip("/").startswith("fw/"):  # main.on_trial_slot()
+            # an updated firmware that fails restarts, as on a board: -i would turn
+            # sys.exit into the REPL, so the shell signals the interpreter instead
+            os.system("kill -USR1 $PPID")
 """
 
 
@@ -248,6 +255,8 @@ class VirtualBoard:
         if not self._ready.is_set() or len(self._reboot_times) > limit:
             self.exit_code = self._proc.returncode
             return False
+        if self._proc.returncode in (HARD_RESET_EXIT, -signal.SIGUSR1):
+            self._raw_repl = False  # a hard reset leaves no REPL mode behind
         if client_here:
             _write_all(client_fd, SOFT_REBOOT)
         self._spawn(firmware=not self._raw_repl)

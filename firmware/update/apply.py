@@ -27,10 +27,11 @@ class Updater:
     """The update gate of one meter. state_store: the flash store with the pointer and
     policy records (fw/); tree: the flash file tree; audit: control.audit.AuditLog or
     None; clock: has time() (UTC s); lock: shared with the other threads that use audit;
-    break_glass: vendor keys count for nothing (issue 6)."""
+    break_glass: vendor keys count for nothing (issue 6); policies: the meter's one
+    PolicyStore (default: kept in state_store), shared with the control plane."""
 
     def __init__(self, state_store, tree, board, hardware_id, clock, audit=None, lock=None,
-                 break_glass=False, buf=None):
+                 break_glass=False, buf=None, policies=None):
         self.state_store = state_store
         self.tree = tree
         self.board = board
@@ -40,7 +41,7 @@ class Updater:
         self.lock = lock or _NoLock()
         self.break_glass = break_glass
         self.buf = buf  # chunk buffer for the verifier (None: its default size)
-        self.policies = PolicyStore(state_store)
+        self.policies = policies if policies is not None else PolicyStore(state_store)
         self.state = slots.UpdateState(state_store)
 
     def _log(self, event, text):
@@ -178,13 +179,14 @@ class Receiver:
 # --- the service shell (`from update import apply`); `app` is main.app -------------------
 
 def for_app(app, root=""):
-    """The Updater wired to a running App (its board, clock, audit log and lock)."""
+    """The Updater wired to a running App: its board, clock, audit log, lock, trust
+    policy (the control plane's) and break-glass state."""
     from storage.flash import FileStore
 
     state_dir = root.rstrip("/") + "/" + slots.FW_DIR if root else slots.FW_DIR
     return Updater(FileStore(state_dir), FileTree(root), app.board.NAME, app.board.HARDWARE_ID,
-                   app.hw.clock, app.audit, getattr(app, "lock", None),
-                   getattr(app, "break_glass", False))
+                   app.hw.clock, app.audit, app.lock, app.control.break_glass,
+                   policies=app.policies)
 
 
 def from_file(app, path=PACKAGE_PATH):

@@ -21,6 +21,7 @@ REASONS = {
     "bad-path": "a path that is absolute, climbs with '..', or is not a module",
     "too-large": "more files or bytes than allowed or than fit",
     "no-policy": "the meter has no trust policy (commissioning not done)",
+    "not-allowed-in-break-glass": "break-glass: only the emergency or root keys sign",
     "busy": "a new firmware is on trial; confirm or revert it first",
 }
 

@@ -7,17 +7,22 @@ choose a slot still boots the factory image and keeps metering.
 """
 import sys
 
-from update import slots
 from update.errors import UpdateRejected
+
+# Defined here, not in update.slots: a factory meter's boot never imports update.slots
+FW_DIR = "fw"  # the slots fw/a, fw/b and the pointer record
+MAX_TRIAL_BOOTS = 3
 
 # Modules the boot stage itself imports; forgotten after the choice so the slot's own
 # copies are the ones the firmware gets.
 _BOOT_MODULES = ("storage", "update", "crypto", "canonical", "compat")
 
 
-def select_slot(store, tree, max_trial_boots=slots.MAX_TRIAL_BOOTS, check=True, buf=None):
+def select_slot(store, tree, max_trial_boots=MAX_TRIAL_BOOTS, check=True, buf=None):
     """The folder to import the firmware from: "fw/a", "fw/b", or "" for the factory image
     at the root. store: the flash store holding the pointer; tree: the file tree."""
+    from update import slots
+
     try:
         state = slots.UpdateState(store)
     except UpdateRejected:
@@ -54,12 +59,19 @@ def use_slot(folder, root=""):
 def boot(root=""):
     """The boot stage: select the slot and put it on sys.path; returns its folder.
     root: the flash root as a path prefix ("" = the current folder, "/" on a board)."""
+    import os
+
     from storage.flash import FileStore
     from update.tree import FileTree
 
     folder = ""
+    state_dir = root.rstrip("/") + "/" + FW_DIR if root else FW_DIR
     try:
-        state_dir = root.rstrip("/") + "/" + slots.FW_DIR if root else slots.FW_DIR
+        if not os.listdir(state_dir):
+            return ""  # nothing was ever installed: the factory image, nothing to check
+    except OSError:
+        return ""
+    try:
         folder = select_slot(FileStore(state_dir), FileTree(root))
     except (OSError, UpdateRejected) as exc:  # keep metering on the factory image
         print("update.loader: factory image (%s)" % exc)

@@ -62,19 +62,25 @@ class Policy:
     def check_firmware(self, msg, signatures, break_glass=False):
         """Return None if the operator threshold (and the vendor one, when required) is met
         by valid signatures on msg; else raise UpdateRejected with the reason."""
-        roles = (RELEASE, EMERGENCY) if break_glass else (RELEASE, VENDOR)
+        # break-glass (issue 6): vendor and release keys are closed routes; only the
+        # operator's emergency or root threshold signs firmware
+        roles = (EMERGENCY, ROOT) if break_glass else (RELEASE, VENDOR)
         counts = self.count(msg, signatures, roles)
-        operator = counts[RELEASE] >= self.thresholds[RELEASE]
-        if break_glass:  # issue 6: vendor routes closed, the emergency key may stand in
-            operator = operator or counts[EMERGENCY] >= self.thresholds[EMERGENCY]
+        if break_glass:
+            operator = (counts[EMERGENCY] >= self.thresholds[EMERGENCY]
+                        or counts[ROOT] >= self.thresholds[ROOT])
             vendor = True
         else:
+            operator = counts[RELEASE] >= self.thresholds[RELEASE]
             vendor = not self.vendor_required or counts[VENDOR] >= self.thresholds[VENDOR]
         if operator and vendor:
             return None
-        operator_valid = counts[RELEASE] + counts.get(EMERGENCY, 0)
+        operator_valid = counts[roles[0]] + (counts[ROOT] if break_glass else 0)
         if counts["bad"]:
             raise UpdateRejected("bad-signature", "%d signature(s) do not verify" % counts["bad"])
+        if break_glass and not operator_valid and self._has_role(signatures, RELEASE):
+            raise UpdateRejected("not-allowed-in-break-glass", "release keys are disabled; "
+                                 "the emergency or root threshold must sign")
         if not operator_valid and self._has_role(signatures, VENDOR):
             raise UpdateRejected("vendor-only", "no valid operator signature" + (
                 ", vendor keys ignored in break-glass" if break_glass else ""))

@@ -13,13 +13,12 @@ import canonical
 from crypto.ct import equal
 from storage.slots import SlotStore
 from update.errors import UpdateRejected
+from update.loader import FW_DIR, MAX_TRIAL_BOOTS  # noqa: F401 - slots.FW_DIR for callers
 from update.manifest import Manifest, find
 from update.tree import walk_files
 
-FW_DIR = "fw"
 SLOTS = ("a", "b")
 MANIFEST_NAME = "manifest.json"
-MAX_TRIAL_BOOTS = 3
 FACTORY = {
     "active": "", "active_version": "factory", "active_counter": 0,
     "previous": "", "previous_version": "", "previous_counter": 0,

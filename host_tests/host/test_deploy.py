@@ -10,12 +10,12 @@ from tools.vboard import VirtualBoard
 MPREMOTE = os.path.join(os.path.dirname(sys.executable), "mpremote")
 
 
-def test_build_compiles_every_module_except_main(tmp_path):
+def test_build_compiles_every_module_except_the_two_the_port_runs_as_files(tmp_path):
     files = deploy.build("sim", str(tmp_path))
     device = [d for _, d in files]
-    assert "main.py" in device
+    assert "main.py" in device and "boot.py" in device
     assert "metering/sampling.mpy" in device
-    assert not [d for d in device if d.endswith(".py") and d != "main.py"]
+    assert not [d for d in device if d.endswith(".py") and d not in ("boot.py", "main.py")]
     for local, _ in files:
         assert os.path.getsize(local) > 0
 

@@ -292,12 +292,13 @@ def test_vendor_signature_required_in_addition_when_policy_says_so():
     assert manifest.version == "1.0.0"
 
 
-def test_break_glass_ignores_vendor_and_lets_the_emergency_key_sign():
+def test_break_glass_ignores_vendor_and_release_keys_and_lets_the_emergency_key_sign():
     policy = _policy(vendor_required=True)
     glass = _verifier(policy, break_glass=True)
     assert _reason(kit.package(signers=("vendor",)), glass) == "vendor-only"
+    assert _reason(kit.package(signers=("release1", "vendor")), glass) == \
+        "not-allowed-in-break-glass"
     assert _install(kit.package(signers=("emergency",)), glass)[0].version == "1.0.0"
-    assert _install(kit.package(signers=("release1",)), glass)[0].version == "1.0.0"
 
 
 def test_emergency_key_alone_is_refused_outside_break_glass():
