@@ -7,6 +7,7 @@ import json
 
 from comms.invocation import InvocationCounter
 from comms.keys import OperatorKeys
+from comms.fwlink import FirmwareDownload
 from comms.p1 import P1Port
 from comms.switch import OperatorLinkSwitch
 from comms.uplink import Uplink
@@ -73,10 +74,12 @@ class App:
         self.control = ControlPlane(self.store, self.policies, self.audit, hw.clock,
                                     self.meter_id, handlers.for_app(self))
         self.uplink.on_command = self.command_from_link
+        self.uplink.firmware = FirmwareDownload(self._link_receiver, self.update_from_link)
         self._update_p1_text()
         self.running = False
         self.stopped = False
         self.trial_windows = getattr(board, "TRIAL_CONFIRM_WINDOWS", TRIAL_CONFIRM_WINDOWS)
+        self.restart_pending = False  # a package from the link waits for a restart
         self._watch_update()
 
     def _watch_update(self):
@@ -91,6 +94,22 @@ class App:
         self.firmware = "%s (slot %s%s)" % (
             fields.get("active_version", "factory"), fields.get("active") or "factory",
             ", on trial" if self.trial else "")
+
+    def _link_receiver(self):
+        from update import apply
+
+        return apply.Receiver(self.update_gate().tree)
+
+    def update_from_link(self, path):
+        """A package that arrived over the operator link: the same gate as the shell."""
+        from update.errors import UpdateRejected
+
+        try:
+            result = self.update_gate().install_file(path)
+        except UpdateRejected as exc:
+            return "rejected %s" % exc.reason
+        self.restart_pending = True  # the metering loop restarts at its next block
+        return "accepted %s" % result["version"]
 
     def update_gate(self):
         """The update gate (update.apply.Updater) of this meter, built on first use."""
@@ -169,6 +188,8 @@ class App:
             self.p1.send(self.meter.snapshot(), now)
             if self.trial and self.meter.sampler.windows >= self.trial_windows:
                 self.end_trial()
+            if self.restart_pending:
+                self._restart()
 
     def selftest(self):
         """[(check, passed)]: what the technician's self-test and a trial firmware's
@@ -200,11 +221,18 @@ class App:
             return True
         self.update_gate().revert("self-test failed: " + ", ".join(failed))
         self.firmware += ", REVERTED at next boot"
+        self._restart()
+        return False
+
+    def _restart(self):
+        """Save the registers and reset the board, from the metering thread. The sim has
+        no reset: the new pointer takes effect when it is next started."""
+        self.restart_pending = False
         reset = getattr(self.hw, "reset", None)
         if reset is not None:
-            self.meter.save(clean=True)
+            with self.lock:
+                self.meter.save(clean=True)
             reset()
-        return False
 
     def run(self, seconds=0, show=True):
         """Meter until stop() or for `seconds` (0: forever); prints a line per window."""

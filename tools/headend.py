@@ -28,6 +28,7 @@ from dlms_cosem.protocol.xdlms.general_global_cipher import GeneralGlobalCipher 
 from comms import payload  # noqa: E402
 from control.audit import AuditError, verify_chain  # noqa: E402
 from metering import intervals  # noqa: E402
+from tools.headend_firmware import OFFSET_TOPIC, RESULT_TOPIC, FirmwareServer  # noqa: E402
 from tools.headend_store import (REPLAY, Store, StoreError, load_keys_file,  # noqa: E402
                                  parse_hex)
 
@@ -189,6 +190,10 @@ def _describe(r):
                                          if r["session_present"] else "new session")
     if kind == "subscribed":
         return "listening on %s" % r["topic"]
+    if kind == "firmware-sending":
+        return "meter %s: sending firmware package (%d bytes)" % (r["meter"], r["bytes"])
+    if kind == "firmware":
+        return "meter %s: firmware %s" % (r["meter"], r["result"])
     if kind == "stopped":
         return "stopped: %d messages accepted, %d rejected" % (r["accepted"], r["rejected"])
     return "%s: %s" % (kind, r.get("detail", ""))
@@ -202,6 +207,8 @@ def serve(args):
         raise ToolError("serve needs paho-mqtt (pip install -r requirements.txt)")
     host, port = _broker(args.broker)
     head = HeadEnd(_open_store(args.db, must_exist=False), load_keys_file(args.keys))
+    firmware = FirmwareServer(args.firmware) if args.firmware else None
+    topics = [UP_TOPIC] + ([OFFSET_TOPIC, RESULT_TOPIC] if firmware else [])
     state = {"last_s": time.monotonic(), "connected": False, "error": None, "stop": False,
              "accepted": 0, "rejected": 0}
     pending = []
@@ -216,7 +223,8 @@ def serve(args):
             return
         state["connected"] = True
         state["last_s"] = time.monotonic()
-        client.subscribe(UP_TOPIC, qos=1)  # again after every reconnect
+        for topic in topics:  # again after every reconnect
+            client.subscribe(topic, qos=1)
         emit({"event": "connected", "broker": "%s:%d" % (host, port),
               "session_present": bool(flags.session_present)})
 
@@ -225,7 +233,7 @@ def serve(args):
 
     def on_subscribe(client, userdata, mid, reason_codes, properties):
         if any(rc.is_failure for rc in reason_codes):
-            state["error"] = "the broker refused the subscription to %s" % UP_TOPIC
+            state["error"] = "the broker refused a subscription to %s" % ", ".join(topics)
             return
         emit({"event": "subscribed", "topic": UP_TOPIC})
 
@@ -234,6 +242,15 @@ def serve(args):
             emit({"event": "disconnected", "detail": "%s; reconnecting" % reason_code})
 
     def on_message(client, userdata, msg):
+        if firmware is not None and "/fw/" in msg.topic:
+            report, out = firmware.handle(msg.topic, msg.payload)
+            for topic, data in out:
+                pending.append(client.publish(topic, data, qos=1))
+            client.ack(msg.mid, msg.qos)
+            state["last_s"] = time.monotonic()
+            if report:
+                emit(report)
+            return
         try:
             report, ack = head.handle(msg.topic, msg.payload)
         except (StoreError, sqlite3.Error) as exc:  # not acked: the broker keeps it
@@ -367,6 +384,8 @@ def _parser():
                    help='extra meter keys {"<system title hex>": {"ek": hex, "ak": hex}}')
     s.add_argument("--once-idle", type=float, metavar="SECONDS",
                    help="stop after SECONDS without a message (default: run until Ctrl-C)")
+    s.add_argument("--firmware", metavar="DIR",
+                   help="send DIR/<system title>.pkg to that meter over the link")
     s.add_argument("--client-id", default="headend-OPHE0001",
                    help="MQTT client id; keep it fixed so the broker holds messages while the "
                    "head-end is away (only one head-end may use it at a time)")

@@ -40,6 +40,7 @@ class Uplink:
         self.clock = clock
         self.connector = mqtt_factory
         self.on_command = None  # fn(token bytes): signed operator commands over the link
+        self.firmware = None  # comms.fwlink.FirmwareDownload: packages over the link
         self.ack_timeout_ms = ACK_TIMEOUT_MS
         self._lock = lock or _NoLock()
         self.interval_s = interval_s
@@ -138,6 +139,8 @@ class Uplink:
         try:
             client.subscribe((self.meter_topic + "/down").encode(), 1)
             client.subscribe((self.meter_topic + "/cmd").encode(), 1)
+            if self.firmware is not None:
+                client.subscribe((self.meter_topic + "/fw/chunk").encode(), 1)
             sent = 0
             while items:
                 ic = self.counter.next()
@@ -153,6 +156,8 @@ class Uplink:
                     self._save()
                     sent += 1
                     items, qh_through, ev_through = self._collect(qh_limit, ev_limit)
+            if self.firmware is not None:
+                self.firmware.session(client, self.meter_topic, self.clock)
         finally:
             try:
                 client.disconnect()
@@ -175,6 +180,10 @@ class Uplink:
         if bytes(topic).endswith(b"/cmd"):
             if self.on_command is not None:
                 self.on_command(bytes(msg))
+            return
+        if bytes(topic).endswith(b"/fw/chunk"):
+            if self.firmware is not None:
+                self.firmware.on_chunk(msg)
             return
         keys = self.keys.uplink_keys()
         try:

@@ -27,10 +27,7 @@ from metering.calibration import Calibration
 from metering.meter import Meter
 from storage.flash import FileStore
 
-KEK = bytes(range(16))
-EK = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
-AK = bytes.fromhex("d0d1d2d3d4d5d6d7d8d9dadbdcdddedf")
-TITLE = b"OSM\x00\x00\x00\xe2\xe2"
+from e2e.meter_e2e_keys import AK, EK, KEK, TITLE  # noqa: E402
 
 
 class HybridClock:

@@ -1,0 +1,148 @@
+"""Firmware over the operator link: the uplink session carries a package in chunks,
+resumes where it broke off (another session, or after a reboot), and hands it to the
+same update gate as the service shell, so a tampered or vendor-only package arriving
+this way is refused and changes nothing active."""
+import struct
+
+from comms.fwlink import FirmwareDownload
+from control.audit import AuditLog
+from fakes.clock import FakeClock
+from fakes.flash import FakeFlash
+from fakes.tree import FakeTree
+from fixtures.update import kit
+from update import slots
+from update.apply import Receiver, Updater
+from update.errors import UpdateRejected
+
+from shared_tests import test_uplink as up_tests
+
+CHUNK = 1000
+
+
+class ChunkServer:
+    """The head-end's firmware side: answers each fw/offset with the next chunk, until
+    `budget` chunks have gone (then it falls silent, as a dropped session)."""
+
+    def __init__(self, package, budget=10 ** 6):
+        self.package = package
+        self.budget = budget
+        self.results = []
+        self.offsets = []
+
+    def __call__(self, topic, msg):
+        if topic.endswith(b"/fw/result"):
+            self.results.append(msg.decode())
+            self.package = None  # retired, whatever the outcome
+            return []
+        if not topic.endswith(b"/fw/offset") or self.package is None or not self.budget:
+            return []
+        (offset,) = struct.unpack("<I", msg)
+        self.offsets.append(offset)
+        if offset >= len(self.package):
+            return []
+        self.budget -= 1
+        data = self.package[offset:offset + CHUNK]
+        head = struct.pack("<II", offset, len(self.package))
+        return [(topic.replace(b"/fw/offset", b"/fw/chunk"), head + data)]
+
+
+def _meter(flash=None, tree=None):
+    flash, clock, broker, head, intervals, audit, uplink = up_tests._setup()
+    tree = FakeTree(flash)
+    updater = Updater(flash, tree, "sim", "sim-v1", FakeClock(utc_s=kit.NOW_S),
+                      AuditLog(flash))
+    updater.install_policy(kit.policy())
+
+    def install(path):
+        try:
+            return "accepted %s" % updater.install_file(path)["version"]
+        except UpdateRejected as exc:
+            return "rejected %s" % exc.reason
+
+    uplink.firmware = FirmwareDownload(lambda: Receiver(tree), install, idle_ms=50)
+    return flash, clock, broker, head, intervals, uplink, updater, tree
+
+
+def _serve(broker, head, server):
+    def route(topic, msg):
+        if b"/fw/" in topic:
+            return server(topic, msg)
+        return head(topic, msg)
+
+    broker.on_publish = route
+
+
+def test_package_arrives_in_chunks_and_is_staged_on_trial():
+    flash, clock, broker, head, intervals, uplink, updater, tree = _meter()
+    package = kit.package(version="2.0.0", counter=2)
+    server = ChunkServer(package)
+    _serve(broker, head, server)
+    up_tests._quarters(intervals, clock, 2)
+    uplink.send_now()
+    assert server.results == ["accepted 2.0.0"]
+    assert server.offsets[0] == 0 and len(server.offsets) >= len(package) // CHUNK
+    state = slots.UpdateState(flash)
+    assert (state.active, state.trial, state.fields["active_version"]) == ("a", True, "2.0.0")
+    assert tree.size("update.part") is None  # nothing left behind
+
+
+def test_transfer_resumes_in_the_next_session_where_it_broke_off():
+    flash, clock, broker, head, intervals, uplink, updater, tree = _meter()
+    package = kit.package(version="2.0.0", counter=2)
+    server = ChunkServer(package, budget=2)
+    _serve(broker, head, server)
+    up_tests._quarters(intervals, clock, 1)
+    uplink.send_now()
+    assert tree.size("update.part") == 2 * CHUNK and not server.results
+    server.budget = 10 ** 6
+    up_tests._quarters(intervals, clock, 1)
+    uplink.send_now()
+    assert server.offsets.count(2 * CHUNK) >= 1 and 0 not in server.offsets[3:]
+    assert server.results == ["accepted 2.0.0"]
+
+
+def test_transfer_resumes_after_a_reboot():
+    flash, clock, broker, head, intervals, uplink, updater, tree = _meter()
+    package = kit.package(version="2.0.0", counter=2)
+    server = ChunkServer(package, budget=3)
+    _serve(broker, head, server)
+    up_tests._quarters(intervals, clock, 1)
+    uplink.send_now()
+    # a new FirmwareDownload, as after a reboot: the part file is all that is left
+    uplink.firmware = FirmwareDownload(lambda: Receiver(tree), uplink.firmware.install,
+                                       idle_ms=50)
+    server.budget = 10 ** 6
+    up_tests._quarters(intervals, clock, 1)
+    uplink.send_now()
+    assert server.results == ["accepted 2.0.0"]
+
+
+def test_tampered_or_vendor_only_package_over_the_link_changes_nothing():
+    flash, clock, broker, head, intervals, uplink, updater, tree = _meter()
+    package = bytearray(kit.package(version="2.0.0", counter=2))
+    package[-5] ^= 0x01
+    server = ChunkServer(bytes(package))
+    _serve(broker, head, server)
+    up_tests._quarters(intervals, clock, 1)
+    uplink.send_now()
+    assert server.results == ["rejected hash-mismatch"]
+    server.package = kit.package(signers=("vendor",), version="2.0.1", counter=2)
+    up_tests._quarters(intervals, clock, 1)
+    uplink.send_now()
+    assert server.results[-1] == "rejected vendor-only"
+    state = slots.UpdateState(flash)
+    assert (state.active, state.trial) == ("", False)
+    assert tree.size("update.part") is None
+
+
+def test_chunks_for_another_transfer_or_offset_are_ignored():
+    tree = FakeTree(FakeFlash())
+    done = []
+    fw = FirmwareDownload(lambda: Receiver(tree), done.append)
+    fw.on_chunk(struct.pack("<II", 0, 10) + b"abcde")
+    fw.on_chunk(struct.pack("<II", 3, 10) + b"zzz")  # not where the meter is
+    fw.on_chunk(struct.pack("<II", 5, 99) + b"fghij")  # another total
+    fw.on_chunk(b"\x00\x00")  # shorter than a chunk header
+    assert tree.size("update.part") == 5 and not done
+    fw.on_chunk(struct.pack("<II", 5, 10) + b"fghij")
+    assert done == ["update.part"]
