@@ -190,6 +190,26 @@ def update(path="update.pkg", json=False):
         "runs and the self-test passes, or the meter returns to the current firmware"])
 
 
+def policy(*paths, json=False):
+    """Rotate the trust policy: the next versions (N+1, N+2, ..) copied onto the meter,
+    in order. Each must be signed by the current root threshold and its own."""
+    from update.errors import REASONS, UpdateRejected
+
+    raws = []
+    for path in paths:
+        with open(path, "rb") as f:
+            raws.append(f.read())
+    try:
+        data = _app().update_gate().install_policy(raws)
+    except UpdateRejected as exc:
+        data = {"applied": False, "reason": exc.reason, "detail": exc.detail}
+        return _out(data, json, ["REFUSED (%s): %s" % (exc.reason, exc.detail),
+                                 "  " + REASONS[exc.reason], "policy unchanged; logged"])
+    data["applied"] = True
+    return _out(data, json, ["policy now version %d, fingerprint %s, %d keys" % (
+        data["version"], data["fingerprint"], data["keys"])])
+
+
 def firmware(json=False):
     """The firmware pointer: active and previous slot, trial state, security counter."""
     app = _app()

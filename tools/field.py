@@ -25,6 +25,7 @@ COMMANDS = {
     "apply": "service.apply({path!r}, {json})",
     "update": "service.update({path!r}, {json})",
     "firmware": "service.firmware({json})",
+    "policy": "service.policy({path!r}, {json})",
     "reboot": "service.reboot()",
 }
 PACKAGE_ON_METER = "update.pkg"
@@ -58,7 +59,8 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("arg", nargs="?", help="audit: how many entries; comms: on/off; "
-                        "apply: path of the token on the meter; update: package on the "
+                        "apply/policy: path of the token or policy on the meter; update: "
+                        "package on the "
                         "meter, or a file on this computer (copied to :update.pkg first)")
     args = parser.parse_args(argv)
     values = {"json": "json=True" if args.json else "", "n": 10, "on": None, "path": args.arg}
@@ -69,7 +71,7 @@ def main(argv=None):
             print("field: comms takes on or off", file=sys.stderr)
             return 2
         values["on"] = args.arg == "on"
-    if args.command in ("apply", "update") and not args.arg:
+    if args.command in ("apply", "update", "policy") and not args.arg:
         print("field: %s needs the path of the file on the meter" % args.command, file=sys.stderr)
         return 2
     call = COMMANDS[args.command].format(**values).replace(", )", ")").replace("(, ", "(")

@@ -83,7 +83,9 @@ class Policy:
                                  "the emergency or root threshold must sign")
         if not operator_valid and self._has_role(signatures, VENDOR):
             raise UpdateRejected("vendor-only", "no valid operator signature" + (
-                ", vendor keys ignored in break-glass" if break_glass else ""))
+                ", vendor keys ignored in break-glass" if break_glass else "") + (
+                "; %d by keys this policy does not hold (unknown or revoked)" %
+                counts["unknown"] if counts["unknown"] else ""))
         if not operator_valid and counts["unknown"]:
             raise UpdateRejected("unknown-key", "%d signature(s) by keys this policy does not "
                                  "hold" % counts["unknown"])

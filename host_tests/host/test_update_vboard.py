@@ -133,3 +133,37 @@ def test_update_on_trial_confirms_itself_and_a_broken_release_reverts(packages, 
             assert all(a >= b for a, b in zip(final[name], after[name]))
     assert not (fs / "update.pkg").exists()  # removed once accepted
     shutil.rmtree(str(fs), ignore_errors=True)
+
+
+def test_policy_rotation_from_the_shell_revokes_a_release_key(packages, tmp_path):
+    """The technician applies version 2 (old root and new root signed) with tools.field;
+    a version signed by the new root alone is refused and logged; afterwards a package
+    signed by the revoked release key is refused."""
+    work = packages
+    tool(work, "keygen", "--out", "root2.pem")
+    tool(work, "keygen", "--out", "release2.pem")
+    tool(work, "policy", "rotate", "--from", "policy.json", "--add-root", "root2.pub.pem",
+         "--remove", "root.pub.pem", "--remove", "release.pub.pem",
+         "--add-release", "release2.pub.pem", "--out", "p2-half.json")
+    tool(work, "sign", "p2-half.json", "--key", "root2.pem")
+    shutil.copy(os.path.join(work, "p2-half.json"), os.path.join(work, "p2.json"))
+    tool(work, "sign", "p2.json", "--key", "root.pem")
+    with VirtualBoard(fs_dir=str(tmp_path / "fs"), heap="512K") as vb:
+        port = vb.device
+        for name in ("policy.json", "p2-half.json", "p2.json"):
+            subprocess.run([MPREMOTE, "connect", port, "resume", "fs", "cp",
+                            os.path.join(work, name), ":" + name], check=True,
+                           capture_output=True, timeout=60)
+        board_value(port, "import main\nfrom update import apply\n"
+                    "print(repr(apply.policy_from_file(main.app, 'policy.json')))")
+        refused = field_json(port, "policy", "p2-half.json")
+        assert refused == {"applied": False, "reason": "unknown-key",
+                           "detail": refused["detail"]}
+        assert field_json(port, "firmware")["policy_version"] == 1
+        applied = field_json(port, "policy", "p2.json")
+        assert applied["applied"] and applied["version"] == 2
+        refused = field_json(port, "update", os.path.join(work, "good.pkg"))
+        # only the vendor's signature still counts: the release key was revoked
+        assert refused["reason"] == "vendor-only" and "revoked" in refused["detail"]
+        events = [e["event"] for e in field_json(port, "audit", "4")]
+        assert events[-3:] == ["update-rejected", "policy-changed", "update-rejected"]
