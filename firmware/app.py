@@ -11,12 +11,8 @@ from comms.fwlink import FirmwareDownload
 from comms.p1 import P1Port
 from comms.switch import OperatorLinkSwitch
 from comms.uplink import Uplink
-from control import handlers
 from control.audit import AuditLog
-from control.plane import ControlPlane
-from control.tokens import TokenRefused
 from metering.tariff import TariffSchedule
-from update.policy import PolicyStore
 from metering.calibration import Calibration, CalibrationError
 from metering.meter import Meter
 from storage.flash import FileStore
@@ -70,9 +66,8 @@ class App:
         tariffs = load_json(self.store, "tariffs")
         if tariffs:
             self.meter.tariffs = TariffSchedule(tariffs)
-        self.policies = PolicyStore(self.store)
-        self.control = ControlPlane(self.store, self.policies, self.audit, hw.clock,
-                                    self.meter_id, handlers.for_app(self))
+        self._policies = None  # the trust policy and control plane load on first use:
+        self._control = None  # a meter that is only metering keeps ~50 KB of code unloaded
         self.uplink.on_command = self.command_from_link
         self.uplink.firmware = FirmwareDownload(self._link_receiver, self.update_from_link)
         self._update_p1_text()
@@ -119,6 +114,26 @@ class App:
             self.updater = apply.for_app(self)
         return self.updater
 
+    @property
+    def policies(self):
+        """The meter's trust policy store (update.policy.PolicyStore)."""
+        if self._policies is None:
+            from update.policy import PolicyStore
+
+            self._policies = PolicyStore(self.store)
+        return self._policies
+
+    @property
+    def control(self):
+        """The control plane (operator-signed commands, break-glass)."""
+        if self._control is None:
+            from control import handlers
+            from control.plane import ControlPlane
+
+            self._control = ControlPlane(self.store, self.policies, self.audit, self.hw.clock,
+                                         self.meter_id, handlers.for_app(self))
+        return self._control
+
     def apply_link_settings(self, settings):
         """Broker and schedule of the operator link (set at commissioning or by a signed
         set-operator-link command)."""
@@ -137,6 +152,8 @@ class App:
 
     def command_from_link(self, raw):
         """Commands arriving over the operator link: the same gate as the shell."""
+        from control.tokens import TokenRefused
+
         try:
             return self.apply_token(raw, "operator-link")
         except TokenRefused:
