@@ -4,6 +4,7 @@ board's hardware objects; imports no hardware itself.
 """
 import hashlib
 import json
+import sys
 
 from comms.invocation import InvocationCounter
 from comms.keys import OperatorKeys
@@ -69,12 +70,15 @@ class App:
         self._policies = None  # the trust policy and control plane load on first use:
         self._control = None  # a meter that is only metering keeps ~50 KB of code unloaded
         self.uplink.on_command = self.command_from_link
-        self.uplink.firmware = FirmwareDownload(self._link_receiver, self.update_from_link)
+        self.uplink.firmware = FirmwareDownload(
+            self._link_receiver, self.update_from_link, ready=lambda: not self.trial,
+            after_accept=self._restart_soon)
         self._update_p1_text()
         self.running = False
         self.stopped = False
         self.trial_windows = getattr(board, "TRIAL_CONFIRM_WINDOWS", TRIAL_CONFIRM_WINDOWS)
         self.restart_pending = False  # a package from the link waits for a restart
+        self.uplink_in_metering_loop = False  # a port with no thread for the uplink
         self._watch_update()
 
     def _watch_update(self):
@@ -83,7 +87,11 @@ class App:
         Reads the pointer record directly: the update gate is imported only when needed."""
         self.updater = None
         fields = _firmware_pointer()
-        self.trial = fields.get("trial") is True
+        # on trial only if this very code came from the slot on trial: a factory image
+        # that the boot stage fell back to must not confirm a slot that never ran
+        running = "fw/" + fields.get("active", "")
+        self.trial = (fields.get("trial") is True and bool(sys.path)
+                      and sys.path[0].lstrip("/") == running)
         if fields.get("reverted") or self.trial:
             self.update_gate().report_boot()
         self.firmware = "%s (slot %s%s)" % (
@@ -91,9 +99,13 @@ class App:
             ", on trial" if self.trial else "")
 
     def _link_receiver(self):
-        from update import apply
+        from update.receiver import Receiver
+        from update.tree import FileTree
 
-        return apply.Receiver(self.update_gate().tree)
+        return Receiver(FileTree(""))
+
+    def _restart_soon(self):
+        self.restart_pending = True  # the metering loop restarts at its next block
 
     def update_from_link(self, path):
         """A package that arrived over the operator link: the same gate as the shell."""
@@ -103,7 +115,6 @@ class App:
             result = self.update_gate().install_file(path)
         except UpdateRejected as exc:
             return "rejected %s" % exc.reason
-        self.restart_pending = True  # the metering loop restarts at its next block
         return "accepted %s" % result["version"]
 
     def update_gate(self):
@@ -207,6 +218,8 @@ class App:
                 self.end_trial()
             if self.restart_pending:
                 self._restart()
+            if self.uplink_in_metering_loop and self.uplink.connector is not None:
+                self.uplink.poll(now)
 
     def selftest(self):
         """[(check, passed)]: what the technician's self-test and a trial firmware's

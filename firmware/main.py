@@ -14,7 +14,6 @@ HARD_RESET_EXIT = 75
 if "lib" not in sys.path and "/lib" not in sys.path:  # the unix port lacks it; boards have /lib
     sys.path.append("lib")
 
-from app import App  # noqa: E402
 
 
 def board_module(name=None):
@@ -33,6 +32,10 @@ app = None
 
 
 def build(board_name=None, **hardware_options):
+    # imported here, not at the top: run as a script, this file is read before boot.py
+    # has put the active slot on sys.path
+    from app import App
+
     board = board_module(board_name)
     return App(board, board.hardware(**hardware_options))
 
@@ -43,8 +46,15 @@ def start(board_name=None, **hardware_options):
     import _thread
 
     app = build(board_name, **hardware_options)
+    app.running = True
+    try:
+        _thread.start_new_thread(app.uplink_loop, ())
+    except OSError:
+        # the rp2 port has one thread besides the REPL's (core1): the metering loop
+        # then opens the uplink sessions itself, losing the samples of those seconds
+        # (coverage shows them)
+        app.uplink_in_metering_loop = True
     _thread.start_new_thread(app.run, (0, False))
-    _thread.start_new_thread(app.uplink_loop, ())
     return app
 
 

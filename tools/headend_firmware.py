@@ -34,7 +34,8 @@ class FirmwareServer:
         path = self._package(title)
         if topic.endswith("/fw/result"):
             verdict = bytes(msg).decode("utf-8", "replace")[:200]
-            if os.path.exists(path):
+            # busy (a firmware on trial) is temporary: the package stays for later
+            if os.path.exists(path) and verdict != "rejected busy":
                 ending = ".accepted" if verdict.startswith("accepted") else ".rejected"
                 os.replace(path, path + ending)
             return {"event": "firmware", "meter": title, "result": verdict}, []
@@ -44,9 +45,10 @@ class FirmwareServer:
         with open(path, "rb") as f:
             f.seek(0, 2)
             total = f.tell()
-            if offset >= total:
-                return None, []
+            if offset > total:  # leftovers of another package: start over from 0
+                offset = 0
             f.seek(offset)
+            # at offset == total an empty chunk tells a meter that holds it all to install
             data = f.read(CHUNK_BYTES)
         chunk = struct.pack("<II", offset, total) + data
         report = None

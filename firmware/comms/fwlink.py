@@ -14,26 +14,30 @@ outcome. A forged chunk can at worst spoil one transfer: the gate refuses the re
 """
 import struct
 
-from update.errors import UpdateRejected
-
 MAX_CHUNK = 4096
 _HEAD = 8
 
 
 class FirmwareDownload:
-    """receiver(): an update.apply.Receiver (offset, write, reset, path), built on first
-    use so a meter that never gets a package never imports the update gate.
-    install(path): verify and stage the package; returns the result text."""
+    """receiver(): an update.receiver.Receiver (offset, write, reset, path), built on first
+    use. install(path): verify and stage the package, return the result text (it starts
+    with "accepted" when staged). ready(): False while a package may not be taken (a
+    firmware on trial): no offset is offered. after_accept(): called once the session
+    that delivered an accepted package is over (the meter restarts into it)."""
 
-    def __init__(self, receiver, install, idle_ms=3000, max_session_ms=600000):
+    def __init__(self, receiver, install, idle_ms=3000, max_session_ms=600000, ready=None,
+                 after_accept=None):
         self._make_receiver = receiver
         self._receiver = None
         self.install = install
         self.idle_ms = idle_ms
         self.max_session_ms = max_session_ms
-        self._total = None  # the size the first chunk of this transfer announced
-        self._changed = False
+        self.ready = ready
+        self.after_accept = after_accept
+        self._total = None  # the size announced for the transfer under way
+        self._moves = 0  # chunks taken: the session publishes an offset per new one
         self._result = None
+        self._accepted = False
 
     def receiver(self):
         if self._receiver is None:
@@ -46,41 +50,63 @@ class FirmwareDownload:
             return
         offset, total = struct.unpack("<II", msg[:_HEAD])
         rx = self.receiver()
-        if self._total is None and offset == rx.offset():
+        held = rx.offset()
+        if offset == 0 and held and (total != self._total or held >= total):
+            rx.reset()  # a new transfer (another package, or leftovers): start over
+            held = 0
+            self._total = None
+        if self._total is None and offset == held:
             self._total = total  # the transfer under way (resumed after a reboot too)
-        if total != self._total or offset + len(msg) - _HEAD > total:
-            return  # not the transfer under way
+        if total != self._total or offset != held or offset + len(msg) - _HEAD > total:
+            return  # a duplicate, or not the transfer under way: the offset says where
         try:
             end = rx.write(offset, memoryview(msg)[_HEAD:])
-        except UpdateRejected as exc:  # more than the receiver's limit
-            rx.reset()
-            self._total = None
-            self._result = str(exc)
-            self._changed = True
-            return
-        self._changed = True
-        if end == total:
+            self._moves += 1
+            if end == total:
+                self._finish(rx)
+        except Exception as exc:  # noqa: BLE001 - flash full, out of memory: start over
+            self._result = "rejected %s" % (getattr(exc, "reason", None) or repr(exc))
+            self._moves += 1
+            self._reset(rx)
+
+    def _finish(self, rx):
+        try:
             self._result = self.install(rx.path)
+            self._accepted = self._accepted or self._result.startswith("accepted")
+        finally:
+            self._reset(rx)
+
+    def _reset(self, rx):
+        self._total = None
+        try:
             rx.reset()
-            self._total = None
+        except OSError:
+            pass
 
     def session(self, client, topic, clock):
         """Offer the offset, then take chunks until the head-end falls silent."""
+        if self.ready is not None and not self.ready():
+            return
         base = topic + "/fw/"
         rx = self.receiver()
         client.publish((base + "offset").encode(), struct.pack("<I", rx.offset()), False, 1)
         start = last = clock.ticks_ms()
+        seen = self._moves
         while clock.ticks_diff(clock.ticks_ms(), last) < self.idle_ms:
             if clock.ticks_diff(clock.ticks_ms(), start) > self.max_session_ms:
                 break
-            self._changed = False
-            client.check_msg()
-            if not self._changed:
+            if seen == self._moves:
+                client.check_msg()
+            if seen == self._moves:
                 clock.sleep_ms(10)
                 continue
+            seen = self._moves  # chunks handled inside publish() count too
             last = clock.ticks_ms()
             if self._result is not None:
-                client.publish((base + "result").encode(), self._result.encode(), False, 1)
-                self._result = None
+                result, self._result = self._result, None
+                client.publish((base + "result").encode(), result.encode(), False, 1)
             client.publish((base + "offset").encode(), struct.pack("<I", rx.offset()),
                            False, 1)
+        if self._accepted and self.after_accept is not None:
+            self._accepted = False
+            self.after_accept()

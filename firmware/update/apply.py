@@ -8,11 +8,13 @@ the app's parts).
 from update import slots
 from update.errors import UpdateRejected
 from update.policy import PolicyStore
+from update.receiver import PART_PATH, Receiver  # noqa: F401 - the link's receiver
 from update.tree import FileTree
 from update.verify import Verifier
 
 PACKAGE_PATH = "update.pkg"  # where a technician copies a package (`mpremote fs cp`)
-PART_PATH = "update.part"  # where the link's chunks collect
+# flash a package may never take: the registers, logs and audit log must keep growing room
+FLASH_RESERVE_BYTES = 64 * 1024
 
 
 class _NoLock:
@@ -27,7 +29,8 @@ class Updater:
     """The update gate of one meter. state_store: the flash store with the pointer and
     policy records (fw/); tree: the flash file tree; audit: control.audit.AuditLog or
     None; clock: has time() (UTC s); lock: shared with the other threads that use audit;
-    break_glass: vendor keys count for nothing (issue 6); policies: the meter's one
+    break_glass: vendor keys count for nothing (issue 6), a bool or a function read at
+    every install (the control plane can switch it at any time); policies: the meter's one
     PolicyStore (default: kept in state_store), shared with the control plane."""
 
     def __init__(self, state_store, tree, board, hardware_id, clock, audit=None, lock=None,
@@ -44,6 +47,10 @@ class Updater:
         self.policies = policies if policies is not None else PolicyStore(state_store)
         self.state = slots.UpdateState(state_store)
 
+    def _break_glass(self):
+        glass = self.break_glass
+        return glass() if callable(glass) else glass
+
     def _log(self, event, text):
         if self.audit is not None:
             with self.lock:
@@ -53,11 +60,12 @@ class Updater:
         """Verify a package from `stream`, stage it and (activate=True) point the meter at
         it on trial; reboot to run it. Returns a summary dict; raises UpdateRejected."""
         try:
+            self.state.reload()  # another Updater (shell helper, boot) may have written it
             if self.state.trial:
                 raise UpdateRejected("busy", "%s is on trial" % self.state.fields["active_version"])
             slot = self.state.target()
             verifier = Verifier(self.policies.current(), self.board, self.hardware_id,
-                                self.state.floor, self.clock.time(), self.break_glass,
+                                self.state.floor, self.clock.time(), self._break_glass(),
                                 self._capacity(slot), self.buf)
             manifest = verifier.install(stream, self.tree, slot)
         except UpdateRejected as exc:
@@ -89,6 +97,7 @@ class Updater:
         free = self.tree.free_bytes()
         if free is None:
             return None
+        free -= FLASH_RESERVE_BYTES
         top = slots.slot_dir(slot)
         return free + sum(self.tree.size(p) or 0 for p in _files(self.tree, top))
 
@@ -114,6 +123,7 @@ class Updater:
 
     def confirm(self):
         """The trial firmware is healthy: keep it, raise the security counter."""
+        self.state.reload()
         if not self.state.confirm():
             return False
         self._log("update-confirmed", "%s counter %d" % (
@@ -122,6 +132,7 @@ class Updater:
 
     def revert(self, reason="self-test failed"):
         """Leave a trial firmware now (reboot afterwards); False if nothing is on trial."""
+        self.state.reload()
         if not self.state.trial:
             return False
         self.state.revert(reason)
@@ -137,6 +148,7 @@ class Updater:
         return reason
 
     def status(self):
+        self.state.reload()
         policy = self.policies.current()
         status = dict(self.state.fields)
         status["policy_version"] = policy.version if policy else None
@@ -150,32 +162,6 @@ def _files(tree, top):
     return list(walk_files(tree, top))
 
 
-class Receiver:
-    """A package arriving over the link in chunks, resumable: write(offset, data) appends
-    when offset is where the file ends and returns the new end; any other offset writes
-    nothing and returns the end, where the sender resumes. Then Updater.install_file."""
-
-    def __init__(self, tree, path=PART_PATH, max_bytes=2 * 1024 * 1024):
-        self.tree = tree
-        self.path = path
-        self.max_bytes = max_bytes
-
-    def offset(self):
-        return self.tree.size(self.path) or 0
-
-    def write(self, offset, data):
-        end = self.offset()
-        if offset != end:
-            return end
-        if end + len(data) > self.max_bytes:
-            raise UpdateRejected("too-large", "more than %d bytes" % self.max_bytes)
-        self.tree.append(self.path, data)
-        return end + len(data)
-
-    def reset(self):
-        self.tree.remove(self.path)
-
-
 # --- the service shell (`from update import apply`); `app` is main.app -------------------
 
 def for_app(app, root=""):
@@ -185,13 +171,13 @@ def for_app(app, root=""):
 
     state_dir = root.rstrip("/") + "/" + slots.FW_DIR if root else slots.FW_DIR
     return Updater(FileStore(state_dir), FileTree(root), app.board.NAME, app.board.HARDWARE_ID,
-                   app.hw.clock, app.audit, app.lock, app.control.break_glass,
+                   app.hw.clock, app.audit, app.lock, lambda: app.control.break_glass,
                    policies=app.policies)
 
 
 def from_file(app, path=PACKAGE_PATH):
     """Verify and stage the package at `path`, activate it on trial; reboot to run it."""
-    return for_app(app).install_file(path)
+    return app.update_gate().install_file(path)
 
 
 def policy_from_file(app, *paths):
@@ -200,20 +186,20 @@ def policy_from_file(app, *paths):
     for path in paths:
         with open(path, "rb") as f:
             raws.append(f.read())
-    return for_app(app).install_policy(raws)
+    return app.update_gate().install_policy(raws)
 
 
 def confirm(app):
-    return for_app(app).confirm()
+    return app.update_gate().confirm()
 
 
 def revert(app, reason="technician"):
-    return for_app(app).revert(reason)
+    return app.update_gate().revert(reason)
 
 
 def after_boot(app):
-    return for_app(app).report_boot()
+    return app.update_gate().report_boot()
 
 
 def status(app):
-    return for_app(app).status()
+    return app.update_gate().status()

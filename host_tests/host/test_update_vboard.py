@@ -148,7 +148,9 @@ def test_policy_rotation_from_the_shell_revokes_a_release_key(packages, tmp_path
     tool(work, "sign", "p2-half.json", "--key", "root2.pem")
     shutil.copy(os.path.join(work, "p2-half.json"), os.path.join(work, "p2.json"))
     tool(work, "sign", "p2.json", "--key", "root.pem")
-    with VirtualBoard(fs_dir=str(tmp_path / "fs"), heap="512K") as vb:
+    # 1M: this board runs the factory image from source, compiling the update gate and
+    # the control plane next to the running meter (a board imports them as .mpy)
+    with VirtualBoard(fs_dir=str(tmp_path / "fs"), heap="1M") as vb:
         port = vb.device
         for name in ("policy.json", "p2-half.json", "p2.json"):
             subprocess.run([MPREMOTE, "connect", port, "resume", "fs", "cp",

@@ -38,8 +38,8 @@ class ChunkServer:
             return []
         (offset,) = struct.unpack("<I", msg)
         self.offsets.append(offset)
-        if offset >= len(self.package):
-            return []
+        if offset > len(self.package):
+            offset = 0
         self.budget -= 1
         data = self.package[offset:offset + CHUNK]
         head = struct.pack("<II", offset, len(self.package))
@@ -138,7 +138,7 @@ def test_tampered_or_vendor_only_package_over_the_link_changes_nothing():
 def test_chunks_for_another_transfer_or_offset_are_ignored():
     tree = FakeTree(FakeFlash())
     done = []
-    fw = FirmwareDownload(lambda: Receiver(tree), done.append)
+    fw = FirmwareDownload(lambda: Receiver(tree), lambda path: done.append(path) or "ok")
     fw.on_chunk(struct.pack("<II", 0, 10) + b"abcde")
     fw.on_chunk(struct.pack("<II", 3, 10) + b"zzz")  # not where the meter is
     fw.on_chunk(struct.pack("<II", 5, 99) + b"fghij")  # another total
@@ -146,3 +146,61 @@ def test_chunks_for_another_transfer_or_offset_are_ignored():
     assert tree.size("update.part") == 5 and not done
     fw.on_chunk(struct.pack("<II", 5, 10) + b"fghij")
     assert done == ["update.part"]
+
+
+def test_a_meter_holding_the_whole_package_installs_it_on_the_empty_last_chunk():
+    """Power was cut while the complete package was being verified: next session the
+    head-end's empty chunk at the end makes the meter check it again."""
+    flash, clock, broker, head, intervals, uplink, updater, tree = _meter()
+    package = kit.package(version="2.0.0", counter=2)
+    tree.append("update.part", package)  # all of it arrived; nothing was installed
+    server = ChunkServer(package)
+    _serve(broker, head, server)
+    up_tests._quarters(intervals, clock, 1)
+    uplink.send_now()
+    assert server.offsets == [len(package)] and server.results == ["accepted 2.0.0"]
+
+
+def test_leftovers_of_a_bigger_package_are_dropped_and_the_new_one_arrives():
+    flash, clock, broker, head, intervals, uplink, updater, tree = _meter()
+    package = kit.package(version="2.0.0", counter=2)
+    tree.append("update.part", b"x" * (len(package) + 500))
+    server = ChunkServer(package)
+    _serve(broker, head, server)
+    up_tests._quarters(intervals, clock, 1)
+    uplink.send_now()
+    assert server.results == ["accepted 2.0.0"]
+
+
+def test_no_package_is_taken_while_a_firmware_is_on_trial_and_restart_waits_for_the_session():
+    flash, clock, broker, head, intervals, uplink, updater, tree = _meter()
+    on_trial = [True]
+    restarts = []
+    fw = uplink.firmware
+    fw.ready = lambda: not on_trial[0]
+    fw.after_accept = lambda: restarts.append(len(server.results))
+    server = ChunkServer(kit.package(version="2.0.0", counter=2))
+    _serve(broker, head, server)
+    up_tests._quarters(intervals, clock, 1)
+    uplink.send_now()
+    assert server.offsets == [] and tree.size("update.part") is None
+    on_trial[0] = False
+    up_tests._quarters(intervals, clock, 1)
+    uplink.send_now()
+    assert restarts == [1]  # after the result went out, once
+
+
+def test_break_glass_switched_on_reaches_a_gate_already_built():
+    flash = FakeFlash()
+    tree = FakeTree(flash)
+    glass = [False]
+    updater = Updater(flash, tree, "sim", "sim-v1", FakeClock(utc_s=kit.NOW_S),
+                      AuditLog(flash), break_glass=lambda: glass[0])
+    updater.install_policy(kit.policy())
+    glass[0] = True  # a break-glass-on token was applied after the gate was built
+    try:
+        updater.install(kit.stream(kit.package(version="2.0.0", counter=2)))
+        raise AssertionError("a release-only package was accepted in break-glass")
+    except UpdateRejected as exc:
+        assert exc.reason == "not-allowed-in-break-glass"
+    assert slots.UpdateState(flash).active == ""
