@@ -14,6 +14,8 @@ import json
 import os
 import sys
 
+from tools.vectors_file import write_or_check
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(ROOT, "host_tests", "fixtures", "vectors", "ed25519_rfc8032.json")
 VECTOR_FILE = ("asymmetric", "Ed25519", "sign.input")
@@ -84,20 +86,9 @@ def main(argv=None):
     except (OSError, VectorError) as exc:
         print("error: %s" % exc)
         return 1
-    if args.check:
-        try:
-            with open(args.out) as f:
-                current = f.read()
-        except OSError:
-            current = None
-        if current != text:
-            print("%s is out of date: run python -m tools.extract_ed25519_vectors" % args.out)
-            return 1
-        print("%s is up to date" % args.out)
-        return 0
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(text)
+    code = write_or_check(args.out, text, "python -m tools.extract_ed25519_vectors", args.check)
+    if code or args.check:
+        return code
     print("wrote %s: %d cases, %d bytes" % (args.out, text.count('"line"'), len(text)))
     return 0
 

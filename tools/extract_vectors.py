@@ -13,6 +13,8 @@ import json
 import os
 import sys
 
+from tools.vectors_file import write_or_check
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(ROOT, "host_tests", "fixtures", "vectors", "gcm_nist.json")
 GCM_DIR = ("ciphers", "AES", "GCM")
@@ -112,20 +114,9 @@ def main(argv=None):
                         help="only check that the file is up to date (exit 1 if not)")
     args = parser.parse_args(argv)
     text = to_json(extract(_vectors_dir()))
-    if args.check:
-        try:
-            with open(args.out) as f:
-                current = f.read()
-        except OSError:
-            current = None
-        if current != text:
-            print("%s is out of date: run python -m tools.extract_vectors" % args.out)
-            return 1
-        print("%s is up to date" % args.out)
-        return 0
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(text)
+    code = write_or_check(args.out, text, "python -m tools.extract_vectors", args.check)
+    if code or args.check:
+        return code
     data = json.loads(text)
     print("wrote %s: %d encrypt, %d decrypt (%d FAIL) cases" % (
         args.out, len(data["encrypt"]), len(data["decrypt"]),

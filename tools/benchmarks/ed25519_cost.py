@@ -31,6 +31,8 @@ import json  # noqa: E402
 import time  # noqa: E402
 from binascii import unhexlify  # noqa: E402
 
+import heap_probe  # noqa: E402 - tools/benchmarks, the script's own folder
+
 from crypto import ed25519, ed25519_ref, sha512  # noqa: E402
 
 # RFC 8032 §7.1 TEST 2
@@ -85,49 +87,6 @@ def _verify_ok():
         raise SystemExit("verification failed")
 
 
-def _works_with_free(free_bytes):
-    """Verify once with about free_bytes of the heap left free. The ballast goes in small
-    pieces: allocation is first-fit, so the pieces fill the heap's holes in address order
-    and what stays free is one run at the end of the heap plus holes smaller than a piece."""
-    gc.collect()
-    ballast = None  # a chain of (previous, piece) pairs: no list that must grow
-    try:
-        while True:
-            gap = gc.mem_free() - free_bytes
-            if gap <= 64:
-                break
-            piece = 256 if gap > 1024 else 16
-            for _ in range(gap // 2048 + 1):
-                ballast = (ballast, bytearray(piece))
-    except MemoryError:
-        pass
-    left = gc.mem_free()
-    try:
-        ok = ed25519.verify(PK, MSG, SIG)
-    except MemoryError:
-        ok = False
-    ballast = None
-    gc.collect()
-    return left if ok else None
-
-
-def _min_free_bytes():
-    """The least free heap (gc.mem_free) with which a verification succeeded."""
-    lo, hi = 0, min(gc.mem_free() - 1024, 65536)
-    best = _works_with_free(hi)
-    if best is None:
-        return None
-    while hi - lo > 128:
-        mid = (lo + hi) // 2
-        left = _works_with_free(mid)
-        if left is None:
-            lo = mid
-        else:
-            hi = mid
-            best = min(best, left)
-    return best
-
-
 def main():
     gc.collect()
     heap_total = gc.mem_alloc() + gc.mem_free()
@@ -159,7 +118,7 @@ def main():
         _verify_ok()
         alloc = gc.mem_alloc() - a0
         gc.enable()
-    min_free = _min_free_bytes()
+    min_free = heap_probe.min_free(_verify_ok, cap=65536, resolution=128)
     out = {
         "verify_ms": round(verify_ms, 3),
         "verify_ref_ms": round(ref_ms, 3),

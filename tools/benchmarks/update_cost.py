@@ -27,6 +27,7 @@ import time  # noqa: E402
 
 gc.collect()
 _BASE = gc.mem_alloc()
+import heap_probe  # noqa: E402 - tools/benchmarks, the script's own folder
 from update import signed  # noqa: E402
 from update.policy import Policy  # noqa: E402
 from update.slots import check  # noqa: E402
@@ -169,48 +170,6 @@ class Bench:
         check(self.tree, "a", memoryview(self.buf)[:512])
 
 
-def _works_with_free(fn, free_bytes):
-    """Run fn with about free_bytes of heap left free (ballast in small first-fit pieces,
-    as ed25519_cost.py does). The free amount it ran with, or None if it ran out."""
-    gc.collect()
-    ballast = None
-    try:
-        while True:
-            gap = gc.mem_free() - free_bytes
-            if gap <= 64:
-                break
-            piece = 256 if gap > 1024 else 16
-            for _ in range(gap // 2048 + 1):
-                ballast = (ballast, bytearray(piece))
-    except MemoryError:
-        pass
-    left = gc.mem_free()
-    try:
-        fn()
-        ok = True
-    except MemoryError:
-        ok = False
-    ballast = None
-    gc.collect()
-    return left if ok else None
-
-
-def _min_free(fn):
-    lo, hi = 0, gc.mem_free() - 1024
-    best = _works_with_free(fn, hi)
-    if best is None:
-        return None
-    while hi - lo > 256:
-        mid = (lo + hi) // 2
-        left = _works_with_free(fn, mid)
-        if left is None:
-            lo = mid
-        else:
-            hi = mid
-            best = min(best, left)
-    return best
-
-
 def main():
     try:
         os.mkdir(WORK)
@@ -227,8 +186,8 @@ def main():
         "package_bytes": total, "files": len(_layout()), "signatures": 2,
         "check_manifest_ms": round(check_ms, 2), "install_ms": round(install_ms, 2),
         "stream_files_ms": round(install_ms - check_ms, 2), "boot_check_ms": round(boot_ms, 2),
-        "install_min_free_bytes": _min_free(bench.install),
-        "boot_check_min_free_bytes": _min_free(bench.boot_check),
+        "install_min_free_bytes": heap_probe.min_free(bench.install),
+        "boot_check_min_free_bytes": heap_probe.min_free(bench.boot_check),
         "heap_total": gc.mem_alloc() + gc.mem_free(), "code_heap_bytes": CODE_BYTES,
     }
     print(json.dumps(out))
