@@ -37,6 +37,7 @@ COUNTS_AT_FULL_SCALE = 1660  # 400 V peak via 1 MOhm : 2.49 kOhm -> 0.99 V
 # Sampling: each readinto blocks for the whole block, and the blocks' processing time
 # is lost; the lower rate keeps that share small and still resolves the 19th harmonic.
 SAMPLE_PAIRS_PER_S = 2000
+BLOCK_PAIRS = const(256)  # one readinto: 128 ms of blocking acquisition
 # the current is read right after the voltage: one ADC1 read in the viper loop, about
 # 1 / 30 kS/s; ESP32ADCPair.i_delay_us measures the unit's value at start-up
 I_DELAY_US = 33.0
@@ -60,19 +61,32 @@ def _default_calibration():
 default_calibration = _default_calibration  # replaces the star-imported shared one
 
 
-def _acquire_py(buf, pairs: int, read_v, read_i, ticks_us, due_us, period_us: int) -> None:
+def _acquire_py(buf, pairs: int, read_v, read_i, ticks_us, due_us, period_us: int) -> int:
     """Plain twin of _acquire_viper: read `pairs` (v, i) pairs into buf, the first at
-    ticks_us() == due_us and then one every period_us."""
+    ticks_us() == due_us and then one every period_us; return the grid slots skipped.
+
+    A slot found more than half a period late (an interrupt, a flash write) is skipped,
+    never read late: reading the backlog back to back would put those samples off the
+    grid the analysis assumes. period_us 0 reads back to back (the skew probe)."""
     due = due_us  # tick arithmetic by hand: modulo 2**30, as time.ticks_add
+    half = period_us // 2
+    skipped = 0
     k = 0
     end = 2 * pairs
     while k < end:
-        while ((ticks_us() - due) & _TICKS_MASK) >= _TICKS_HALF:  # not due yet
-            pass
+        late = (ticks_us() - due) & _TICKS_MASK
+        while late >= _TICKS_HALF:  # not due yet
+            late = (ticks_us() - due) & _TICKS_MASK
+        if period_us and late > half:
+            missed = (late + half) // period_us
+            due = (due + missed * period_us) & _TICKS_MASK
+            skipped += missed
+            continue
         buf[k] = read_v()
         buf[k + 1] = read_i()
         due = (due + period_us) & _TICKS_MASK
         k += 2
+    return skipped
 
 
 _acquire = _acquire_py
@@ -80,18 +94,28 @@ if IS_MICROPYTHON:
     import micropython
 
     @micropython.viper
-    def _acquire_viper(buf, pairs: int, read_v, read_i, ticks_us, due_us, period_us: int):
+    def _acquire_viper(buf, pairs: int, read_v, read_i, ticks_us, due_us,
+                       period_us: int) -> int:
         p = ptr16(buf)  # noqa: F821 (viper built-in)
         due = int(due_us)
+        half = period_us // 2
+        skipped = 0
         k = 0
         end = 2 * pairs
         while k < end:
-            while ((int(ticks_us()) - due) & _TICKS_MASK) >= _TICKS_HALF:
-                pass
+            late = (int(ticks_us()) - due) & _TICKS_MASK
+            while late >= _TICKS_HALF:
+                late = (int(ticks_us()) - due) & _TICKS_MASK
+            if period_us and late > half:
+                missed = (late + half) // period_us
+                due = (due + missed * period_us) & _TICKS_MASK
+                skipped += missed
+                continue
             p[k] = int(read_v())
             p[k + 1] = int(read_i())
             due = (due + period_us) & _TICKS_MASK
             k += 2
+        return skipped
 
     _acquire = _acquire_viper
 
@@ -102,10 +126,11 @@ class ESP32ADCPair:
     Raw ADC.read() rather than read_u16() (which scales the same reading up to 16 bits)
     or read_uv() (eFuse-corrected microvolts, but slower and still compressed above
     2450 mV): the calibration record turns codes into volts and amps.
-    A pair delayed by an interrupt is read late, not dropped.
+    A grid slot missed by more than half a period (an interrupt) is skipped and counted
+    in lost_pairs, never read late. i_delay_us is this unit's measured v->i spacing.
     """
 
-    def __init__(self, rate_hz=SAMPLE_PAIRS_PER_S):
+    def __init__(self, rate_hz=SAMPLE_PAIRS_PER_S, block_pairs=BLOCK_PAIRS):
         from array import array
 
         import machine
@@ -113,6 +138,7 @@ class ESP32ADCPair:
         if rate_hz <= 0 or 1_000_000 % rate_hz:
             raise ValueError("rate_hz must divide 1000000 (a whole-microsecond period)")
         self.rate_hz = rate_hz
+        self.block_pairs = block_pairs
         self.lost_pairs = 0
         self._period_us = 1_000_000 // rate_hz
         ADC = machine.ADC
@@ -133,6 +159,8 @@ class ESP32ADCPair:
     def readinto(self, buf):
         """Sample len(buf) // 2 pairs into buf (array('H')), continuing the time grid."""
         pairs = len(buf) // 2
+        if pairs != self.block_pairs:
+            raise ValueError("buffer must hold block_pairs pairs")
         period = self._period_us
         now = time.ticks_us()
         if not self._started:
@@ -146,8 +174,10 @@ class ESP32ADCPair:
                 missed = (late + period // 2) // period
                 self.lost_pairs += missed
                 self._due_us = time.ticks_add(self._due_us, missed * period)
-        _acquire(buf, pairs, self._read_v, self._read_i, time.ticks_us, self._due_us, period)
-        self._due_us = time.ticks_add(self._due_us, pairs * period)
+        skipped = _acquire(buf, pairs, self._read_v, self._read_i, time.ticks_us,
+                           self._due_us, period)
+        self.lost_pairs += skipped
+        self._due_us = time.ticks_add(self._due_us, (pairs + skipped) * period)
 
 
 def hardware():

@@ -22,6 +22,7 @@ _P1_TX_PIN = const(0)  # GP0 = UART0 TX
 P1_BAUD = const(115200)  # DSMR 5.0.2 P1: 115200 8N1, inverted logic on the line
 LED_PIN = "LED"  # by name: GP25 on the Pico, the Wi-Fi chip's GPIO on the Pico W
 STORAGE_ROOT = "/data"
+BLOCK_PAIRS = const(128)  # DMA ring block: 32 ms at 4000 pairs/s
 
 # SAMPLE_PAIRS_PER_S and I_DELAY_US: the shared defaults hold exactly. Round robin converts
 # the current one ADC period, 1 / (2 * rate), after the voltage of the same pair.
@@ -71,7 +72,7 @@ class RP2040ADCPair:
     pairs it lost. Owns the ADC: nothing else may read an ADC input while it runs.
     """
 
-    def __init__(self, rate_hz=SAMPLE_PAIRS_PER_S, block_pairs=128, ring_blocks=16):
+    def __init__(self, rate_hz=SAMPLE_PAIRS_PER_S, block_pairs=BLOCK_PAIRS, ring_blocks=16):
         import machine
         import rp2
         import uctypes
@@ -80,6 +81,9 @@ class RP2040ADCPair:
         if ring_blocks < 3:  # one block being written, one being read, one of slack
             raise ValueError("ring_blocks must be at least 3")
         self.rate_hz = rate_hz
+        self.block_pairs = block_pairs
+        # round robin: the current is converted one ADC period after its voltage
+        self.i_delay_us = 1e6 / (2 * rate_hz)
         self.lost_pairs = 0
         self._mem32 = machine.mem32
         self._div = adc_div(rate_hz)

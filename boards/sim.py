@@ -40,8 +40,11 @@ DEFAULT_SCENARIO = {
 class SimFrontEnd:
     """Synthesises ADC code pairs for a steady or changing load."""
 
-    def __init__(self, rate_hz=common.SAMPLE_PAIRS_PER_S, **scenario):
+    def __init__(self, rate_hz=common.SAMPLE_PAIRS_PER_S, calibration=None, **scenario):
+        """calibration: the front-end design the codes follow (a board's
+        default_calibration(); the shared one if None)."""
         self.rate_hz = rate_hz
+        self._design = calibration or common.default_calibration()
         self.scenario = dict(DEFAULT_SCENARIO)
         self.set(**scenario)
         self.n = 0  # index of the next pair
@@ -53,7 +56,7 @@ class SimFrontEnd:
                 raise ValueError("unknown scenario setting: " + name)
         self.scenario.update(changes)
         s = self.scenario
-        cal = common.default_calibration()
+        cal = self._design
         self._v_counts_peak = s["mains_v"] * math.sqrt(2) / cal["v_per_count"]
         self._i_counts_peak = s["load_a"] * math.sqrt(2) / cal["a_per_count"]
         self._noise_scale = s["noise_counts"] * math.sqrt(3.0)  # sum of 4 uniforms: var 1/3
@@ -111,6 +114,31 @@ class SimFrontEnd:
         self.n += pairs
 
 
+    def code_at(self, t_s, current):
+        """One channel's code at time t_s, sampled when the caller says (a port rig whose
+        ADC is read by the firmware at wall-clock instants)."""
+        s = self.scenario
+        a0 = a = 2 * math.pi * s["freq_hz"] * t_s
+        if current:
+            a = a0 + math.radians(s["ct_lead_deg"] - s["phase_deg"])
+            x = self._i_counts_peak * math.sin(a)
+            for h, f, ph in s["i_harmonics"]:
+                x += f * self._i_counts_peak * math.sin(h * a + math.radians(ph))
+            if s["crosstalk"]:
+                x += s["crosstalk"] * self._v_counts_peak * math.sin(a0)
+            bias = s["i_bias_code"]
+        else:
+            x = self._v_counts_peak * math.sin(a)
+            for h, f, ph in s["v_harmonics"]:
+                x += f * self._v_counts_peak * math.sin(h * a + math.radians(ph))
+            bias = s["v_bias_code"]
+        rnd = random.random
+        noise = self._noise_scale * (rnd() + rnd() + rnd() + rnd() - 2)
+        code = int(bias + s["bias_drift_codes_per_s"] * t_s + x + noise + 0.5)
+        top = (1 << common.ADC_BITS) - 1
+        return 0 if code < 0 else (top if code > top else code)
+
+
 class SimADC:
     """ADC-pair object as the boards provide it: readinto(buf), rate_hz, lost_pairs.
 
@@ -118,9 +146,10 @@ class SimADC:
     loses the oldest pairs (counted in lost_pairs), as a real DMA ring would.
     """
 
-    def __init__(self, front_end, clock=None, ring_s=0.5):
+    def __init__(self, front_end, clock=None, ring_s=0.5, block_pairs=256):
         self.front_end = front_end
         self.rate_hz = front_end.rate_hz
+        self.block_pairs = block_pairs
         self.lost_pairs = 0
         self._clock = clock
         self._ring_pairs = int(ring_s * self.rate_hz)
@@ -129,6 +158,8 @@ class SimADC:
 
     def readinto(self, buf):
         pairs = len(buf) // 2
+        if pairs != self.block_pairs:
+            raise ValueError("buffer must hold block_pairs pairs")
         if self._clock is not None:
             clock = self._clock
             due = self._delivered + pairs  # pairs acquired once this block is complete

@@ -15,7 +15,8 @@ from comms.uplink import Uplink
 from control.audit import AuditLog
 from metering.tariff import TariffSchedule
 from metering.calibration import Calibration, CalibrationError
-from metering.meter import Meter
+from metering.meter import COVERAGE_MIN, Meter
+import post
 from storage.flash import FileStore
 
 # windows (about one per second) a firmware on trial meters before it confirms itself
@@ -37,9 +38,14 @@ def load_calibration(store, board):
 class App:
     """One running meter: the metering module plus the outputs wired to it."""
 
-    def __init__(self, board, hw):
+    def __init__(self, board, hw, post_result=None):
+        """post_result: a post.PostResult to use instead of running the power-on
+        self-test (tests inject faults this way)."""
         self.board = board
         self.hw = hw
+        # known answers first: a broken viper kernel must not meter, broken crypto must
+        # not verify (post.py)
+        self.post = post_result if post_result is not None else post.run()
         self.store = FileStore(hw.storage_root)
         self.cal, self.cal_source = load_calibration(self.store, board)
         v_nominal = board.MAINS_V_NOMINAL
@@ -47,6 +53,7 @@ class App:
             hw.adc, self.cal, hw.clock, self.store,
             starting_power_w=0.5 * board.STARTING_CURRENT_A * v_nominal,
             sag_v=board.SAG_V, swell_v=board.SWELL_V, v_nominal=v_nominal,
+            use_viper=self.post.kernel_ok,
         )
         self.meter_id = getattr(hw, "meter_id", board.NAME)
         self.p1 = P1Port(hw.p1, self.meter_id)
@@ -54,6 +61,10 @@ class App:
         now = hw.clock.time()
         self.audit = AuditLog(self.store)
         self.audit.append(now, "boot", "calibration %s" % self.cal_source)
+        if not (self.post.crypto_ok and self.post.kernel_ok):
+            self.audit.append(now, "self-test-failed", self.post.summary()
+                              + ("" if self.post.crypto_ok else "; updates and tokens refused")
+                              + ("" if self.post.kernel_ok else "; metering on the plain kernel"))
         if self.meter.outage_s is not None:
             self.audit.append(now, "power-failure", "off for %d s" % self.meter.outage_s)
         self.keys = OperatorKeys(self.store)
@@ -142,7 +153,8 @@ class App:
             from control.plane import ControlPlane
 
             self._control = ControlPlane(self.store, self.policies, self.audit, self.hw.clock,
-                                         self.meter_id, handlers.for_app(self))
+                                         self.meter_id, handlers.for_app(self),
+                                         crypto_ok=self.post.crypto_ok)
         return self._control
 
     def apply_link_settings(self, settings):
@@ -174,6 +186,10 @@ class App:
         """First installation by the operator's technician at the meter (physical
         presence, no keys yet): the trust policy, the uplink keys, the link settings.
         Refused once done; afterwards only signed commands change these."""
+        if not self.post.crypto_ok:
+            from update.errors import UpdateRejected
+
+            raise UpdateRejected("self-test-failed", "power-on known-answer tests failed")
         with self.lock:
             policy = self.policies.commission(policy_raw)
             self.keys.commission(kek, ek, ak)
@@ -226,7 +242,8 @@ class App:
         confirmation both require."""
         snap = self.meter.snapshot()
         checks = [("metering running", self.meter.sampler.windows > 0),
-                  ("sample coverage >= 99 %", snap["coverage"] >= 0.99),
+                  ("sample coverage >= %d %%" % (100 * COVERAGE_MIN),
+                   snap["coverage"] >= COVERAGE_MIN),
                   ("registers non-negative", min(snap["import_wh"] + snap["export_wh"]) >= 0)]
         try:
             with self.lock:
@@ -237,6 +254,8 @@ class App:
             ok = False
         checks.append(("flash writable", ok))
         checks.append(("calibration record", self.cal_source in ("stored", "default")))
+        checks.append(("crypto known answers", self.post.crypto_ok))
+        checks.append(("metering kernel known answer", self.post.kernel_ok))
         return checks
 
     def end_trial(self):

@@ -32,29 +32,37 @@ app = None
 
 
 def build(board_name=None, **hardware_options):
+    return build_app(board_name, None, **hardware_options)
+
+
+def build_app(board_name=None, post_result=None, **hardware_options):
+    """The App on this board's hardware; post_result replaces the power-on self-test
+    (tests inject a failed one)."""
     # imported here, not at the top: run as a script, this file is read before boot.py
     # has put the active slot on sys.path
     from app import App
 
     board = board_module(board_name)
-    return App(board, board.hardware(**hardware_options))
+    return App(board, board.hardware(**hardware_options), post_result)
 
 
 def start(board_name=None, **hardware_options):
-    """Meter in a background thread (the virtual board: the REPL stays usable)."""
+    """Meter in a background thread; the REPL stays free for mpremote.
+
+    Metering takes the first extra thread: the rp2 port has exactly one (core1; a second
+    start_new_thread raises OSError, ports/rp2/mpthreadport.c). The uplink gets a thread
+    of its own where the port has one; otherwise the metering loop opens the uplink
+    sessions itself, losing the samples of those seconds (coverage shows them)."""
     global app
     import _thread
 
     app = build(board_name, **hardware_options)
     app.running = True
+    _thread.start_new_thread(app.run, (0, False))
     try:
         _thread.start_new_thread(app.uplink_loop, ())
     except OSError:
-        # the rp2 port has one thread besides the REPL's (core1): the metering loop
-        # then opens the uplink sessions itself, losing the samples of those seconds
-        # (coverage shows them)
         app.uplink_in_metering_loop = True
-    _thread.start_new_thread(app.run, (0, False))
     return app
 
 

@@ -67,6 +67,7 @@ def status(json=False):
         "clock_local": civiltime.dsmr_timestamp(now),
         "uptime_s": now - app.meter.boot_s,
         "calibration": app.cal_source,
+        "power_on_self_test": app.post.to_dict(),
         "readings": snap,
         "operator_link": {
             "consumer_switch": "on" if app.switch.on else "off",
@@ -87,6 +88,9 @@ def status(json=False):
     ]
     lines += readings_lines(snap)
     lines += [
+        "power-on self-test %s   metering kernel %s" % (app.post.summary(), snap["kernel"]),
+        "sampling coverage %.2f %% (%d pairs lost, registered as estimated)" % (
+            100 * snap["coverage"], snap["lost_pairs_total"]),
         "operator link: consumer switch %s, broker %s" % (link["consumer_switch"], link["broker"] or "not set"),
         "  keys %s" % (" ".join("%s=%s" % kv for kv in sorted(link["keys"].items())) if link["keys"] else "none (nothing is sent)"),
         "  outbox %d readings, last contact %s, last result: %s" % (

@@ -35,6 +35,22 @@ def cpython_only(reason):
     return wrap
 
 
+def micropython_only(reason):
+    """Decorator for a shared test that needs the MicroPython interpreter; says why."""
+
+    def wrap(fn):
+        if ON_MICROPYTHON:
+            return fn
+
+        def skipped():
+            skip("MicroPython only: " + reason)
+
+        skipped.__name__ = fn.__name__
+        return skipped
+
+    return wrap
+
+
 def raises(exc_type, fn, *args, **kwargs):
     """Call fn and return the exception it raised; fail if it raised nothing or another."""
     try:

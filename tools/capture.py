@@ -27,7 +27,6 @@ from metering.replay import CaptureError, read_header  # noqa: E402
 
 MAX_CODE = 32767  # codes are stored as int16
 REQUIRED_CAL_FIELDS = ("v_per_count", "a_per_count")
-RECORD_BLOCK_PAIRS = 128
 _SWAP = sys.byteorder == "big"
 
 
@@ -216,7 +215,7 @@ def synth(out, cal_path, seconds, rate_hz=common.SAMPLE_PAIRS_PER_S, progress=No
 # Runs on the board. The running meter owns the ADC: it is paused (App.stop) while the
 # snippet reads, so no block goes to two readers, and restarted afterwards.
 _RECORD_SNIPPET = """\
-def _record(seconds, block):
+def _record(seconds):
     import binascii, json, sys, time
     from array import array
     import main
@@ -238,11 +237,12 @@ def _record(seconds, block):
         adc, cal = board.hardware().adc, board.default_calibration()
     try:
         print("CAL", json.dumps(cal))
+        block = adc.block_pairs  # the driver's block: it refuses any other size
         buf = array("H", bytes(4 * block))
         adc.readinto(buf)  # dropped: what queued up while the meter paused
         lost = adc.lost_pairs
         pairs = -(-int(seconds * adc.rate_hz + 0.5) // block) * block
-        print("REC", adc.rate_hz, pairs, sys.byteorder)
+        print("REC", adc.rate_hz, pairs, sys.byteorder, block)
         n = 0
         while n < pairs:
             adc.readinto(buf)
@@ -255,7 +255,7 @@ def _record(seconds, block):
             app.stopped = False
             app.meter.save(clean=False)  # running again: an unclean stop is a power failure
             _thread.start_new_thread(app.run, (0, False))
-_record(%r, %d)
+_record(%r)
 """
 
 
@@ -274,7 +274,7 @@ def mpremote_binary():
 def record(device, out, seconds, cal_path=None, progress=None):
     """Records `seconds` of ADC pairs from the board at `device` into a capture file."""
     mpremote = mpremote_binary()
-    code = _RECORD_SNIPPET % (float(seconds), RECORD_BLOCK_PAIRS)
+    code = _RECORD_SNIPPET % (float(seconds),)
     proc = subprocess.Popen([mpremote, "connect", device, "resume", "exec", code],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # a board that stops answering must not hang the technician's terminal
@@ -282,6 +282,7 @@ def record(device, out, seconds, cal_path=None, progress=None):
     watchdog.start()
     data = bytearray()
     cal = lost = byteorder = rate_hz = None
+    block_pairs = 0
     pairs = wanted = 0
     other = []
     try:
@@ -292,7 +293,7 @@ def record(device, out, seconds, cal_path=None, progress=None):
                     chunk = bytes.fromhex(rest)
                 except ValueError:
                     raise ToolError("garbled data from the board (line of %d chars)" % len(rest))
-                if len(chunk) != 4 * RECORD_BLOCK_PAIRS:
+                if len(chunk) != 4 * block_pairs:
                     raise ToolError("garbled data from the board (block of %d bytes)"
                                     % len(chunk))
                 data += chunk
@@ -301,8 +302,8 @@ def record(device, out, seconds, cal_path=None, progress=None):
             elif word == "CAL":
                 cal = json.loads(rest)
             elif word == "REC":
-                rate_text, wanted_text, byteorder = rest.split()
-                rate_hz, wanted = int(rate_text), int(wanted_text)
+                rate_text, wanted_text, byteorder, block_text = rest.split()
+                rate_hz, wanted, block_pairs = int(rate_text), int(wanted_text), int(block_text)
                 pairs = int(round(seconds * rate_hz))
             elif word == "END":
                 lost = int(rest)

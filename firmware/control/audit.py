@@ -36,6 +36,7 @@ CODES = {
     17: "update-confirmed",
     18: "update-reverted",
     19: "command-applied",
+    20: "self-test-failed",
 }
 CODE_BY_NAME = {name: code for code, name in CODES.items()}
 _HEAD = ">IH"

@@ -29,7 +29,7 @@ COMMANDS = {
 
 REASONS = ("malformed", "too-large", "unknown-command", "wrong-meter", "expired", "replayed",
            "vendor-key", "unknown-key", "bad-signature", "too-few-signatures",
-           "not-allowed-in-break-glass", "no-policy")
+           "not-allowed-in-break-glass", "no-policy", "self-test-failed")
 
 
 class TokenRefused(Exception):

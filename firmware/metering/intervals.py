@@ -20,6 +20,7 @@ STATUS_SUMMER = const(1)  # DSMR summer/winter flag of the interval end, local t
 STATUS_POWER_FAIL = const(2)  # the meter was off during (part of) this interval
 STATUS_CLOCK_SET = const(4)  # the clock was corrected during this interval
 STATUS_PARTIAL = const(8)  # the meter started during this interval
+STATUS_ESTIMATED = const(16)  # over 2 % of the interval's samples lost: their energy estimated
 
 
 def encode(end_s, values, status):

@@ -127,8 +127,9 @@ class CaptureADC:
     """ADC-pair object (contract of boards.sim.SimADC: readinto, rate_hz, lost_pairs) over
     an open capture positioned at its first sample; fills whole blocks only."""
 
-    def __init__(self, f, rate_hz, pairs, top_code):
+    def __init__(self, f, rate_hz, pairs, top_code, block_pairs):
         self._f = f
+        self.block_pairs = block_pairs
         self._top_code = top_code
         self.rate_hz = rate_hz
         self.lost_pairs = 0
@@ -226,9 +227,9 @@ def replay_file(f, file_bytes, cal, window_cb=None, block_pairs=128, starting_po
     if pairs < needed:
         raise CaptureError("too-short", "%d pairs, a replay needs at least %d (%.1f s)"
                            % (pairs, needed, needed / rate_hz))
-    adc = CaptureADC(f, rate_hz, pairs, (1 << cal.adc_bits) - 1)
+    adc = CaptureADC(f, rate_hz, pairs, (1 << cal.adc_bits) - 1, block_pairs)
     totals = _Totals(rate_hz, starting_power_w, window_cb, keep_windows)
-    sampler = Sampler(adc, cal, totals.add, block_pairs=block_pairs, use_viper=use_viper)
+    sampler = Sampler(adc, cal, totals.add, use_viper=use_viper)
     # pairs after the last whole block belong to the unfinished last window: not reported
     while adc.remaining_pairs >= block_pairs:
         sampler.poll()

@@ -1,7 +1,10 @@
 """Continuous acquisition: ADC blocks -> kernel sums -> whole-cycle windows.
 
-The ADC pair object is handed in by the board (readinto(buf) fills the buffer with
-interleaved voltage/current codes at the board's paced rate; rate_hz; lost_pairs).
+The ADC pair object is handed in by the board: readinto(buf) fills the buffer with
+interleaved voltage/current codes at the board's paced rate; rate_hz; block_pairs (the
+block the driver delivers, so the sampler's buffer matches it by construction);
+lost_pairs (paced pairs never delivered); optionally i_delay_us (the driver's own
+voltage-to-current skew, used instead of the calibration record's).
 Buffers are allocated once here; per sample there is no allocation.
 """
 from array import array
@@ -16,6 +19,11 @@ except (ImportError, SyntaxError, ValueError):  # CPython, or a port without vip
 
 from compat import const
 
+
+def fast_accumulate():
+    """The viper kernel, or None on an interpreter without viper (the POST checks it)."""
+    return _fast_accumulate
+
 _HYSTERESIS_COUNTS = const(8)  # a rising crossing needs the voltage below -8 counts first
 # |code - mid| <= 2048 + 512, so 256 pairs of squares stay below 2^31 (1.68e9)
 _MID_RANGE = const(512)
@@ -24,13 +32,17 @@ _MID_RANGE = const(512)
 class Sampler:
     """Feeds every pair into exactly one window; calls on_window(result) per window."""
 
-    def __init__(self, adc, cal, on_window, block_pairs=256, window_s=1.0, use_viper=True):
+    def __init__(self, adc, cal, on_window, window_s=1.0, use_viper=True):
+        block_pairs = adc.block_pairs
         if not 16 <= block_pairs <= kernel.MAX_BLOCK_PAIRS:
             raise ValueError("block_pairs must be 16..%d" % kernel.MAX_BLOCK_PAIRS)
         self._adc = adc
         self.cal = cal
         self._on_window = on_window
         self.rate_hz = adc.rate_hz
+        # a driver that knows its skew (measured, or fixed by its conversion schedule)
+        # overrides the calibration record's value
+        self.i_delay_us = getattr(adc, "i_delay_us", None)
         self._buf = array("H", bytes(4 * block_pairs))
         self._acc = array("i", bytes(4 * kernel.ACC_LEN))
         self._zeros = array("i", bytes(4 * kernel.ACC_LEN))
@@ -46,6 +58,12 @@ class Sampler:
         self._start_crossing = None  # raw codes around the crossing that opened the window
         self.pairs_processed = 0
         self.windows = 0
+        self._lost_at_open = adc.lost_pairs  # loss before this window is not its own
+        self._max_gap = 0  # the longest single gap (pairs) inside the open window
+        # a gap shorter than half a cycle cannot hide a zero crossing: the window still
+        # spans whole cycles and its frequency holds once the gaps are counted as time
+        self._gap_limit = int(self.rate_hz / (2 * cal.f_nominal_hz))
+        self._freq_hz = 0.0  # the last frequency measured on a window with no long gap
         st = self._st
         st[kernel.ST_V_MID] = cal.v_offset
         st[kernel.ST_I_MID] = cal.i_offset
@@ -57,6 +75,10 @@ class Sampler:
     def set_calibration(self, cal):
         self.cal = cal
 
+    def lost_pairs(self):
+        """Paced pairs the driver never delivered; registered as estimated energy."""
+        return self._adc.lost_pairs
+
     def coverage(self):
         """Share of the ADC's paced pairs that reached a window (1.0 = no gaps)."""
         lost = self._adc.lost_pairs
@@ -66,7 +88,12 @@ class Sampler:
     def poll(self):
         """Acquire one block (blocks at the paced rate) and process it."""
         buf = self._buf
-        self._adc.readinto(buf)
+        adc = self._adc
+        lost_before = adc.lost_pairs
+        adc.readinto(buf)
+        gap = adc.lost_pairs - lost_before
+        if gap > self._max_gap:
+            self._max_gap = gap
         end = len(buf) // 2
         start = 0
         st = self._st
@@ -88,19 +115,32 @@ class Sampler:
             return
         v_mid = st[kernel.ST_V_MID]
         i_mid = st[kernel.ST_I_MID]
+        lost_now = self._adc.lost_pairs
+        lost = lost_now - self._lost_at_open  # pairs of this window's span never delivered
+        self._lost_at_open = lost_now
+        short_gaps = self._max_gap < self._gap_limit
+        self._max_gap = 0
         freq_hz = 0.0
         end_crossing = None
         if at_crossing:
             end_crossing = (st[kernel.ST_CROSS_PREV] + v_mid, st[kernel.ST_CROSS_CUR] + v_mid)
             if self._start_crossing is not None:
-                # both crossing times against this window's own mean level, so a bias
-                # step between windows does not shift one end only
-                mean = v_mid + sums.sv / n
-                span = n + _fraction(end_crossing, mean) - _fraction(self._start_crossing, mean)
-                freq_hz = st[kernel.ST_CROSS_N] * self.rate_hz / span
-        whole = freq_hz > 0
+                if short_gaps:
+                    # both crossing times against this window's own mean level, so a bias
+                    # step between windows does not shift one end only; lost pairs are time
+                    mean = v_mid + sums.sv / n
+                    span = (n + lost + _fraction(end_crossing, mean)
+                            - _fraction(self._start_crossing, mean))
+                    freq_hz = self._freq_hz = st[kernel.ST_CROSS_N] * self.rate_hz / span
+                else:
+                    # a gap of half a cycle or more may hide crossings: hold the last value
+                    freq_hz = self._freq_hz
+        # whole cycles, crossing to crossing, no long gap: the basis for bias tracking
+        # and for calibration
+        whole = at_crossing and self._start_crossing is not None and short_gaps
         i_last = st[kernel.ST_PREV_I] - i_mid
-        result = analyse(sums, i_last, v_mid, i_mid, self.cal, self.rate_hz, freq_hz, whole)
+        result = analyse(sums, i_last, v_mid, i_mid, self.cal, self.rate_hz, freq_hz, whole,
+                         lost, self.i_delay_us)
         # track the bias: centre the next window on this window's means, within
         # MID_RANGE of mid-rail so that a 256-pair block's sums always fit 32 bits.
         # A part-cycle window (the first, synchronising one) has a mean that is not the

@@ -38,12 +38,17 @@ class WindowSums:
 
 class WindowResult:
     """One measurement window. Values are floats for display; energy is integrated
-    elsewhere in integers from p_w and duration."""
+    elsewhere in integers from p_w and duration.
+
+    duration_s is elapsed time: the sampled pairs plus the pairs the driver lost inside
+    the window, whose energy is estimated at the window's measured power (dropping them
+    would under-register by the share lost)."""
 
     def __init__(self, n_pairs, rate_hz, vrms, irms, p_w, q_var, freq_hz, whole_cycles,
-                 v_mean_code, i_mean_code):
+                 v_mean_code, i_mean_code, lost_pairs=0):
         self.n_pairs = n_pairs
-        self.duration_s = n_pairs / rate_hz
+        self.lost_pairs = lost_pairs
+        self.duration_s = (n_pairs + lost_pairs) / rate_hz
         self.vrms = vrms
         self.irms = irms
         self.p_w = p_w
@@ -57,17 +62,20 @@ class WindowResult:
 
     def to_dict(self):
         return {
-            "n_pairs": self.n_pairs, "duration_s": self.duration_s, "vrms": self.vrms,
+            "n_pairs": self.n_pairs, "lost_pairs": self.lost_pairs, "duration_s": self.duration_s, "vrms": self.vrms,
             "irms": self.irms, "p_w": self.p_w, "q_var": self.q_var, "s_va": self.s_va,
             "pf": self.pf, "freq_hz": self.freq_hz, "whole_cycles": self.whole_cycles,
         }
 
 
-def analyse(sums, i_last, v_mid, i_mid, cal, rate_hz, freq_hz, whole_cycles):
+def analyse(sums, i_last, v_mid, i_mid, cal, rate_hz, freq_hz, whole_cycles, lost_pairs=0,
+            i_delay_us=None):
     """Turn one window's sums into a WindowResult.
 
     v_mid/i_mid: the codes the kernel subtracted; i_last: centred current of the
-    window's last pair (for the exact lag-1 offset term).
+    window's last pair (for the exact lag-1 offset term); lost_pairs: pairs inside the
+    window's span the driver never delivered; i_delay_us: the driver's skew, if it knows
+    it better than the calibration record.
     """
     n = sums.n
     si_lag = sums.si + sums.i_before_first - i_last  # sum of i[n-1] over the window
@@ -81,7 +89,9 @@ def analyse(sums, i_last, v_mid, i_mid, cal, rate_hz, freq_hz, whole_cycles):
     w_sample = 2 * math.pi * f / rate_hz  # phase advance of one pair period
     # the current sample is late by i_delay_us and its front-end leads by phase_deg:
     # both make the current look advanced by w_shift against the voltage.
-    w_shift = 2 * math.pi * f * cal.i_delay_us * 1e-6 + math.radians(cal.phase_deg)
+    if i_delay_us is None:
+        i_delay_us = cal.i_delay_us
+    w_shift = 2 * math.pi * f * i_delay_us * 1e-6 + math.radians(cal.phase_deg)
 
     # noise adds its variance to the mean squares: remove the calibrated floor
     cvv -= cal.v_noise_counts * cal.v_noise_counts
@@ -107,5 +117,5 @@ def analyse(sums, i_last, v_mid, i_mid, cal, rate_hz, freq_hz, whole_cycles):
         p * v_scale * i_scale,
         q * v_scale * i_scale,
         freq_hz, whole_cycles,
-        v_mid + sums.sv / n, i_mid + sums.si / n,
+        v_mid + sums.sv / n, i_mid + sums.si / n, lost_pairs,
     )

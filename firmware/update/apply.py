@@ -34,7 +34,7 @@ class Updater:
     PolicyStore (default: kept in state_store), shared with the control plane."""
 
     def __init__(self, state_store, tree, board, hardware_id, clock, audit=None, lock=None,
-                 break_glass=False, buf=None, policies=None):
+                 break_glass=False, buf=None, policies=None, crypto_ok=True):
         self.state_store = state_store
         self.tree = tree
         self.board = board
@@ -46,6 +46,13 @@ class Updater:
         self.buf = buf  # chunk buffer for the verifier (None: its default size)
         self.policies = policies if policies is not None else PolicyStore(state_store)
         self.state = slots.UpdateState(state_store)
+        # False when the power-on known-answer tests failed: a verifier that may compute
+        # wrong results must not be asked (fail closed)
+        self.crypto_ok = crypto_ok
+
+    def _require_crypto(self):
+        if not self.crypto_ok:
+            raise UpdateRejected("self-test-failed", "power-on known-answer tests failed")
 
     def _break_glass(self):
         glass = self.break_glass
@@ -60,6 +67,7 @@ class Updater:
         """Verify a package from `stream`, stage it and (activate=True) point the meter at
         it on trial; reboot to run it. Returns a summary dict; raises UpdateRejected."""
         try:
+            self._require_crypto()
             self.state.reload()  # another Updater (shell helper, boot) may have written it
             if self.state.trial:
                 raise UpdateRejected("busy", "%s is on trial" % self.state.fields["active_version"])
@@ -107,6 +115,7 @@ class Updater:
         if not isinstance(raws, (list, tuple)):
             raws = [raws]
         try:
+            self._require_crypto()
             if self.policies.current() is None:
                 if len(raws) != 1:
                     raise UpdateRejected("malformed", "commission one policy, then rotate")
@@ -172,7 +181,7 @@ def for_app(app, root=""):
     state_dir = root.rstrip("/") + "/" + slots.FW_DIR if root else slots.FW_DIR
     return Updater(FileStore(state_dir), FileTree(root), app.board.NAME, app.board.HARDWARE_ID,
                    app.hw.clock, app.audit, app.lock, lambda: app.control.break_glass,
-                   policies=app.policies)
+                   policies=app.policies, crypto_ok=app.post.crypto_ok)
 
 
 def from_file(app, path=PACKAGE_PATH):

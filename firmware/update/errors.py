@@ -23,6 +23,7 @@ REASONS = {
     "no-policy": "the meter has no trust policy (commissioning not done)",
     "not-allowed-in-break-glass": "break-glass: only the emergency or root keys sign",
     "busy": "a new firmware is on trial; confirm or revert it first",
+    "self-test-failed": "the meter's power-on crypto self-test failed: it can verify nothing",
 }
 
 

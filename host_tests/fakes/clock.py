@@ -40,6 +40,7 @@ class ClockedADC:
         self._adc = adc
         self._clock = clock
         self.rate_hz = adc.rate_hz
+        self.block_pairs = adc.block_pairs
         self._speedup = speedup
         self._pairs = 0
 

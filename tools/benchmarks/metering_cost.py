@@ -43,6 +43,7 @@ class Replayed:
 
     rate_hz = common.SAMPLE_PAIRS_PER_S
     lost_pairs = 0
+    block_pairs = BLOCK
 
     def __init__(self, source):
         self.source = source
@@ -71,7 +72,7 @@ def main():
         for _ in range(REPEATS):  # best of several: the machine is shared and noisy
             adc = Replayed(source)
             windows = []
-            sampler = Sampler(adc, cal, windows.append, block_pairs=BLOCK, use_viper=use_viper)
+            sampler = Sampler(adc, cal, windows.append, use_viper=use_viper)
             t0 = time.ticks_us()
             for _ in range(blocks):
                 sampler.poll()

@@ -1,0 +1,35 @@
+"""What a port rig's fake modules share with the test driving them: the simulated
+analogue world, what the firmware wrote, and the faults to inject (the control API)."""
+import time
+
+port = None
+signal = None  # boards.sim.SimFrontEnd: the voltage and current at the board's inputs
+wiring = {}  # ADC input pin -> "v" (divider) or "i" (CT burden)
+uart_tx = {}  # UART id -> bytearray: what the firmware sent
+resets = 0  # machine.reset() calls
+t0_us = 0
+threads_started = 0
+
+
+class BoardReset(SystemExit):
+    """machine.reset() on a rig: the calling thread ends, as the board would restart."""
+
+
+def reset(new_port, new_signal, new_wiring):
+    global port, signal, wiring, uart_tx, resets, t0_us, threads_started
+    port = new_port
+    signal = new_signal
+    wiring = dict(new_wiring)
+    uart_tx = {}
+    resets = 0
+    threads_started = 0
+    t0_us = time.ticks_us()
+
+
+def elapsed_s():
+    """Seconds since the rig was installed: the time axis of the signal."""
+    return time.ticks_diff(time.ticks_us(), t0_us) / 1e6
+
+
+def p1_bytes(uart_id):
+    return bytes(uart_tx.get(uart_id, b""))

@@ -1,0 +1,147 @@
+"""Runs a board module and the composition root on a port rig (host_tests/rigs) for the
+shared board tests: fresh flash, the App built by main.build, windows stepped in the
+test's own thread, and the numbers the accuracy and energy checks need."""
+import os
+import time
+
+ROOT = __file__.rsplit("/", 3)[0]
+MAX_WAIT_S = 30  # a board that meters closes a window every second
+CLASS1_THIRD = 0.0033  # a third of IEC 62053-21 class 1 (1.0 %): our algorithm's budget
+ACCURACY_POINTS = (  # IEC 62053-21 test points that reach every part of the analysis
+    {"load_a": 5.0, "phase_deg": 0.0},  # Ib, PF 1
+    {"load_a": 5.0, "phase_deg": 60.0},  # Ib, PF 0.5 inductive: the skew matters
+    {"load_a": 0.5, "phase_deg": 0.0},  # 0.1 Ib, PF 1
+    {"load_a": 5.0, "phase_deg": 180.0 - 36.87},  # export, PF 0.8 capacitive
+)
+
+
+def fresh_flash(board_name):
+    """An empty folder as the board's flash, made the working directory (the root of
+    the board's filesystem: `fw/`, `data/` are relative to it)."""
+    path = ROOT + "/build/rigs/" + board_name
+    _rmtree(path)
+    _makedirs(path)
+    os.chdir(path)
+    return path
+
+
+def build_app(board):
+    import main
+
+    board.STORAGE_ROOT = "data"  # the board's /data, inside the rig's flash folder
+    return main.build(board.NAME)
+
+
+def step_windows(app, count, results=None):
+    """Step the App (one ADC block per step) until `count` more windows closed; append
+    (window result, registered joules, driver's lost_pairs) per window to `results`."""
+    sampler = app.meter.sampler
+    target = sampler.windows + count
+    start = time.ticks_ms()
+    while sampler.windows < target:
+        before = sampler.windows
+        app.step()
+        if sampler.windows != before and results is not None:
+            results.append((app.meter.last, registered_j(app.meter), app.hw.adc.lost_pairs))
+        if time.ticks_diff(time.ticks_ms(), start) > MAX_WAIT_S * 1000:
+            raise AssertionError("the board stopped metering: %d windows in %d s"
+                                 % (sampler.windows - target + count, MAX_WAIT_S))
+
+
+def registered_j(meter):
+    reg = meter.registers
+    return (reg.import_wh[1] + reg.import_wh[2]) * 3600 + reg.import_mj / 1000
+
+
+def power_error(app, signal, **scenario):
+    """Relative error of active power at one test point: the signal changes, the window
+    that straddles the change is discarded, two whole windows are measured."""
+    signal.set(**scenario)
+    step_windows(app, 1)
+    got = []
+    step_windows(app, 2, got)
+    p = sum(w.p_w * w.duration_s for w, _, _ in got) / sum(w.duration_s for w, _, _ in got)
+    truth = signal.truth()["p_w"]
+    return (p - truth) / abs(truth)
+
+
+def elapsed_energy_error(app, signal, stall_ms, windows=4):
+    """Meter, stall the metering loop for stall_ms (as a long flash write or a network
+    wait would), meter on; compare the energy registered between two window closes with
+    the true power times the true elapsed time (pairs sampled plus pairs lost).
+    Returns (relative error, pairs lost in the span)."""
+    got = []
+    step_windows(app, 2, got)
+    time.sleep_ms(stall_ms)
+    step_windows(app, windows, got)
+    first, last = got[1], got[-1]
+    sampled = sum(w.n_pairs for w, _, _ in got[2:])
+    lost = last[2] - first[2]
+    elapsed_s = (sampled + lost) / app.meter.sampler.rate_hz
+    expected_j = signal.truth()["p_w"] * elapsed_s
+    return (last[1] - first[1] - expected_j) / expected_j, lost
+
+
+def _rmtree(path):
+    try:
+        entries = list(os.ilistdir(path)) if hasattr(os, "ilistdir") else None
+    except OSError:
+        return
+    if entries is None:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for entry in entries:
+        child = path + "/" + entry[0]
+        if entry[1] == 0x4000:
+            _rmtree(child)
+        else:
+            os.remove(child)
+    os.rmdir(path)
+
+
+def _makedirs(path):
+    parts = path.split("/")
+    for k in range(1, len(parts) + 1):
+        partial = "/".join(parts[:k])
+        if partial:
+            try:
+                os.mkdir(partial)
+            except OSError:
+                pass
+
+
+def start_and_wait(board, windows=3):
+    """main.start() on the rig's board; returns the App once `windows` windows closed
+    in its metering thread, or fails saying the board stopped metering."""
+    import main
+
+    board.STORAGE_ROOT = "data"
+    app = main.start(board.NAME)
+    start = time.ticks_ms()
+    while app.meter.sampler.windows < windows:
+        if time.ticks_diff(time.ticks_ms(), start) > MAX_WAIT_S * 1000 or app.stopped:
+            stop(app)
+            raise AssertionError("the %s stopped metering after main.start()" % board.NAME)
+        time.sleep_ms(50)
+    return app
+
+
+def stop(app):
+    """Stop the App's metering thread and wait until it has saved and ended."""
+    app.stop()
+    start = time.ticks_ms()
+    while not app.stopped and time.ticks_diff(time.ticks_ms(), start) < 5000:
+        time.sleep_ms(20)
+    if not app.stopped:
+        raise AssertionError("the metering thread did not stop within 5 s")
+
+
+def last_telegram_crc_ok(out):
+    """The first complete P1 telegram in `out` (bytes from the P1 UART) has a good CRC."""
+    from comms.p1 import crc16
+
+    begin = out.index(b"/")
+    end = out.index(b"!", begin)
+    return b"%04X" % crc16(out[begin:end + 1]) == out[end + 1:end + 5]

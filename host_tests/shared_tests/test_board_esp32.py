@@ -1,0 +1,125 @@
+"""boards/esp32.py and main.start() on the esp32 port rig (host_tests/rigs/esp32): the
+paced viper sampling loop, the measured skew, late slots, energy across a stall.
+MicroPython only: the rig stands in for the esp32 port (viper, ticks, ADC reads)."""
+import time
+
+from mptest import micropython_only
+
+WIRING = {36: "v", 39: "i"}  # GPIO36 = ADC1_CH0: divider, GPIO39 = ADC1_CH3: CT burden
+
+
+def _rig(**scenario):
+    import rigs
+    from boards import esp32
+
+    return esp32, rigs.install("esp32", esp32.default_calibration(), WIRING, **scenario)
+
+
+class _ScriptedTicks:
+    """ticks_us for the acquisition loop: each call moves time on by `step_us`, and a
+    stall of `stall_us` happens once, just after read number `stall_after`."""
+
+    def __init__(self, step_us, stall_after, stall_us):
+        self.now = 1000
+        self.step_us = step_us
+        self.reads = []
+        self.stall_after = stall_after
+        self.stall_us = stall_us
+
+    def ticks_us(self):
+        self.now += self.step_us
+        return self.now
+
+    def read_v(self):
+        self.reads.append(self.now)
+        if len(self.reads) == self.stall_after:
+            self.now += self.stall_us
+        return 2000
+
+    def read_i(self):
+        return 2100
+
+
+def _late_slots_are_skipped(acquire):
+    from array import array
+
+    t = _ScriptedTicks(step_us=3, stall_after=4, stall_us=2100)
+    buf = array("H", bytes(4 * 16))
+    skipped = acquire(buf, 16, t.read_v, t.read_i, t.ticks_us, 1000, 500)
+    # a 2100 us stall after the 4th read (slot 3, at ~2500 us): slots 4..6 passed
+    # unread, slot 7 (due at 4500 us) is read ~110 us late; no pair is read more than
+    # half a period off its slot
+    assert skipped == 3, skipped
+    slots = [(r - 1000 + 250) // 500 for r in t.reads]
+    assert slots == list(range(4)) + list(range(7, 19)), slots
+    assert all(abs(r - 1000 - 500 * s) <= 250 for r, s in zip(t.reads, slots))
+    assert list(buf[:4]) == [2000, 2100, 2000, 2100]
+
+
+def test_esp32_plain_acquisition_skips_late_slots_instead_of_reading_them_late():
+    from boards import esp32
+
+    _late_slots_are_skipped(esp32._acquire_py)
+
+
+@micropython_only("viper exists only on MicroPython")
+def test_esp32_viper_acquisition_skips_late_slots_instead_of_reading_them_late():
+    from boards import esp32
+
+    _late_slots_are_skipped(esp32._acquire)
+    assert esp32._acquire is not esp32._acquire_py
+
+
+@micropython_only("the esp32 port rig runs on the MicroPython unix port")
+def test_esp32_meter_uses_the_drivers_block_size_and_measured_skew():
+    from shared_tests import board_rig
+
+    board, state = _rig()
+    board_rig.fresh_flash("esp32")
+    app = board_rig.build_app(board)
+    assert len(app.meter.sampler._buf) == 2 * app.hw.adc.block_pairs
+    assert app.meter.sampler.i_delay_us == app.hw.adc.i_delay_us
+    board_rig.step_windows(app, 3)
+    snap = app.meter.snapshot()
+    assert abs(snap["freq_hz"] - 50.0) < 0.05, snap["freq_hz"]
+    assert abs(snap["vrms"] - 230.0) < 1.0, snap["vrms"]
+
+
+@micropython_only("the esp32 port rig runs on the MicroPython unix port")
+def test_main_start_meters_on_esp32_with_the_uplink_in_its_own_thread():
+    from shared_tests import board_rig
+
+    board, state = _rig()
+    board_rig.fresh_flash("esp32")
+    app = board_rig.start_and_wait(board)
+    try:
+        assert not app.uplink_in_metering_loop
+        assert board_rig.last_telegram_crc_ok(state.p1_bytes(2))  # UART2 carries P1
+    finally:
+        board_rig.stop(app)
+
+
+@micropython_only("the esp32 port rig runs on the MicroPython unix port")
+def test_esp32_accuracy_subset_through_the_sampling_loop():
+    from shared_tests import board_rig
+
+    board, state = _rig()
+    board_rig.fresh_flash("esp32")
+    app = board_rig.build_app(board)
+    board_rig.step_windows(app, 1)
+    for point in board_rig.ACCURACY_POINTS:
+        error = board_rig.power_error(app, state.signal, **point)
+        assert abs(error) < board_rig.CLASS1_THIRD, (point, error)
+
+
+@micropython_only("the esp32 port rig runs on the MicroPython unix port")
+def test_esp32_registers_the_elapsed_time_across_lost_slots():
+    from shared_tests import board_rig
+
+    board, state = _rig(load_a=10.0, phase_deg=0.0)
+    board_rig.fresh_flash("esp32")
+    app = board_rig.build_app(board)
+    error, lost = board_rig.elapsed_energy_error(app, state.signal, stall_ms=600)
+    assert lost >= 1000  # 600 ms at 2000 pairs/s, plus the loop's own gaps
+    assert app.meter.snapshot()["coverage"] < 1.0
+    assert abs(error) < 0.005, (error, lost)

@@ -1,0 +1,106 @@
+"""The power-on self-test: known answers catch a faulty native kernel (as a misaligned
+frozen viper function on the RP2040 computes); broken crypto makes the meter refuse
+updates, tokens and commissioning, and a broken metering kernel falls back to its twin."""
+import io
+
+import main
+import post
+from crypto import gcm, sha512
+from metering import sampling
+from mptest import ON_MICROPYTHON, raises
+from update.errors import UpdateRejected
+from control.tokens import TokenRefused
+
+
+def _root():
+    import os
+
+    base = "/tmp/meter-post-test-%d" % (2 if ON_MICROPYTHON else 1)
+    try:
+        os.mkdir(base)
+    except OSError:
+        pass
+    return base + "/r-" + "".join("%02x" % b for b in os.urandom(6))
+
+
+def _app(post_result=None):
+    return main.build_app("sim", post_result, paced=False, storage_root=_root(), p1_path=None)
+
+
+def test_post_passes_with_the_kernels_this_interpreter_has():
+    result = post.run()
+    assert result.crypto_ok and result.kernel_ok, result.summary()
+    assert result.summary() == "passed"
+
+
+def test_post_catches_a_sha512_kernel_that_computes_wrong():
+    real = sha512._DEFAULT_COMPRESS
+
+    def misaligned(work, k, data, off):  # one flipped bit, as a wrong constant load gives
+        real(work, k, data, off)
+        work[3] ^= 1
+
+    sha512._DEFAULT_COMPRESS = misaligned
+    try:
+        result = post.run()
+    finally:
+        sha512._DEFAULT_COMPRESS = real
+    assert "sha512" in result.crypto_failed
+    assert "ed25519-accept" in result.crypto_failed  # Ed25519 hashes with SHA-512
+    assert not result.crypto_ok and result.kernel_ok
+
+
+def test_post_catches_a_gcm_kernel_that_computes_wrong():
+    real = gcm._DEFAULT_KERNELS
+    ghash, build, ctr, xor = real
+
+    def bad_xor(dst, dst_off, src, src_off, ks, n):
+        xor(dst, dst_off, src, src_off, ks, n)
+        if n:
+            dst[dst_off] ^= 0x80
+
+    gcm._DEFAULT_KERNELS = (ghash, build, ctr, bad_xor)
+    try:
+        result = post.run()
+    finally:
+        gcm._DEFAULT_KERNELS = real
+    assert result.crypto_failed == ["gcm"], result.crypto_failed
+
+
+def test_a_faulty_metering_kernel_fails_the_post_and_the_meter_uses_the_plain_twin():
+    from metering import kernel
+
+    real = sampling._fast_accumulate
+
+    def miscounting(buf, start, end, acc, st):
+        stop = kernel.accumulate(buf, start, end, acc, st)
+        acc[kernel.ACC_SVI0] += 1
+        return stop
+
+    sampling._fast_accumulate = miscounting
+    try:
+        result = post.run()
+        app = _app(result)
+    finally:
+        sampling._fast_accumulate = real
+    assert result.kernel_failed == ["metering-kernel"] and result.crypto_ok
+    assert app.meter.sampler.kernel_name == "python"
+    checks = dict(app.selftest())
+    assert checks["metering kernel known answer"] is False
+    assert [e for _s, e in app.audit.tail(5) if e["event"] == "self-test-failed"]
+
+
+def test_broken_crypto_refuses_updates_tokens_and_commissioning_and_says_so():
+    app = _app(post.PostResult(["sha512", "ed25519-accept"], []))
+    exc = raises(UpdateRejected, app.update_gate().install, io.BytesIO(b"OSMU any package"))
+    assert exc.reason == "self-test-failed"
+    exc = raises(TokenRefused, app.apply_token, b'{"any": "token"}')
+    assert exc.reason == "self-test-failed"
+    exc = raises(UpdateRejected, app.commission, b"{}", bytes(16), bytes(16), bytes(16))
+    assert exc.reason == "self-test-failed"
+    events = [e["event"] for _s, e in app.audit.tail(10)]
+    assert events.count("self-test-failed") == 1  # at boot
+    assert "update-rejected" in events and "token-refused" in events
+    assert dict(app.selftest())["crypto known answers"] is False
+    app.step()  # metering goes on: the meter only refuses what needs crypto
+    assert app.post.to_dict()["passed"] is False
