@@ -304,6 +304,9 @@ def _verify(public_key, message, signature):
     ax, ay = check_public_key(public_key)
     h = SHA512(r_enc)
     h.update(public_key)
-    h.update(message)
+    if hasattr(message, "hash_into"):  # a long message streamed from flash, never held
+        message.hash_into(h)
+    else:
+        h.update(message)
     k = int.from_bytes(h.digest(), "little") % L  # §5.1.7 step 2
     return _straus(s, k, ax, ay) == r_enc  # public values: no constant-time compare needed

@@ -5,8 +5,9 @@ no floats, no exceptions: everything per sample is an integer add or multiply.
 """
 from compat import const
 
-# acc: per-block integer sums, folded into Python ints by the caller after every call
-# (a block is at most 256 pairs so every sum fits a signed 32-bit word).
+# acc: the integer sums of one call, written (not added: nothing to clear between calls)
+# and folded into Python ints by the caller after every call (a block is at most 256
+# pairs so every sum fits a signed 32-bit word).
 ACC_N = const(0)
 ACC_SV = const(1)
 ACC_SI = const(2)
@@ -76,13 +77,13 @@ def accumulate(buf, start, end, acc, st):
         prev_v = v
         wn += 1
         k += 1
-    acc[ACC_N] += k - start
-    acc[ACC_SV] += sv
-    acc[ACC_SI] += si
-    acc[ACC_SVV] += svv
-    acc[ACC_SII] += sii
-    acc[ACC_SVI0] += svi0
-    acc[ACC_SVI1] += svi1
+    acc[ACC_N] = k - start
+    acc[ACC_SV] = sv
+    acc[ACC_SI] = si
+    acc[ACC_SVV] = svv
+    acc[ACC_SII] = sii
+    acc[ACC_SVI0] = svi0
+    acc[ACC_SVI1] = svi1
     st[ST_PREV_I] = prev_i + i_mid
     st[ST_PREV_V] = prev_v + v_mid
     st[ST_ARMED] = armed

@@ -45,7 +45,6 @@ class Sampler:
         self.i_delay_us = getattr(adc, "i_delay_us", None)
         self._buf = array("H", bytes(4 * block_pairs))
         self._acc = array("i", bytes(4 * kernel.ACC_LEN))
-        self._zeros = array("i", bytes(4 * kernel.ACC_LEN))
         self._st = array("i", bytes(4 * kernel.ST_LEN))
         self._accumulate = _fast_accumulate if (use_viper and _fast_accumulate) else kernel.accumulate
         self.kernel_name = "viper" if self._accumulate is _fast_accumulate else "python"
@@ -101,7 +100,7 @@ class Sampler:
             stop = self._accumulate(buf, start, end, self._acc, st)
             self.pairs_processed += stop - start
             start = stop
-            self._sums.fold(self._acc, self._zeros)
+            self._sums.fold(self._acc)
             if st[kernel.ST_STOPPED]:
                 self._close(True)
             elif st[kernel.ST_WN] >= self._max_pairs:

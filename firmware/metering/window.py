@@ -24,8 +24,8 @@ class WindowSums:
         # current sample just before this window: the lag-1 sum starts from it
         self.i_before_first = i_before_first
 
-    def fold(self, acc, zeros):
-        """Add one block's 32-bit sums (then clear them from `acc`, copying `zeros`)."""
+    def fold(self, acc):
+        """Add the 32-bit sums of one kernel call (the kernel writes them afresh)."""
         self.n += acc[0]
         self.sv += acc[1]
         self.si += acc[2]
@@ -33,7 +33,6 @@ class WindowSums:
         self.sii += acc[4]
         self.svi0 += acc[5]
         self.svi1 += acc[6]
-        acc[:] = zeros
 
 
 class WindowResult:

@@ -27,13 +27,13 @@ def select_slot(store, tree, max_trial_boots=MAX_TRIAL_BOOTS, check=True, buf=No
         state = slots.UpdateState(store)
     except UpdateRejected:
         return ""  # an unreadable pointer (never written by this code): factory image
-    mv = memoryview(buf if buf is not None else bytearray(512))
+    buf = buf if buf is not None else bytearray(512)
     state.count_trial_boot(max_trial_boots)
     while state.active:
         if not check:
             break
         try:
-            slots.check(tree, state.active, mv)
+            slots.check(tree, state.active, buf)
             break
         except UpdateRejected as exc:
             state.revert("slot %s damaged: %s" % (state.active, exc))

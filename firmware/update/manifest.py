@@ -72,20 +72,27 @@ def find(files, path):
     return lo if lo < len(files) and files[lo][0] == path else -1
 
 
-_PATH_KEY = b'{"path":"'
+def read_signatures(stream, start, length, buf):
+    """([(keyid, signature)], StreamedMessage) of the manifest envelope of `length` bytes
+    at `start` of a seekable stream: what to authenticate before the body is parsed."""
+    if length > MAX_BYTES:
+        raise UpdateRejected("too-large", "manifest of %d bytes (limit %d)" % (length, MAX_BYTES))
+    stream.seek(start)
+    signatures, body_at, body_len = signed.read_signatures(stream, length, buf)
+    return signatures, signed.StreamedMessage(signed.MANIFEST_DOMAIN, stream, body_at,
+                                              body_len, buf)
 
 
 class FileTable:
-    """The file list, compact: sizes, digests and where each path sits in the manifest's
-    own text, in arrays taken before the JSON parser scatters its small objects over the
-    heap. files[i] is (path, size, sha256) built on demand; paths strictly ascending."""
+    """The file list: files[i] is (path, size, sha256), paths strictly ascending. Sizes in
+    one array, paths and digests as small objects: no allocation grows with the list
+    beyond a pointer per file."""
 
     def __init__(self, count):
         self.count = count
-        self.starts = array("H", bytes(2 * count))
+        self.paths = [None] * count
         self.sizes = array("I", bytes(4 * count))
-        self.digests = bytearray(32 * count)
-        self.text = None  # the bytes the path offsets point into
+        self.digests = [None] * count
 
     def __len__(self):
         return self.count
@@ -93,18 +100,15 @@ class FileTable:
     def __getitem__(self, i):
         if not 0 <= i < self.count:
             raise IndexError(i)
-        start = self.starts[i]
-        text = self.text
-        end = text.find(b'"', start)
-        return (bytes(memoryview(text)[start:end]).decode(), self.sizes[i],
-                memoryview(self.digests)[32 * i:32 * i + 32])
+        return self.paths[i], self.sizes[i], self.digests[i]
 
 
 class Manifest:
     """A manifest whose form has been checked. files: a FileTable of (path, size, sha256)
-    in the order of the package (paths strictly ascending)."""
+    in the order of the package (paths strictly ascending). message: what the signatures
+    cover (signed.StreamedMessage, or None when only the form was read)."""
 
-    def __init__(self, body, signatures, message, files):
+    def __init__(self, body, signatures, message, source=None):
         signed.check_fields(body, _BODY, "the manifest")
         if body["type"] != KIND or body["format"] != FORMAT:
             raise UpdateRejected("malformed", "not a format %d %s" % (FORMAT, KIND))
@@ -114,37 +118,45 @@ class Manifest:
         self.security_counter = signed.check_int(
             body["security_counter"], "security_counter", 0, 1 << 31)
         self.expires = signed.check_int(body["expires"], "expires", 1, 1 << 32)
-        self.total_bytes = _parse_files(body["files"], self.board, files)
-        self.files = files
+        self.files, self.total_bytes = _parse_files(body["files"], self.board)
         self.signatures = signatures
-        self.message = message  # the exact bytes the signatures cover
+        self.message = message
+        self._source = source  # (stream, start, length): the envelope as it arrived
+
+    @classmethod
+    def read(cls, stream, start, length, signatures, message, buf):
+        """The body of the envelope at `start` parsed from the stream (after read_signatures
+        and, for a package, after its signatures were checked)."""
+        if message is None:
+            stream.seek(start)
+            _sigs, body_at, body_len = signed.read_signatures(stream, length, buf)
+        else:
+            body_at, body_len = message._at, message._len
+        body = signed.read_body(stream, body_at, body_len, buf)
+        return cls(body, signatures, message, (stream, start, length, buf))
 
     @classmethod
     def from_bytes(cls, raw, for_signatures=True):
-        """for_signatures=False: form only, no copy of the signed bytes (the boot stage)."""
-        domain = signed.MANIFEST_DOMAIN if for_signatures else None
-        count = raw.count(_PATH_KEY)  # exact for a canonical manifest; checked below
-        if count > MAX_FILES:
-            raise UpdateRejected("too-large", "%d files (limit %d)" % (count, MAX_FILES))
-        files = FileTable(count)
-        body, signatures, msg = signed.parse(raw, MAX_BYTES, domain)
-        files.text = raw if msg is None else msg
-        return cls(body, signatures, msg, files)
+        """The manifest of an envelope held in memory (host tools, tests); form only."""
+        import io
 
-    def write_envelope(self, out, domain_len=len(signed.MANIFEST_DOMAIN)):
-        """Write the envelope as it arrived, rebuilt from the signatures and the signed
-        bytes (the arrived copy is not kept: a second 5 KB buffer on a board's heap).
-        Byte-identical because the envelope was checked to be canonical."""
-        from binascii import hexlify
+        stream = io.BytesIO(raw)
+        buf = bytearray(256)
+        signatures, message = read_signatures(stream, 0, len(raw), buf)
+        return cls.read(stream, 0, len(raw), signatures,
+                        message if for_signatures else None, buf)
 
-        out.write(b'{"signatures":[')
-        for i in range(len(self.signatures)):
-            keyid, sig = self.signatures[i]
-            out.write(b'%s{"keyid":"%s","sig":"%s"}' % (
-                b"," if i else b"", keyid.encode(), hexlify(sig)))
-        out.write(b'],"signed":')
-        out.write(memoryview(self.message)[domain_len:])
-        out.write(b"}")
+    def write_envelope(self, out):
+        """Write the envelope as it arrived, copied from its stream in chunks."""
+        stream, start, length, buf = self._source
+        mv = memoryview(buf)
+        stream.seek(start)
+        while length:
+            n = stream.readinto(mv[:length if length < len(mv) else len(mv)])
+            if not n:
+                raise UpdateRejected("malformed", "manifest cut short")
+            out.write(mv[:n])
+            length -= n
 
     def summary(self):
         return "%s %s counter %d for %s (%d files, %d bytes)" % (
@@ -152,19 +164,16 @@ class Manifest:
             len(self.files), self.total_bytes)
 
 
-def _parse_files(entries, board, files):
-    """Check every file entry into `files` (a FileTable of the right length); returns the
-    total size. Each parsed entry is dropped once copied: its room serves the next."""
+def _parse_files(entries, board):
+    """(FileTable, total size) of the checked file entries. Each parsed entry is dropped
+    once copied: its room serves the next."""
     if type(entries) is not list:
         raise UpdateRejected("malformed", "files must be a list")
     if len(entries) > MAX_FILES:
         raise UpdateRejected("too-large", "%d files (limit %d)" % (len(entries), MAX_FILES))
-    if len(entries) != len(files):
-        raise UpdateRejected("malformed", "file entries where no file list is")
+    files = FileTable(len(entries))
     total = 0
     previous = ""
-    at = 0
-    text = files.text
     for i in range(len(entries)):
         entry = signed.check_fields(entries[i], ("path", "sha256", "size"), "a file entry")
         path = check_path(entry["path"])
@@ -180,13 +189,9 @@ def _parse_files(entries, board, files):
         total += size
         if total > MAX_TOTAL_BYTES:
             raise UpdateRejected("too-large", "more than %d bytes in all" % MAX_TOTAL_BYTES)
-        files.digests[32 * i:32 * i + 32] = signed.check_hex(
-            entry["sha256"], "sha256 of " + path, 64)
+        files.digests[i] = signed.check_hex(entry["sha256"], "sha256 of " + path, 64)
         files.sizes[i] = size
-        # canonical text: the i-th '{"path":"' opens entry i (no string holds a quote)
-        at = text.find(_PATH_KEY, at) + len(_PATH_KEY)
-        signed._match_text(path, text, at - 1)  # the text there is this very path
-        files.starts[i] = at
+        files.paths[i] = path
         entries[i] = None
     for i in range(len(files)):
         path = files[i][0]
@@ -196,4 +201,4 @@ def _parse_files(entries, board, files):
     for stem in ("main", "boards/" + board):
         if find(files, stem + ".py") < 0 and find(files, stem + ".mpy") < 0:
             raise UpdateRejected("missing-file", "the package has no %s.py or .mpy" % stem)
-    return total
+    return files, total

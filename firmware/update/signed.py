@@ -22,6 +22,18 @@ _MAX_TEXT = 128
 _HEX = "0123456789abcdef"
 
 
+def read_into(stream, mv):
+    """Fill mv from stream as far as it goes; the number of bytes read (short at the end)."""
+    got = 0
+    want = len(mv)
+    while got < want:
+        n = stream.readinto(mv[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
 def key_id(public_key):
     """The key id of a 32-byte Ed25519 public key: 16 lower-case hex digits."""
     return hexlify(hashlib.sha256(bytes(public_key)).digest()[:8]).decode()
@@ -85,41 +97,68 @@ def _check_tree(obj, depth):
         _fail("value of type %s not allowed" % kind.__name__)
 
 
+_SIGNATURES_KEY = b'{"signatures":'
+_BODY_KEY = b'],"signed":'
+
+
 def parse(raw, max_bytes, domain=None):
-    """(body, [(keyid, signature bytes)], signed bytes) of an envelope's bytes, checked for
-    form only: size, JSON, allowed types, canonical encoding, signature list. The signed
-    bytes are domain + the body's text sliced from raw (never a re-encoding), in a buffer
-    taken before parsing scatters small objects over the heap; None if domain is None.
-    Raises UpdateRejected."""
+    """(body, [(keyid, signature bytes)], signed bytes) of an envelope held in memory
+    (policies, tokens), checked for form only: size, JSON, allowed types, canonical
+    encoding, signature list. The signed bytes are domain + the body's text sliced from
+    raw (never a re-encoding); None if domain is None. Raises UpdateRejected."""
     if len(raw) > max_bytes:
         raise UpdateRejected("too-large", "document of %d bytes (limit %d)" % (len(raw), max_bytes))
+    import io
+
+    stream = io.BytesIO(raw)
+    buf = bytearray(256)
+    signatures, body_at, body_len = read_signatures(stream, len(raw), buf)
     msg = None
-    # Where a canonical envelope's body starts: nothing in the signature list (hex only)
-    # can spell '],"signed":'. Checked against the real position after parsing.
-    body_at = raw.find(b'],"signed":{') + 11
-    if domain is not None and body_at > 10:  # None: only the form is wanted (boot stage)
-        msg = bytearray(len(domain) + len(raw) - 1 - body_at)
+    if domain is not None:
+        msg = bytearray(len(domain) + body_len)
         msg[:len(domain)] = domain
+        msg[len(domain):] = memoryview(raw)[body_at:body_at + body_len]
+    body = read_body(stream, body_at, body_len, buf)
+    return body, signatures, msg
+
+
+# The longest canonical signature list (MAX_SIGNATURES entries of
+# '{"keyid":"<16 hex>","sig":"<128 hex>"}' and commas) ends well inside this many bytes:
+# the scan for the body reads no further.
+SCAN_BYTES = 2048
+
+
+def read_signatures(stream, length, buf):
+    """([(keyid, signature)], body offset, body length) of the envelope of `length` bytes
+    that starts at the stream's position (seekable). Reads the signature list through
+    `buf` (any size) and nothing of the body: authenticate before parsing."""
+    start = stream.tell()
+    cursor = _Cursor(stream, min(length, SCAN_BYTES), buf)
+    head = len(_SIGNATURES_KEY)
+    for b in _SIGNATURES_KEY:
+        if cursor._byte() != b:
+            _fail("not an envelope (canonical JSON starting with the signatures)")
+    # nothing in a canonical signature list (hex only) can spell '],"signed":'
+    pos = head
+    matched = 0
+    while matched < len(_BODY_KEY):
+        b = cursor._byte()
+        if b < 0:
+            _fail("no signed body within the first %d bytes" % SCAN_BYTES)
+        pos += 1
+        if b == _BODY_KEY[matched]:
+            matched += 1
+        else:
+            matched = 1 if b == _BODY_KEY[0] else 0
+    list_len = pos - len(_BODY_KEY) + 1 - head  # the list's text, '[' to ']'
+    stream.seek(start + head)
     try:
-        env = json.loads(raw)  # bytes in: no decoded copy of the document
-    except ValueError:  # UnicodeError is a ValueError on both interpreters
+        entries = json.load(_Bounded(stream, list_len, buf))
+    except ValueError:
         _fail("not JSON")
-    _check_tree(env, 0)
-    check_fields(env, ("signatures", "signed"), "the envelope")
-    if type(env["signed"]) is not dict:
-        _fail("signed must be an object")
-    # MicroPython's json accepts trailing commas and both take the last of duplicate keys:
-    # only the one canonical spelling is accepted, so every parser sees the same document.
-    pos = _match(env["signatures"], raw, _expect(raw, 0, b'{"signatures":'))
-    start = _expect(raw, pos, b',"signed":')
-    end = _match(env["signed"], raw, start)
-    if _expect(raw, end, b"}") != len(raw) or start != body_at:
-        _fail("not canonical JSON")
-    if msg is not None:
-        msg[len(domain):] = memoryview(raw)[start:end]
-    entries = env["signatures"]
     if type(entries) is not list or len(entries) > MAX_SIGNATURES:
         _fail("signatures must be a list of at most %d" % MAX_SIGNATURES)
+    _check_tree(entries, 1)
     signatures = []
     seen = []
     for entry in entries:
@@ -130,51 +169,174 @@ def parse(raw, max_bytes, domain=None):
             _fail("key %s signs twice" % keyid)
         seen.append(keyid)
         signatures.append((keyid, check_hex(entry["sig"], "sig", _SIG_CHARS)))
-    return env["signed"], signatures, msg
+    stream.seek(start + head)
+    cursor = _Cursor(stream, list_len, buf)
+    _match(entries, cursor)
+    cursor.expect_end()
+    if pos >= length:
+        _fail("no signed body")
+    return signatures, start + pos, length - pos - 1
 
 
-def _expect(raw, pos, piece):
-    if pos < 0 or not raw.startswith(piece, pos):
-        _fail("not canonical JSON")
-    return pos + len(piece)
+def read_body(stream, body_at, body_len, buf):
+    """The body (a dict) whose text lies at body_at..+body_len of a seekable stream,
+    followed by the envelope's closing '}' and its end: parsed from the stream and
+    checked to be the one canonical spelling, through `buf` only."""
+    stream.seek(body_at)
+    try:
+        body = json.load(_Bounded(stream, body_len, buf))
+    except ValueError:  # UnicodeError is a ValueError on both interpreters
+        _fail("not JSON")
+    if type(body) is not dict:
+        _fail("signed must be an object")
+    _check_tree(body, 1)
+    # MicroPython's json accepts trailing commas and both take the last of duplicate keys:
+    # only the one canonical spelling is accepted, so every parser sees the same document
+    stream.seek(body_at)
+    cursor = _Cursor(stream, body_len + 1, buf)
+    _match(body, cursor)
+    cursor.expect(b"}")
+    cursor.expect_end()
+    return body
 
 
-def _match(obj, raw, pos):
-    """Position after obj's canonical encoding (canonical.dumps) if raw holds it at pos.
-    Compares in place: no copy of the document is built, as re-encoding it would (~25x
-    its size in garbage, fragmenting a board's heap). Only the types _check_tree lets
-    through, whose strings are printable ASCII needing no JSON escapes."""
+class StreamedMessage:
+    """What the signatures cover, domain + the body's text, hashed straight from the
+    stream when a signature is checked: never held whole in RAM."""
+
+    def __init__(self, domain, stream, body_at, body_len, buf):
+        self.domain = domain
+        self._stream = stream
+        self._at = body_at
+        self._len = body_len
+        self._mv = memoryview(buf)
+
+    def hash_into(self, h):
+        h.update(self.domain)
+        stream = self._stream
+        stream.seek(self._at)
+        left = self._len
+        mv = self._mv
+        while left:
+            n = stream.readinto(mv[:left if left < len(mv) else len(mv)])
+            if not n:
+                _fail("the document ends inside its body")
+            h.update(mv[:n])
+            left -= n
+
+
+try:
+    from io import IOBase as _StreamBase  # MicroPython: json.load calls its readinto
+except ImportError:  # pragma: no cover
+    _StreamBase = object
+
+
+class _Bounded(_StreamBase):
+    """At most `length` bytes of a stream, for json.load: the parser cannot read past
+    the body into the file records, and reads through `buf` (no allocation per byte)."""
+
+    def __init__(self, stream, length, buf):
+        self._stream = stream
+        self._left = length
+        self._buf = buf
+        self._mv = memoryview(buf)
+        self._at = 0
+        self._end = 0
+
+    def _fill(self):
+        left = self._left
+        if left <= 0:
+            return 0
+        n = self._stream.readinto(self._mv[:left if left < len(self._mv) else len(self._mv)])
+        self._left = left - n if n else 0
+        self._at = 0
+        self._end = n or 0
+        return self._end
+
+    def readinto(self, out):
+        if self._at == self._end and not self._fill():
+            return 0
+        if len(out) == 1:  # MicroPython's json reads a byte at a time: no slice objects
+            out[0] = self._buf[self._at]
+            self._at += 1
+            return 1
+        n = min(len(out), self._end - self._at)
+        out[:n] = self._mv[self._at:self._at + n]
+        self._at += n
+        return n
+
+    def read(self, n=-1):  # CPython's json.load reads the whole value at once
+        parts = []
+        while n != 0:
+            if self._at == self._end and not self._fill():
+                break
+            take = self._end - self._at if n < 0 else min(n, self._end - self._at)
+            parts.append(bytes(self._mv[self._at:self._at + take]))
+            self._at += take
+            if n > 0:
+                n -= take
+        return b"".join(parts)
+
+
+class _Cursor(_Bounded):
+    """Reads a document in order through a small buffer: the canonical check compares the
+    parsed objects with the text one byte at a time, holding neither the text nor a
+    re-encoding of it (a re-encoding is ~25x the text in garbage on a board's heap)."""
+
+    def _byte(self):
+        if self._at == self._end and not self._fill():
+            return -1
+        b = self._buf[self._at]
+        self._at += 1
+        return b
+
+    def expect(self, piece):
+        for b in piece:
+            if self._byte() != b:
+                _fail("not canonical JSON")
+
+    def expect_text(self, value):
+        """'"value"' next; value is printable ASCII with no quote or backslash."""
+        self.expect(b'"')
+        for c in value:
+            if self._byte() != ord(c):
+                _fail("not canonical JSON")
+        self.expect(b'"')
+
+    def expect_end(self):
+        if self._byte() != -1:
+            _fail("not canonical JSON")
+
+
+def _match(obj, cursor):
+    """Consume obj's canonical encoding (canonical.dumps) from cursor, or fail. Only the
+    types _check_tree lets through, whose strings are printable ASCII needing no JSON
+    escapes."""
     kind = type(obj)
     if kind is dict:
-        pos = _expect(raw, pos, b"{")
-        sep = b""
+        cursor.expect(b"{")
+        first = True
         for key in sorted(obj):
-            pos = _match_text(key, raw, _expect(raw, pos, sep))
-            pos = _match(obj[key], raw, _expect(raw, pos, b":"))
-            sep = b","
-        return _expect(raw, pos, b"}")
-    if kind is list:
-        pos = _expect(raw, pos, b"[")
+            if not first:
+                cursor.expect(b",")
+            first = False
+            cursor.expect_text(key)
+            cursor.expect(b":")
+            _match(obj[key], cursor)
+        cursor.expect(b"}")
+    elif kind is list:
+        cursor.expect(b"[")
         for i in range(len(obj)):
-            pos = _match(obj[i], raw, _expect(raw, pos, b"," if i else b""))
-        return _expect(raw, pos, b"]")
-    if kind is str:
-        return _match_text(obj, raw, pos)
-    if kind is bool:
-        return _expect(raw, pos, b"true" if obj else b"false")
-    return _expect(raw, pos, str(obj).encode())
-
-
-def _match_text(value, raw, pos):
-    """Position after '"value"' if raw holds it at pos; "malformed" otherwise."""
-    pos = _expect(raw, pos, b'"')
-    if pos + len(value) >= len(raw):
-        _fail("not canonical JSON")
-    for c in value:
-        if raw[pos] != ord(c):
-            _fail("not canonical JSON")
-        pos += 1
-    return _expect(raw, pos, b'"')
+            if i:
+                cursor.expect(b",")
+            _match(obj[i], cursor)
+        cursor.expect(b"]")
+    elif kind is str:
+        cursor.expect_text(obj)
+    elif kind is bool:
+        cursor.expect(b"true" if obj else b"false")
+    else:
+        cursor.expect(str(obj).encode())
 
 
 def message(domain, body):

@@ -168,16 +168,20 @@ def hash_file(tree, path, mv):
     return h.digest(), size
 
 
-def check(tree, slot, mv):
+def check(tree, slot, buf):
     """The Manifest of a complete slot; raises UpdateRejected naming the first problem.
-    Checks form, sizes, hashes and stray files, not signatures (checked at staging)."""
+    Checks form, sizes, hashes and stray files, not signatures (checked at staging).
+    buf: a bytearray of at least signed.SCAN_BYTES, every read goes through it."""
     top = slot_dir(slot)
+    mv = memoryview(buf)
+    path = top + "/" + MANIFEST_NAME
+    length = tree.size(path)
     try:
-        with tree.open_read(top + "/" + MANIFEST_NAME) as f:
-            raw = f.read()
+        f = tree.open_read(path)
     except OSError:
         raise UpdateRejected("missing-file", "slot %s has no manifest" % slot)
-    manifest = Manifest.from_bytes(raw, for_signatures=False)
+    with f:  # parsed from the file through the caller's buffer: no copy of its size
+        manifest = Manifest.read(f, 0, length, None, None, buf)
     files = manifest.files
     skip = len(top) + 1
     for path in walk_files(tree, top):

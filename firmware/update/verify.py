@@ -5,7 +5,10 @@ UpdateRejected at the first failed check, one exit that accepts; nothing active 
 Package (docs/UPDATE.md): header "OMUP" | u8 format 1 | u8 0 | u16 0 | u32 LE envelope
 length; the signed manifest envelope; then for each manifest file, in manifest order, a
 record u16 LE path length | path | u32 LE size | data; then the end of the stream.
-Files pass through one preallocated chunk buffer, hashed as they are written.
+Files pass through one preallocated chunk buffer, hashed as they are written. The
+envelope is never held whole: its signatures are checked over the body streamed from the
+package (authenticate before parsing), then the body is parsed from the stream, so no
+allocation grows with the manifest (a board's heap has no 7 KB block late in its life).
 """
 import hashlib
 import struct
@@ -15,6 +18,7 @@ from crypto.ct import equal
 from update import manifest as manifest_mod
 from update.errors import UpdateRejected
 from update.manifest import Manifest, check_path
+from update.signed import read_into
 from update.slots import MANIFEST_NAME, clear, slot_dir
 
 MAGIC = b"OMUP"
@@ -24,16 +28,6 @@ HEADER_BYTES = const(12)
 CHUNK_BYTES = const(1024)
 
 
-def read_into(stream, mv):
-    """Fill mv from stream as far as it goes; the number of bytes read (short at the end)."""
-    got = 0
-    want = len(mv)
-    while got < want:
-        n = stream.readinto(mv[got:])
-        if not n:
-            break
-        got += n
-    return got
 
 
 class Verifier:
@@ -54,15 +48,20 @@ class Verifier:
         self.mv = memoryview(self.buf)
 
     def check_manifest(self, raw):
-        """The Manifest of an envelope's bytes if this meter may install it: form first,
-        then signatures, then what the now-trusted fields say."""
-        return self.check(Manifest.from_bytes(raw))
+        """The Manifest of an envelope's bytes if this meter may install it: signatures,
+        then form, then what the now-trusted fields say."""
+        import io
 
-    def check(self, manifest):
-        """check_manifest() for a Manifest whose form has been checked."""
+        return self._read(io.BytesIO(raw), len(raw))
+
+    def authenticate(self, message, signatures):
+        """Raise UpdateRejected unless the policy's thresholds are met on message."""
         if self.policy is None:
             raise UpdateRejected("no-policy")
-        self.policy.check_firmware(manifest.message, manifest.signatures, self.break_glass)
+        self.policy.check_firmware(message, signatures, self.break_glass)
+
+    def check(self, manifest):
+        """The trusted fields of an authenticated manifest, against this meter."""
         if manifest.board != self.board or manifest.hardware_id != self.hardware_id:
             raise UpdateRejected("wrong-board", "package for %s/%s, meter is %s/%s" % (
                 manifest.board, manifest.hardware_id, self.board, self.hardware_id))
@@ -85,13 +84,16 @@ class Verifier:
         magic, fmt, flags, reserved, length = struct.unpack(HEADER, head)
         if magic != MAGIC or fmt != FORMAT or flags or reserved:
             raise UpdateRejected("malformed", "not a format %d update package" % FORMAT)
+        return self._read(stream, length)
+
+    def _read(self, stream, length):
         if length > manifest_mod.MAX_BYTES:
             raise UpdateRejected("too-large", "manifest of %d bytes" % length)
-        raw = bytearray(length)
-        if read_into(stream, memoryview(raw)) != length:
-            raise UpdateRejected("malformed", "manifest cut short")
-        manifest = Manifest.from_bytes(raw)
-        raw = None  # the manifest keeps the signed bytes; the arrived copy can go
+        start = stream.tell()
+        signatures, message = manifest_mod.read_signatures(stream, start, length, self.buf)
+        self.authenticate(message, signatures)
+        manifest = Manifest.read(stream, start, length, signatures, message, self.buf)
+        stream.seek(start + length)  # the file records follow the envelope
         return self.check(manifest)
 
     def install(self, stream, tree, slot):

@@ -39,6 +39,13 @@ class _Reader:
         self.pos += n
         return n
 
+    def seek(self, pos):
+        self.pos = pos
+        return pos
+
+    def tell(self):
+        return self.pos
+
     def read(self, n=-1):
         end = len(self.data) if n is None or n < 0 else min(len(self.data), self.pos + n)
         chunk = self.data[self.pos:end]

@@ -89,3 +89,19 @@ def test_first_windows_after_a_mid_cycle_start_measure_the_right_frequency():
         for w in got[1:]:
             assert abs(w.freq_hz - 50.0) < 0.01, (start_phase_pairs, w.freq_hz)
             assert abs(w.q_var / fe.truth()["q_var"] - 1) < 0.003, start_phase_pairs
+
+
+def test_kernels_write_the_sums_of_one_call_over_whatever_acc_held():
+    # the sampler folds after every call and never clears acc: stale sums must not leak
+    kernels = [kernel.accumulate]
+    if ON_MICROPYTHON:
+        from metering import kernel_viper
+
+        kernels.append(kernel_viper.accumulate)
+    buf = _block(phase_deg=40.0)
+    for fn in kernels:
+        fresh = array("i", bytes(4 * kernel.ACC_LEN))
+        fn(buf, 0, 100, fresh, _fresh_state())
+        stale = array("i", [12345] * kernel.ACC_LEN)
+        fn(buf, 0, 100, stale, _fresh_state())
+        assert list(stale) == list(fresh)

@@ -8,7 +8,7 @@ from fakes.flash import FakeFlash
 from fakes.tree import FakeTree
 from fixtures.update import kit
 from mptest import raises
-from update import slots
+from update import signed, slots
 from update.errors import UpdateRejected
 from update.policy import Policy
 from update.verify import Verifier
@@ -46,7 +46,7 @@ def _reason(package, verifier=None):
     exc = raises(UpdateRejected, (verifier or _verifier()).install, kit.stream(package), tree, "a")
     assert [p for p in tree.files if p.startswith("fw/a/")] == []
     assert tree.files == {p: before[p] for p in before if p.startswith("fw/b/")}
-    slots.check(tree, "b", memoryview(bytearray(64)))
+    slots.check(tree, "b", bytearray(2048))
     return exc.reason
 
 
@@ -59,7 +59,7 @@ def _hex_sha256(data):
 def test_accepts_package_signed_by_an_operator_release_key():
     manifest, tree = _install(kit.package())
     assert manifest.version == "1.0.0"
-    assert slots.check(tree, "a", memoryview(bytearray(64))).version == "1.0.0"
+    assert slots.check(tree, "a", bytearray(2048)).version == "1.0.0"
     for path, data in kit.release_files().items():
         assert tree.files["fw/a/" + path] == data
 
@@ -312,12 +312,35 @@ def test_rejects_package_when_the_meter_has_no_policy():
 
 # --- form ------------------------------------------------------------------------------------
 
-def test_rejects_non_canonical_manifest():
+def _resigned(package, edit):
+    """The package with its manifest body text edited and then signed by release1 over the
+    edited text: a validly signed document that is not canonical JSON."""
+    from crypto import ed25519_ref
+
+    env_len = int.from_bytes(package[8:12], "little")
+    env = package[12:12 + env_len]
+    body_text = edit(env[env.index(b'"signed":') + 9:-1])
+    sig = ed25519_ref.sign(kit.seed("release1"), signed.MANIFEST_DOMAIN + body_text)
+    env = b'{"signatures":[{"keyid":"%s","sig":"%s"}],"signed":%s}' % (
+        kit.keyid("release1").encode(), hexlify(sig), body_text)
+    return package[:8] + len(env).to_bytes(4, "little") + env + package[12 + env_len:]
+
+
+def test_rejects_an_edited_manifest_before_parsing_it():
     package = kit.package()
     env_len = int.from_bytes(package[8:12], "little")
     env = package[12:12 + env_len].replace(b'"files":', b'"files": ', 1)
     bad = package[:8] + (env_len + 1).to_bytes(4, "little") + env + package[12 + env_len:]
-    assert _reason(bad) == "malformed"
+    assert _reason(bad) == "bad-signature"
+
+
+def test_rejects_non_canonical_manifest_even_when_validly_signed():
+    good = _resigned(kit.package(), lambda text: text)
+    assert _install(good)[0].version == "1.0.0"  # the re-signing itself is sound
+    spaced = _resigned(kit.package(), lambda text: text.replace(b'"files":', b'"files": ', 1))
+    assert _reason(spaced) == "malformed"
+    trailing = _resigned(kit.package(), lambda text: text.replace(b'],"format"', b',],"format"', 1))
+    assert _reason(trailing) == "malformed"
 
 
 def test_rejects_float_and_duplicate_signer_and_bad_magic():
