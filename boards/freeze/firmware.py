@@ -1,0 +1,17 @@
+# What every board's image freezes: the firmware (firmware/ is the flash root, so its
+# modules freeze at the top level), the shared board modules plus the board's own, and
+# the micropython-lib packages of requirements-board.txt. Included by <board>/manifest.py
+# with board="<name>". The flash then holds only data/, fw/ (update slots) and board.txt.
+options.defaults(board=None)
+if options.board is None:
+    raise ValueError("include this manifest with board=<name>")
+
+require("umqtt.simple")  # pinned in requirements-board.txt
+
+_FIRMWARE = "../../firmware"
+for _package in ("comms", "control", "crypto", "metering", "storage", "update"):
+    package(_package, base_path=_FIRMWARE)
+for _module in ("app.py", "boot.py", "canonical.py", "civiltime.py", "compat.py", "main.py",
+                "post.py", "service.py"):
+    module(_module, base_path=_FIRMWARE)
+package("boards", files=["__init__.py", "common.py", options.board + ".py"], base_path="../..")
