@@ -92,7 +92,7 @@ def _policy():
     return Policy.from_bytes(_sign_envelope(body, signed.POLICY_DOMAIN, ("root",)))
 
 
-def _write_package(path):
+def _write_package(path, expires=NOW_S + 86400):
     """The package, written in pieces: the benchmark's own setup must not need more heap
     than the flow it measures (no canonical.dumps of the whole manifest)."""
     import hashlib
@@ -108,7 +108,7 @@ def _write_package(path):
             h.update(piece)
         pieces.append(b'{"path":"%s","sha256":"%s","size":%d}' % (
             name.encode(), hexlify(h.digest()), size))
-    body = (b'{"board":"sim","expires":%d,"files":[' % (NOW_S + 86400) + b",".join(pieces)
+    body = (b'{"board":"sim","expires":%d,"files":[' % expires + b",".join(pieces)
             + b'],"format":1,"hardware_id":"sim-v1","security_counter":1,'
             b'"type":"open-meter-firmware","version":"bench"}')
     pieces = None
@@ -194,4 +194,5 @@ def main():
     print(json.dumps(out))
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""MicroPython benchmark: the whole meter in one heap. The App on the sim board, its code
+from the mpy-cross build (the `make deploy` path), meters with P1, installs a signed
+200 KB update through its own gate (commissioned with an operator policy), then meters on.
+tools/bench.py runs it at decreasing `-X heapsize` to find the least heap it succeeds in.
+
+Usage: micropython -X heapsize=N flow_heap.py ROOT MPY_DIR WORK_DIR setup|run
+  setup  writes WORK_DIR/update.pkg and WORK_DIR/policy.bin (run with a large heap)
+  run    the flow; prints one JSON line; exit status 0 only if every step succeeded
+"""
+import sys
+
+ROOT, MPY_DIR, WORK, STEP = sys.argv[1:5]
+sys.path[:0] = [MPY_DIR]
+sys.argv[2:] = [MPY_DIR]  # update_cost's own import path: the same code
+
+import gc  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+
+EXPIRES = 4102444800  # 2100-01-01: the App runs on the wall clock
+WINDOWS_BEFORE = 3
+WINDOWS_AFTER = 2
+
+
+def setup():
+    import update_cost
+
+    update_cost._write_package(WORK + "/update.pkg", EXPIRES)
+    policy = update_cost._sign_envelope(_policy_body(update_cost), update_cost.signed.POLICY_DOMAIN,
+                                        ("root",))
+    with open(WORK + "/policy.bin", "wb") as f:
+        f.write(policy)
+
+
+def _policy_body(update_cost):
+    from binascii import hexlify
+
+    from crypto import ed25519_ref
+
+    keys = {}
+    for name, role in (("root", "operator-root"), ("release", "operator-release"),
+                       ("vendor", "vendor")):
+        public = ed25519_ref.secret_to_public(update_cost._seed(name))
+        keys[update_cost.signed.key_id(public)] = {"public": hexlify(public).decode(),
+                                                   "role": role}
+    return {"format": 1, "keys": keys, "thresholds": {"emergency": 1, "release": 1, "root": 1,
+                                                      "vendor": 1},
+            "type": "open-meter-policy", "vendor_required": True, "version": 1}
+
+
+def run():
+    heap = gc.mem_alloc() + gc.mem_free()
+    folder = WORK + "/run-%d" % heap
+    _fresh(folder)
+    os.chdir(folder)
+    import main
+
+    app = main.build("sim", paced=False, storage_root="data", p1_path=None)
+    with open(WORK + "/policy.bin", "rb") as f:
+        policy = f.read()
+    app.commission(policy, bytes(range(16)), bytes(range(1, 17)), bytes(range(2, 18)))
+    policy = None
+    low = [gc.mem_free()]
+
+    def meter(windows):
+        target = app.meter.sampler.windows + windows
+        while app.meter.sampler.windows < target:
+            app.step()
+            free = gc.mem_free()
+            if free < low[0]:
+                low[0] = free
+
+    meter(WINDOWS_BEFORE)
+    result = app.update_gate().install_file(WORK + "/update.pkg", activate=False, remove=False)
+    meter(WINDOWS_AFTER)
+    gc.collect()
+    print(json.dumps({"ok": True, "heap_total": heap, "installed": result["version"],
+                      "windows": app.meter.sampler.windows, "lowest_free": low[0],
+                      "kernel": app.meter.sampler.kernel_name,
+                      "self_test": app.post.summary() if hasattr(app, "post") else None}))
+
+
+def _fresh(path):
+    try:
+        os.mkdir(path)
+    except OSError:
+        pass
+
+
+if STEP == "setup":
+    setup()
+else:
+    run()
