@@ -103,6 +103,7 @@ def kernel_agrees(fast, plain):
     results = []
     for accumulate in (fast, plain):
         acc = array("i", bytes(4 * kernel.ACC_LEN))
+        kernel.clear(acc)
         st = array("i", bytes(4 * kernel.ST_LEN))
         st[kernel.ST_V_MID] = st[kernel.ST_PREV_V] = 2048
         st[kernel.ST_I_MID] = st[kernel.ST_PREV_I] = 2048

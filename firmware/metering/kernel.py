@@ -5,17 +5,43 @@ no floats, no exceptions: everything per sample is an integer add or multiply.
 """
 from compat import const
 
-# acc: the integer sums of one call, written (not added: nothing to clear between calls)
-# and folded into Python ints by the caller after every call (a block is at most 256
-# pairs so every sum fits a signed 32-bit word).
+# acc: the window's integer sums, carried across calls in 32-bit words so Python reads
+# them once per window and never meets a big int per block (small ints end at 2**30 on
+# the boards). Each sum is lo (0 <= lo < 2**24) + (hi - HI_BIAS) * 2**24; hi is biased to
+# stay positive (viper on a 64-bit host loads 32-bit words without sign extension). One
+# call adds at most 256 pairs, whose sums fit a signed 32-bit word with lo added.
 ACC_N = const(0)
-ACC_SV = const(1)
-ACC_SI = const(2)
-ACC_SVV = const(3)
-ACC_SII = const(4)
-ACC_SVI0 = const(5)  # sum v[n] * i[n]
-ACC_SVI1 = const(6)  # sum v[n] * i[n-1]: the second lag for phase/skew correction
-ACC_LEN = const(7)
+ACC_SV = const(1)  # then the hi word at ACC_SV + 1, and so on for each sum
+ACC_SI = const(3)
+ACC_SVV = const(5)
+ACC_SII = const(7)
+ACC_SVI0 = const(9)  # sum v[n] * i[n]
+ACC_SVI1 = const(11)  # sum v[n] * i[n-1]: the second lag for phase/skew correction
+ACC_LEN = const(13)
+ACC_SUMS = (ACC_SV, ACC_SI, ACC_SVV, ACC_SII, ACC_SVI0, ACC_SVI1)
+HI_BIAS = const(1 << 20)
+_LO_BITS = const(24)
+_LO_MASK = const(0xFFFFFF)
+
+
+def clear(acc):
+    """Zero every sum of acc (a new window)."""
+    acc[ACC_N] = 0
+    for k in ACC_SUMS:
+        acc[k] = 0
+        acc[k + 1] = HI_BIAS
+
+
+def total(acc, k):
+    """The exact value of sum k (a Python int: once per window, never per block)."""
+    return (acc[k + 1] - HI_BIAS) * (1 << _LO_BITS) + acc[k]
+
+
+def _carry(acc, k, x):
+    x += acc[k]  # |x| < 2**31 - 2**24: one call's sum plus lo
+    acc[k + 1] += x >> _LO_BITS  # floor, as an arithmetic shift
+    acc[k] = x & _LO_MASK
+
 
 # st: loop state carried across blocks and windows. Samples are stored as raw codes, never
 # negative: viper on a 64-bit host loads 32-bit words without sign extension.
@@ -77,13 +103,13 @@ def accumulate(buf, start, end, acc, st):
         prev_v = v
         wn += 1
         k += 1
-    acc[ACC_N] = k - start
-    acc[ACC_SV] = sv
-    acc[ACC_SI] = si
-    acc[ACC_SVV] = svv
-    acc[ACC_SII] = sii
-    acc[ACC_SVI0] = svi0
-    acc[ACC_SVI1] = svi1
+    acc[ACC_N] += k - start
+    _carry(acc, ACC_SV, sv)
+    _carry(acc, ACC_SI, si)
+    _carry(acc, ACC_SVV, svv)
+    _carry(acc, ACC_SII, sii)
+    _carry(acc, ACC_SVI0, svi0)
+    _carry(acc, ACC_SVI1, svi1)
     st[ST_PREV_I] = prev_i + i_mid
     st[ST_PREV_V] = prev_v + v_mid
     st[ST_ARMED] = armed

@@ -45,6 +45,7 @@ class Sampler:
         self.i_delay_us = getattr(adc, "i_delay_us", None)
         self._buf = array("H", bytes(4 * block_pairs))
         self._acc = array("i", bytes(4 * kernel.ACC_LEN))
+        kernel.clear(self._acc)  # the window's sums: carried by the kernel, read at close
         self._st = array("i", bytes(4 * kernel.ST_LEN))
         self._accumulate = _fast_accumulate if (use_viper and _fast_accumulate) else kernel.accumulate
         self.kernel_name = "viper" if self._accumulate is _fast_accumulate else "python"
@@ -96,19 +97,20 @@ class Sampler:
         end = len(buf) // 2
         start = 0
         st = self._st
+        accumulate = self._accumulate
+        acc = self._acc
         while start < end:
-            stop = self._accumulate(buf, start, end, self._acc, st)
-            self.pairs_processed += stop - start
-            start = stop
-            self._sums.fold(self._acc)
+            start = accumulate(buf, start, end, acc, st)
             if st[kernel.ST_STOPPED]:
                 self._close(True)
             elif st[kernel.ST_WN] >= self._max_pairs:
                 self._close(False)
+        self.pairs_processed += end
 
     def _close(self, at_crossing):
         st = self._st
         sums = self._sums
+        sums.load(self._acc)
         n = sums.n
         if n == 0:
             return
@@ -151,6 +153,7 @@ class Sampler:
         st[kernel.ST_V_MID] = v_mid + dv
         st[kernel.ST_I_MID] = i_mid + di
         sums.reset(st[kernel.ST_PREV_I] - (i_mid + di))
+        kernel.clear(self._acc)
         st[kernel.ST_WN] = 0
         st[kernel.ST_CROSS_N] = 0
         st[kernel.ST_STOPPED] = 0

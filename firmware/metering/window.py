@@ -6,9 +6,11 @@ settling transient; skew and front-end phase are removed with two lagged power s
 """
 import math
 
+from metering import kernel
+
 
 class WindowSums:
-    """Exact Python-int sums over one window (folded from the kernel's 32-bit blocks)."""
+    """Exact Python-int sums over one window (loaded from the kernel's carried words)."""
 
     def __init__(self):
         self.reset(0)
@@ -24,15 +26,15 @@ class WindowSums:
         # current sample just before this window: the lag-1 sum starts from it
         self.i_before_first = i_before_first
 
-    def fold(self, acc):
-        """Add the 32-bit sums of one kernel call (the kernel writes them afresh)."""
-        self.n += acc[0]
-        self.sv += acc[1]
-        self.si += acc[2]
-        self.svv += acc[3]
-        self.sii += acc[4]
-        self.svi0 += acc[5]
-        self.svi1 += acc[6]
+    def load(self, acc):
+        """Take the window's sums from the kernel's carried words (once per window)."""
+        self.n = acc[kernel.ACC_N]
+        self.sv = kernel.total(acc, kernel.ACC_SV)
+        self.si = kernel.total(acc, kernel.ACC_SI)
+        self.svv = kernel.total(acc, kernel.ACC_SVV)
+        self.sii = kernel.total(acc, kernel.ACC_SII)
+        self.svi0 = kernel.total(acc, kernel.ACC_SVI0)
+        self.svi1 = kernel.total(acc, kernel.ACC_SVI1)
 
 
 class WindowResult:

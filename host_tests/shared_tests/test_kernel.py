@@ -27,7 +27,7 @@ def _fresh_state(stop_from=1 << 20):
 
 def test_python_kernel_sums_match_direct_sums():
     buf = _block(phase_deg=40.0)
-    acc = array("i", bytes(4 * kernel.ACC_LEN))
+    acc = _fresh_acc()
     st = _fresh_state()
     end = kernel.accumulate(buf, 0, 256, acc, st)
     assert end == 256
@@ -35,11 +35,11 @@ def test_python_kernel_sums_match_direct_sums():
     i = [buf[2 * k + 1] - 2048 for k in range(256)]
     i_lag = [0] + i[:-1]  # previous current of the first pair was mid-rail (0 centred)
     assert acc[kernel.ACC_N] == 256
-    assert acc[kernel.ACC_SV] == sum(v)
-    assert acc[kernel.ACC_SVV] == sum(x * x for x in v)
-    assert acc[kernel.ACC_SII] == sum(x * x for x in i)
-    assert acc[kernel.ACC_SVI0] == sum(a * b for a, b in zip(v, i))
-    assert acc[kernel.ACC_SVI1] == sum(a * b for a, b in zip(v, i_lag))
+    assert kernel.total(acc, kernel.ACC_SV) == sum(v)
+    assert kernel.total(acc, kernel.ACC_SVV) == sum(x * x for x in v)
+    assert kernel.total(acc, kernel.ACC_SII) == sum(x * x for x in i)
+    assert kernel.total(acc, kernel.ACC_SVI0) == sum(a * b for a, b in zip(v, i))
+    assert kernel.total(acc, kernel.ACC_SVI1) == sum(a * b for a, b in zip(v, i_lag))
 
 
 def test_viper_kernel_matches_python_twin_across_blocks_and_stops():
@@ -50,7 +50,7 @@ def test_viper_kernel_matches_python_twin_across_blocks_and_stops():
     buf = _block(pairs=256, phase_deg=-70.0, noise_counts=2.0, v_bias_code=1900)
     results = []
     for fn in (kernel.accumulate, kernel_viper.accumulate):
-        acc = array("i", bytes(4 * kernel.ACC_LEN))
+        acc = _fresh_acc()
         st = _fresh_state(stop_from=30)
         stops = []
         start = 0
@@ -64,7 +64,7 @@ def test_viper_kernel_matches_python_twin_across_blocks_and_stops():
 
 def test_kernel_stops_before_the_pair_after_a_rising_crossing():
     buf = _block(pairs=256, noise_counts=0.0)
-    acc = array("i", bytes(4 * kernel.ACC_LEN))
+    acc = _fresh_acc()
     st = _fresh_state(stop_from=1)
     stop = kernel.accumulate(buf, 0, 256, acc, st)
     assert 0 < stop < 256
@@ -91,17 +91,43 @@ def test_first_windows_after_a_mid_cycle_start_measure_the_right_frequency():
             assert abs(w.q_var / fe.truth()["q_var"] - 1) < 0.003, start_phase_pairs
 
 
-def test_kernels_write_the_sums_of_one_call_over_whatever_acc_held():
-    # the sampler folds after every call and never clears acc: stale sums must not leak
-    kernels = [kernel.accumulate]
+def _fresh_acc():
+    acc = array("i", bytes(4 * kernel.ACC_LEN))
+    kernel.clear(acc)
+    return acc
+
+
+def _kernels():
+    found = [kernel.accumulate]
     if ON_MICROPYTHON:
         from metering import kernel_viper
 
-        kernels.append(kernel_viper.accumulate)
-    buf = _block(phase_deg=40.0)
-    for fn in kernels:
-        fresh = array("i", bytes(4 * kernel.ACC_LEN))
-        fn(buf, 0, 100, fresh, _fresh_state())
-        stale = array("i", [12345] * kernel.ACC_LEN)
-        fn(buf, 0, 100, stale, _fresh_state())
-        assert list(stale) == list(fresh)
+        found.append(kernel_viper.accumulate)
+    return found
+
+
+def test_kernels_carry_a_full_scale_window_exactly_in_32_bit_words():
+    # 32 blocks at the codes' extremes: every sum passes 2**30 (a big int on the boards)
+    # within the window, yet each word stays a 32-bit small int and the totals are exact
+    buf = array("H", bytes(4 * 256))
+    for k in range(256):
+        buf[2 * k] = 2048 + (2400 if k % 2 else -2000)
+        buf[2 * k + 1] = 2048 + (-2047 if k % 3 else 2047)
+    v = [buf[2 * k] - 2048 for k in range(256)]
+    i = [buf[2 * k + 1] - 2048 for k in range(256)]
+    for fn in _kernels():
+        acc = _fresh_acc()
+        st = _fresh_state()
+        for _ in range(32):
+            fn(buf, 0, 256, acc, st)
+        assert acc[kernel.ACC_N] == 32 * 256
+        assert kernel.total(acc, kernel.ACC_SVV) == 32 * sum(x * x for x in v) > 2 ** 30
+        assert kernel.total(acc, kernel.ACC_SII) == 32 * sum(x * x for x in i)
+        assert kernel.total(acc, kernel.ACC_SV) == 32 * sum(v)
+        lag = [i[-1]] + i[:-1]
+        assert kernel.total(acc, kernel.ACC_SVI0) == 32 * sum(a * b for a, b in zip(v, i)) < 0
+        first = sum(a * b for a, b in zip(v, [0] + i[:-1]))
+        assert kernel.total(acc, kernel.ACC_SVI1) == first + 31 * sum(
+            a * b for a, b in zip(v, lag))
+        for k in range(kernel.ACC_LEN):
+            assert 0 <= acc[k] < 2 ** 30  # small ints on a board, never negative words
