@@ -68,6 +68,7 @@ class App:
         if self.meter.outage_s is not None:
             self.audit.append(now, "power-failure", "off for %d s" % self.meter.outage_s)
         self.keys = OperatorKeys(self.store)
+        self.keys.cipher()  # the uplink's AES-GCM tables (5 KB) now, not late in life
         self.switch = OperatorLinkSwitch(self.store)
         # DLMS system title: 3-letter manufacturer flag + 5 bytes identifying this meter
         self.system_title = b"OSM" + hashlib.sha256(self.meter_id.encode()).digest()[:5]

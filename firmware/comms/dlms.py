@@ -54,12 +54,16 @@ def _check_keys(system_title, ek, ak):
         raise APDUError("bad-key", "suite 0 keys are 16 bytes")
 
 
-def seal(system_title, invocation_counter, ek, ak, plaintext):
-    """Authenticated-and-encrypted APDU for `plaintext`."""
+def seal(system_title, invocation_counter, ek, ak, plaintext, cipher=None):
+    """Authenticated-and-encrypted APDU for `plaintext`. cipher: a crypto.gcm.GCM already
+    keyed with ek, reused across messages (the meter); None builds one (host tools)."""
     _check_keys(system_title, ek, ak)
     ic = invocation_counter.to_bytes(4, "big")
     sc = bytes((SC_AUTHENTICATED_ENCRYPTED,))
-    ciphertext, tag = gcm.encrypt(ek, system_title + ic, plaintext, sc + ak)
+    if cipher is None:
+        ciphertext, tag = gcm.encrypt(ek, system_title + ic, plaintext, sc + ak)
+    else:
+        ciphertext, tag = cipher.encrypt(system_title + ic, plaintext, sc + ak)
     body = sc + ic + ciphertext + tag[:GCM_TAG_LEN]
     return (bytes((TAG_GENERAL_GLOBAL_CIPHERING, SYSTEM_TITLE_LEN)) + system_title
             + ber_length(len(body)) + body)
@@ -83,15 +87,20 @@ def parse(apdu):
     return system_title, ic, bytes(apdu[pos + 5:])
 
 
-def unseal(apdu, ek, ak):
-    """(system title, invocation counter, plaintext); APDUError("bad-tag") if forged."""
+def unseal(apdu, ek, ak, cipher=None):
+    """(system title, invocation counter, plaintext); APDUError("bad-tag") if forged.
+    cipher: as for seal()."""
     system_title, ic, sealed = parse(apdu)
     _check_keys(system_title, ek, ak)
     sc = bytes((SC_AUTHENTICATED_ENCRYPTED,))
+    iv = system_title + ic.to_bytes(4, "big")
     try:
-        plaintext = gcm.decrypt(ek, system_title + ic.to_bytes(4, "big"),
-                                sealed[:-GCM_TAG_LEN], sc + ak, sealed[-GCM_TAG_LEN:],
-                                GCM_TAG_LEN)
+        if cipher is None:
+            plaintext = gcm.decrypt(ek, iv, sealed[:-GCM_TAG_LEN], sc + ak,
+                                    sealed[-GCM_TAG_LEN:], GCM_TAG_LEN)
+        else:
+            plaintext = cipher.decrypt(iv, sealed[:-GCM_TAG_LEN], sc + ak,
+                                       sealed[-GCM_TAG_LEN:], GCM_TAG_LEN)
     except gcm.AuthError:
         raise APDUError("bad-tag", "authentication failed")
     return system_title, ic, plaintext

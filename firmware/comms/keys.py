@@ -29,6 +29,8 @@ class OperatorKeys:
     def __init__(self, store):
         self._slots = SlotStore(store, "keys")
         self._ek = self._ak = self._kek = None
+        self._cipher = None  # crypto.gcm.GCM for EK: its 5 KB of tables, allocated once
+        self._cipher_key = None
         self.generation = 0
         saved = self._slots.load()
         if saved is not None:
@@ -56,6 +58,20 @@ class OperatorKeys:
     def uplink_keys(self):
         """(EK, AK) for the uplink codec only; None without keys."""
         return (self._ek, self._ak) if self.present else None
+
+    def cipher(self):
+        """The AES-GCM state for EK, built on first use (the App asks at boot) and re-keyed
+        in place when EK changes; None without keys. One user at a time: the uplink."""
+        if not self.present:
+            return None
+        if self._cipher is None:
+            from crypto.gcm import GCM
+
+            self._cipher = GCM(self._ek)
+        elif self._cipher_key != self._ek:
+            self._cipher.rekey(self._ek)
+        self._cipher_key = self._ek
+        return self._cipher
 
     def _set(self, kek, ek, ak):
         for name, key in (("kek", kek), ("ek", ek), ("ak", ak)):

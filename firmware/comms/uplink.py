@@ -15,6 +15,10 @@ from storage.slots import SlotStore
 
 MAX_READINGS_PER_MESSAGE = 96  # a day of quarter-hours
 MAX_EVENTS_PER_MESSAGE = 16
+# A message's plaintext, ciphertext and APDU are each one allocation: kept under 2 KB so
+# that a board's heap late in life (largest free block ~1-2 KB) can still send. A day of
+# quarter-hours (27 bytes each) then takes two messages.
+MAX_PLAINTEXT_BYTES = 1536
 ACK_TIMEOUT_MS = 10000
 MAX_CLOCK_STEP_S = 3600  # a larger correction is refused as absurd (and logged)
 HEADEND_SYSTEM_TITLE = b"OPHE0001"
@@ -84,18 +88,27 @@ class Uplink:
             self.state["lost"] += count
             self.state["qh"] = first - 1
             self.audit.append(self.clock.time(), "readings-lost", "%d readings" % count)
+        size = 1 + sum(len(item) for item in items)  # the version byte, a lost item
         qh_through = self.state["qh"]
         for seq, rec in self.intervals.records(self.state["qh"]):
             if len(items) >= MAX_READINGS_PER_MESSAGE or (qh_limit is not None and seq > qh_limit):
                 break
-            items.append(payload.reading(seq, rec))
+            item = payload.reading(seq, rec)
+            if items and size + len(item) > MAX_PLAINTEXT_BYTES:
+                break
+            items.append(item)
+            size += len(item)
             qh_through = seq
         ev_through = self.state["ev"]
         n_events = 0
         for seq, raw in self.audit.raw(self.state["ev"]):
             if n_events >= MAX_EVENTS_PER_MESSAGE or (ev_limit is not None and seq > ev_limit):
                 break
-            items.append(payload.event(seq, raw))
+            item = payload.event(seq, raw)
+            if items and size + len(item) > MAX_PLAINTEXT_BYTES:
+                break
+            items.append(item)
+            size += len(item)
             ev_through = seq
             n_events += 1
         return items, qh_through, ev_through
@@ -144,7 +157,8 @@ class Uplink:
             sent = 0
             while items:
                 ic = self.counter.next()
-                apdu = dlms.seal(self.system_title, ic, keys[0], keys[1], payload.message(items))
+                apdu = dlms.seal(self.system_title, ic, keys[0], keys[1], payload.message(items),
+                                 self.keys.cipher())
                 self._acked = None
                 client.publish((self.meter_topic + "/up").encode(), apdu, False, 1)
                 self._wait_ack(client, ic)
@@ -187,7 +201,7 @@ class Uplink:
             return
         keys = self.keys.uplink_keys()
         try:
-            title, ic, plain = dlms.unseal(msg, keys[0], keys[1])
+            title, ic, plain = dlms.unseal(msg, keys[0], keys[1], self.keys.cipher())
             acked, time_s = payload.decode_ack(plain)
         except (dlms.APDUError, payload.PayloadError, ValueError):
             return  # forged or malformed: ignored (counted by nobody we can trust)

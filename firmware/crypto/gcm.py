@@ -142,11 +142,24 @@ class GCM:
         self._ctr_buf = bytearray(16 * _CHUNK_BLOCKS)
         self._ctr_mv = memoryview(self._ctr_buf)
         self._ks = bytearray(16 * _CHUNK_BLOCKS)
+        self._build = build
+        self._set_hash_key()
+
+    def rekey(self, key):
+        """Use another key with the same table and buffers: a key rotation allocates
+        nothing large (a board's heap late in life may have no 4 KB block)."""
+        self._aes = AES(key)
+        table = self._table
+        for i in range(len(table)):
+            table[i] = 0
+        self._set_hash_key()
+
+    def _set_hash_key(self):
         h = bytearray(16)
         self._aes.encrypt_block(bytes(16), h)  # H = E(K, 0**128)
         for j in range(4):
             self._table[512 + j] = int.from_bytes(h[4 * j:4 * j + 4], "big")
-        build(self._table)
+        self._build(self._table)
 
     def encrypt(self, iv, plaintext, aad=b""):
         """Return (ciphertext as a bytearray, 16-byte tag); truncate the tag as needed."""

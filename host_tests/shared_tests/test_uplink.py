@@ -137,3 +137,33 @@ def test_clock_follows_authenticated_head_end_time_but_refuses_absurd_jumps():
     up.send_now()
     assert clock.time() == before
     assert any(e["event"] == "clock-correction-refused" for _s, e in audit.entries())
+
+
+def test_a_day_of_readings_goes_in_messages_under_two_kilobytes_and_all_arrive():
+    from comms.uplink import MAX_PLAINTEXT_BYTES
+
+    flash, clock, broker, head, intervals, audit, up = _setup()
+    _quarters(intervals, clock, 96)
+    for k in range(12):
+        audit.append(clock.time(), "boot", "event %d with some text to it" % k)
+    assert up.send_now() == "sent 3 message(s)"
+    sizes = [len(apdu) for _topic, apdu in broker.up]
+    assert max(sizes) < 2048, sizes  # one allocation each on the meter's heap
+    assert all(len(dlms.unseal(apdu, EK, AK)[2]) <= MAX_PLAINTEXT_BYTES for _t, apdu in broker.up)
+    assert sorted(head.readings) == list(range(1, 97))
+    assert len(head.events) == 12
+
+
+def test_the_uplink_cipher_is_built_once_and_rekeyed_in_place():
+    from crypto import gcm
+
+    keys = OperatorKeys(FakeFlash())
+    assert keys.cipher() is None
+    keys.commission(KEK, EK, AK)
+    first = keys.cipher()
+    iv_ = TITLE + bytes(4)
+    assert first.encrypt(iv_, b"reading", b"aad") == gcm.GCM(EK).encrypt(iv_, b"reading", b"aad")
+    new_ek = bytes(range(100, 116))
+    keys._set(KEK, new_ek, AK)  # as a wrapped key install does
+    assert keys.cipher() is first  # the same 5 KB of tables, re-keyed
+    assert first.encrypt(iv_, b"reading", b"aad") == gcm.GCM(new_ek).encrypt(iv_, b"reading", b"aad")

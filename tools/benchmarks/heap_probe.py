@@ -36,6 +36,7 @@ def works_with_free(fn, free_bytes):
 def min_free(fn, cap=None, resolution=256):
     """The least free heap (gc.mem_free) with which fn succeeded, to `resolution` bytes,
     searching below `cap` (default: all that is free now); None if it never did."""
+    gc.collect()  # garbage left by the caller would make the first try look full
     lo, hi = 0, gc.mem_free() - 1024
     if cap is not None:
         hi = min(hi, cap)
