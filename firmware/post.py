@@ -146,9 +146,6 @@ class PostResult:
 
 
 def run():
-    import sys
-
-    loaded_before = set(sys.modules)
     crypto_failed = []
     for name, check in CRYPTO_CHECKS:
         try:
@@ -168,22 +165,7 @@ def run():
             ok = False
         if not ok:
             kernel_failed.append("metering-kernel")
-    _unload_crypto(loaded_before)
+    # the crypto modules and Ed25519's base table stay loaded: built now, at boot, they
+    # are not asked for again late in the meter's life, when the heap is fragmented
     return PostResult(crypto_failed, kernel_failed)
 
-
-def _unload_crypto(keep):
-    """Forget the crypto modules only the self-test imported: a meter that only meters
-    need not keep Ed25519 and SHA-512 (and the base table) on its heap when its code
-    was loaded from .mpy; the first update or token imports them again."""
-    import sys
-
-    package = sys.modules.get("crypto")
-    for name in list(sys.modules):
-        if name.startswith("crypto.") and name not in keep:
-            del sys.modules[name]
-            if package is not None:
-                try:
-                    delattr(package, name[len("crypto."):])
-                except AttributeError:
-                    pass

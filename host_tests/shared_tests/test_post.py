@@ -105,15 +105,3 @@ def test_broken_crypto_refuses_updates_tokens_and_commissioning_and_says_so():
     app.step()  # metering goes on: the meter only refuses what needs crypto
     assert app.post.to_dict()["passed"] is False
 
-
-def test_post_forgets_the_signature_code_only_it_needed_and_it_loads_again():
-    import sys
-
-    sys.modules.pop("crypto.ed25519", None)
-    assert post.run().crypto_ok
-    assert "crypto.ed25519" not in sys.modules  # a metering-only meter keeps no Ed25519
-    from binascii import unhexlify
-
-    from crypto import ed25519
-
-    assert ed25519.verify(unhexlify(post._ED_PUBLIC), b"", unhexlify(post._ED_SIGNATURE))
