@@ -7,6 +7,7 @@ ring would overflow). Runs on MicroPython's unix port and on CPython.
 """
 import math
 import random
+from array import array
 
 from boards.common import *  # noqa: F401,F403 - a board restates only what differs
 from boards import common
@@ -26,8 +27,8 @@ _SIN_BITS = 20  # the table's scale: sin(x) * 2**20
 _TABLE_BITS = 10
 _NOISE_SHIFT = 24
 _LCG_MASK = 0x7FFFFFFF
-_SIN_TABLE = [int(math.sin(2 * math.pi * k / (1 << _TABLE_BITS)) * (1 << _SIN_BITS))
-              for k in range((1 << _TABLE_BITS) + 1)]
+_SIN_TABLE = array("i", [int(math.sin(2 * math.pi * k / (1 << _TABLE_BITS)) * (1 << _SIN_BITS))
+                         for k in range((1 << _TABLE_BITS) + 1)])
 
 
 def _sin_fx(phase):
