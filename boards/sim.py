@@ -153,18 +153,17 @@ class SimFrontEnd:
             if xt_amp:
                 i += xt_amp * sin_at((pv + d_shift) & _PHASE_MASK)
             bias = drift * m
-            noise = 0
-            for _ in range(4):
+            v_noise = i_noise = -(1 << 32)  # each: four centred uniforms, v's drawn first
+            for j in range(8):
                 x = (x * 1103515245 + 12345) & _LCG_MASK
-                noise += x
+                if j < 4:
+                    v_noise += x
+                else:
+                    i_noise += x
             vc = (v_bias + bias + (v >> _SIN_BITS)
-                  + ((noise - (1 << 32)) * noise_mult >> _NOISE_SHIFT)) >> _FRAC
-            noise = 0
-            for _ in range(4):
-                x = (x * 1103515245 + 12345) & _LCG_MASK
-                noise += x
+                  + (v_noise * noise_mult >> _NOISE_SHIFT)) >> _FRAC
             ic = (i_bias + bias + (i >> _SIN_BITS)
-                  + ((noise - (1 << 32)) * noise_mult >> _NOISE_SHIFT)) >> _FRAC
+                  + (i_noise * noise_mult >> _NOISE_SHIFT)) >> _FRAC
             buf[2 * k] = 0 if vc < 0 else (top if vc > top else vc)
             buf[2 * k + 1] = 0 if ic < 0 else (top if ic > top else ic)
         self._noise_state = x

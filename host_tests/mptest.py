@@ -51,6 +51,19 @@ def micropython_only(reason):
     return wrap
 
 
+def temp_root(tag):
+    """A fresh folder path under /tmp for one test's meter flash (not created: the
+    firmware makes it), distinct per interpreter so both runs can share a machine."""
+    import os
+
+    base = "/tmp/meter-%s-%d" % (tag, 2 if ON_MICROPYTHON else 1)
+    try:
+        os.mkdir(base)
+    except OSError:
+        pass
+    return base + "/r-" + "".join("%02x" % b for b in os.urandom(6))
+
+
 def raises(exc_type, fn, *args, **kwargs):
     """Call fn and return the exception it raised; fail if it raised nothing or another."""
     try:

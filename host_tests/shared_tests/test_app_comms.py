@@ -1,23 +1,7 @@
 """The assembled meter: the consumer's switch stops the operator link, shows on P1,
 survives a reboot, and leaves metering and P1 running."""
 import main
-from mptest import ON_MICROPYTHON
-
-_ROOTS = []
-
-
-def _root():
-    import os
-
-    base = "/tmp/meter-app-test-%d" % (2 if ON_MICROPYTHON else 1)
-    try:
-        os.mkdir(base)
-    except OSError:
-        pass
-    path = base + "/r%d-%s" % (len(_ROOTS), "".join("%02x" % b for b in os.urandom(6)))
-    _ROOTS.append(path)
-    return path
-
+from mptest import temp_root
 
 class Capture:
     def __init__(self):
@@ -43,7 +27,7 @@ def _run(app, windows):
 
 
 def test_opt_out_shows_on_p1_persists_and_metering_goes_on():
-    root = _root()
+    root = temp_root("app-test")
     app = _app(root)
     _run(app, 2)
     assert app.comms(False) is False
@@ -65,7 +49,7 @@ def test_opt_out_shows_on_p1_persists_and_metering_goes_on():
 
 
 def test_keys_are_never_in_the_repr():
-    app = _app(_root())
+    app = _app(temp_root("app-test"))
     app.keys.commission(bytes(16), bytes(range(16)), bytes(range(16, 32)))
     text = repr(app.keys) + repr(app.keys.fingerprints())
     for key in (bytes(range(16)), bytes(range(16, 32))):
@@ -75,7 +59,7 @@ def test_keys_are_never_in_the_repr():
 def test_unsigned_command_over_the_operator_link_changes_nothing_and_is_logged():
     from fakes.mqtt import FakeBroker
 
-    app = _app(_root())
+    app = _app(temp_root("app-test"))
     app.keys.commission(bytes(16), bytes(range(16)), bytes(range(16, 32)))
     broker = FakeBroker()
     forged = b'{"signatures":[],"signed":{"command":"set-operator-link","counter":99,' \

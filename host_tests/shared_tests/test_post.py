@@ -7,24 +7,14 @@ import main
 import post
 from crypto import gcm, sha512
 from metering import sampling
-from mptest import ON_MICROPYTHON, raises
+from mptest import raises, temp_root
 from update.errors import UpdateRejected
 from control.tokens import TokenRefused
 
 
-def _root():
-    import os
-
-    base = "/tmp/meter-post-test-%d" % (2 if ON_MICROPYTHON else 1)
-    try:
-        os.mkdir(base)
-    except OSError:
-        pass
-    return base + "/r-" + "".join("%02x" % b for b in os.urandom(6))
-
-
 def _app(post_result=None):
-    return main.build_app("sim", post_result, paced=False, storage_root=_root(), p1_path=None)
+    return main.build_app("sim", post_result, paced=False, storage_root=temp_root("post-test"),
+                          p1_path=None)
 
 
 def test_post_passes_with_the_kernels_this_interpreter_has():
