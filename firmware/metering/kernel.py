@@ -58,7 +58,9 @@ ST_CROSS_K = const(9)  # window index of the first sample after the last crossin
 ST_CROSS_PREV = const(10)  # centred voltage just before / after that crossing
 ST_CROSS_CUR = const(11)
 ST_STOPPED = const(12)  # 1 if the last call stopped at a window-closing crossing
-ST_LEN = const(13)
+ST_START = const(13)  # the last call's bounds (kernel_viper's loop reads them from here)
+ST_END = const(14)
+ST_LEN = const(15)
 
 MAX_BLOCK_PAIRS = const(256)
 
@@ -78,21 +80,28 @@ def accumulate(buf, start, end, acc, st):
     stop_from = st[ST_STOP_FROM]
     sv = si = svv = sii = svi0 = svi1 = 0
     stopped = 0
+    st[ST_START] = start
+    st[ST_END] = end
     k = start
     while k < end:
         v = buf[2 * k] - v_mid
         i = buf[2 * k + 1] - i_mid
-        if v < -hyst:
+        if armed:
+            # armed means every sample since the arming one was negative: the first
+            # non-negative one is a rising crossing, and the one before it was below 0
+            if v >= 0:
+                armed = 0
+                if k > start:
+                    prev_v = buf[2 * k - 2] - v_mid
+                st[ST_CROSS_N] += 1
+                st[ST_CROSS_K] = wn
+                st[ST_CROSS_PREV] = prev_v
+                st[ST_CROSS_CUR] = v
+                if wn >= stop_from:
+                    stopped = 1
+                    break
+        elif v < -hyst:
             armed = 1
-        elif armed and prev_v < 0 and v >= 0:
-            armed = 0
-            st[ST_CROSS_N] += 1
-            st[ST_CROSS_K] = wn
-            st[ST_CROSS_PREV] = prev_v
-            st[ST_CROSS_CUR] = v
-            if wn >= stop_from:
-                stopped = 1
-                break
         sv += v
         si += i
         svv += v * v
@@ -100,9 +109,10 @@ def accumulate(buf, start, end, acc, st):
         svi0 += v * i
         svi1 += v * prev_i
         prev_i = i
-        prev_v = v
         wn += 1
         k += 1
+    if k > start:
+        prev_v = buf[2 * k - 2] - v_mid
     acc[ACC_N] += k - start
     _carry(acc, ACC_SV, sv)
     _carry(acc, ACC_SI, si)

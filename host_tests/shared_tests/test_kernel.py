@@ -62,6 +62,15 @@ def test_viper_kernel_matches_python_twin_across_blocks_and_stops():
     assert results[0] == results[1]
 
 
+def test_viper_kernel_reads_the_state_layout_of_its_twin():
+    if not ON_MICROPYTHON:
+        skip("viper exists only on MicroPython")
+    from metering import kernel_viper
+
+    assert (kernel_viper.ST_START, kernel_viper.ST_END) == (kernel.ST_START, kernel.ST_END)
+    assert kernel.ST_END < kernel.ST_LEN
+
+
 def test_kernel_stops_before_the_pair_after_a_rising_crossing():
     buf = _block(pairs=256, noise_counts=0.0)
     acc = _fresh_acc()
