@@ -7,6 +7,7 @@ MPY := $(BIN)/micropython
 SECONDS ?= 0
 BOARD ?= esp32
 PORT ?=
+HEAP_KB ?=
 
 .PHONY: all venv test sim vboard stage deploy bench check clean
 
@@ -38,10 +39,11 @@ vboard: venv
 stage: venv
 	$(PY) -m tools.stage $(BOARD) build/stage/$(BOARD)
 
-# Compile for the board with mpy-cross and copy with mpremote (data/ on the board is kept).
+# Compile for the board with mpy-cross, check the heap budget (HEAP_KB states the board's
+# real heap), and copy with mpremote (data/ on the board is kept).
 deploy: venv
 	@test -n "$(PORT)" || { echo "usage: make deploy BOARD=esp32|rp2040 PORT=/dev/ttyUSB0"; exit 2; }
-	$(PY) -m tools.deploy --board $(BOARD) --port $(PORT)
+	$(PY) -m tools.deploy --board $(BOARD) --port $(PORT) $(if $(HEAP_KB),--heap-kb $(HEAP_KB))
 
 # mpy-cross for both targets and the stub type-check of the board modules.
 check: venv

@@ -14,6 +14,10 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from tools import heap_budget  # noqa: E402
+
 BENCH_DIR = os.path.join(ROOT, "tools", "benchmarks")
 
 
@@ -34,6 +38,7 @@ def run_mp(script, *args, heap=None):
 
 
 FLOW_HEAPS_K = (192, 224, 256, 288, 320, 352, 384, 416, 448, 512)
+ROM_FLOW_HEAPS_K = (64, 96, 128, 160, 192, 224, 256, 288)  # heap left beside the image
 
 
 def instruction_counts():
@@ -61,65 +66,74 @@ def instruction_counts():
     return {"meter_per_pair": meter, "bare_per_pair": bare, "ratio": meter / bare}
 
 
-def flow_scan(mpy, work):
-    """Whole-flow runs (flow_heap.py) at each heap of FLOW_HEAPS_K: {heap_k: result or
-    None}. A scan, not a bisection: fragmentation makes pass/fail non-monotonic."""
-    os.makedirs(work, exist_ok=True)
-    script = os.path.join(BENCH_DIR, "flow_heap.py")
-    subprocess.run([_tool("micropython"), "-X", "heapsize=4M", script, ROOT, mpy, work, "setup"],
-                   check=True, capture_output=True, cwd=BENCH_DIR, timeout=600)
-    out = {}
+def flow_scans(mpy, work):
+    """Whole-flow runs (flow_heap.py, via tools.heap_budget) at each heap size, with the
+    code loaded from .mpy into RAM and with it in a ROMFS image: {"ram"|"rom": {heap_k:
+    result or None}}. A scan, not a bisection: fragmentation makes pass/fail
+    non-monotonic."""
+    flow = heap_budget.Flow(mpy, work)
+    image = heap_budget.romfs_image(mpy, os.path.join(work, "firmware.romfs"))
+    image_bytes = os.path.getsize(image)
+    scans = {"ram": {}, "rom": {}, "rom_image_bytes": image_bytes}
     for heap_k in FLOW_HEAPS_K:
-        proc = subprocess.run([_tool("micropython"), "-X", "heapsize=%dK" % heap_k, script, ROOT,
-                               mpy, work, "run"], capture_output=True, text=True,
-                              cwd=BENCH_DIR, timeout=600)
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-        out[heap_k] = json.loads(lines[-1]) if proc.returncode == 0 and lines else None
-    return out
+        scans["ram"][heap_k] = flow.run(heap_k * 1024)[0]
+    for heap_k in ROM_FLOW_HEAPS_K:
+        # the image is read into one block allocated first: the firmware gets the rest
+        scans["rom"][heap_k] = flow.run(heap_k * 1024 + image_bytes + 16, image)[0]
+    return scans
 
 
-def flow_section(scan):
-    passed = [k for k, r in sorted(scan.items()) if r is not None]
-    least = passed[0] if passed else None
+def flow_section(scans):
+    def least(scan):
+        passed = [k for k, r in sorted(scan.items()) if r is not None]
+        return passed[0] if passed else None
+
+    ram, rom = least(scans["ram"]), least(scans["rom"])
     lines = [
         "## Memory: the whole meter in one heap (issue 9)",
         "",
-        "The App on the sim board with its code loaded from the mpy-cross build (the `make"
-        " deploy` path), commissioned, metering with P1, then a signed %s-file update"
-        " installed through its own gate, then metering on (tools/benchmarks/flow_heap.py)."
-        " One process per heap size; 64-bit unix port." % "40",
+        "The App on the sim board, commissioned, metering with P1, then a signed 40-file"
+        " update installed through its own gate, then metering on"
+        " (tools/benchmarks/flow_heap.py, run by tools/heap_budget.py). One process per heap"
+        " size; 64-bit unix port. Two ways to hold the code: loaded from the mpy-cross"
+        " build into RAM (the `make deploy` path), and in a %d-byte ROMFS image"
+        " (`mpremote romfs build`) mounted with `vfs.VfsRom`, as on a board with a ROMFS"
+        " partition: the image is read into one block first and the heap beside it is what"
+        " the table gives." % scans["rom_image_bytes"],
         "",
-        "| `-X heapsize` | result |",
-        "|---|---|",
+        "| heap for the firmware | .mpy in RAM | code in ROMFS | live after boot (ROMFS) |"
+        " live with the update gate loaded (ROMFS) |",
+        "|---|---|---|---|---|",
     ]
-    for heap_k, r in sorted(scan.items()):
-        lines.append("| %dK | %s |" % (heap_k, "ok" if r else "MemoryError"))
+    sizes = sorted(set(scans["ram"]) | set(scans["rom"]))
+    for heap_k in sizes:
+        cells = []
+        for mode in ("ram", "rom"):
+            if heap_k not in scans[mode]:
+                cells.append("")
+            else:
+                cells.append("ok" if scans[mode][heap_k] else "MemoryError")
+        r = scans["rom"].get(heap_k)
+        cells += ["%d" % r["live_built"] if r else "", "%d" % r["live_installed"] if r else ""]
+        lines.append("| %dK | %s |" % (heap_k, " | ".join(cells)))
     lines += [
         "",
-        "Least heap that passed: %s. Pass/fail is not monotonic where it flips: fragmentation"
-        " decides. Live heap on the 32-bit boards is about 0.8 of this port's (CONTEXT.md),"
-        " so the .mpy path needs roughly %s on a board: above a stock ESP32 (about 112 KB)"
-        " and the 160 KB asked of a Pico. Most of it is code: the modules' bytecode and"
-        " interned names sit on the heap when loaded from .mpy; frozen (docs/BOARDS.md) they"
-        " stay in flash." % (
-            "%dK" % least if least else "none of the sizes tried",
-            "%d KB" % int(0.8 * least) if least else "more"),
+        "Least heap that passed: %s with the code in RAM, %s with it in ROMFS. Pass/fail is"
+        " not monotonic where it flips: fragmentation decides. Live heap on the 32-bit"
+        " boards is about %.1f of this port's (CONTEXT.md), so the board needs roughly %s"
+        " (.mpy in RAM) or %s (ROMFS), against budgets of %d KB (ESP32) and %d KB (Pico)"
+        " and 64 KB with the code frozen. Frozen code keeps less on the heap than ROMFS"
+        " (names and code records compiled into the firmware), so the ROMFS figure bounds"
+        " it from above; there is no 32-bit port here to measure it." % (
+            "%dK" % ram if ram else "none of the sizes tried",
+            "%dK" % rom if rom else "none of the sizes tried",
+            heap_budget.BOARD_TO_HOST,
+            "%d KB" % int(heap_budget.BOARD_TO_HOST * ram) if ram else "more",
+            "%d KB" % int(heap_budget.BOARD_TO_HOST * rom) if rom else "more",
+            heap_budget.BUDGET_KB["esp32"], heap_budget.BUDGET_KB["rp2040"]),
         "",
     ]
     return lines
-
-
-def compile_tree(dest):
-    """The device layout compiled to .mpy for the host's architecture (x64), as
-    `make deploy` compiles it for a board: code loads without the compiler's heap."""
-    sys.path.insert(0, ROOT)
-    from tools.stage import layout
-
-    for host_path, device_path in layout("sim"):
-        out = os.path.join(dest, device_path[:-3] + ".mpy")
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        subprocess.run([_tool("mpy-cross"), "-march=x64", "-o", out, host_path], check=True)
-    return dest
 
 
 def metering_section(results):
@@ -286,7 +300,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        mpy = compile_tree(os.path.join(tmp, "mpy"))
+        mpy = heap_budget.compile_tree(os.path.join(tmp, "mpy"))
         data = os.path.join(tmp, "data")
         print("metering cost ...", file=sys.stderr)
         results["metering_cost"] = run_mp("metering_cost.py", ROOT)
@@ -302,7 +316,7 @@ def main(argv=None):
         if os.path.exists(os.path.join(BENCH_DIR, "update_cost.py")):
             results["update_cost"] = run_mp("update_cost.py", ROOT, mpy, heap="256K")
         print("whole flow heap scan ...", file=sys.stderr)
-        results["flow_heap"] = flow_scan(mpy, os.path.join(tmp, "flow"))
+        results["flow_heap"] = flow_scans(mpy, os.path.join(tmp, "flow"))
         print("accuracy grid ...", file=sys.stderr)
         results["accuracy"] = run_mp("accuracy_table.py", ROOT)
     if args.json:

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from tools import deploy
+from tools import deploy, heap_budget
 from tools.vboard import VirtualBoard
 
 MPREMOTE = os.path.join(os.path.dirname(sys.executable), "mpremote")
@@ -38,3 +38,27 @@ def test_deploy_to_virtual_board_replaces_source_with_compiled_modules(tmp_path)
     assert "'sampling.mpy'" in probe
     assert "'sampling.py'" not in probe  # the stale source would shadow the new code
     assert (tmp_path / "fs" / "metering" / "kernel_viper.mpy").exists()
+
+
+def test_a_build_that_does_not_fit_the_stated_heap_is_refused_before_anything_is_copied(capsys):
+    # 48 KB of GC heap cannot hold the meter and an update: refused, nothing run after
+    assert deploy.main(["--board", "esp32", "--port", "/dev/null", "--heap-kb", "48",
+                        "--dry-run"]) == 1
+    captured = capsys.readouterr()
+    assert "refusing" in captured.err and "48 KB" in captured.err
+    assert "MemoryError" in captured.err  # says what failed, not only that it did
+    assert "mpremote" not in captured.out  # no copy command was produced
+
+
+def test_a_build_that_fits_the_stated_heap_says_the_budget_it_checked(capsys):
+    assert deploy.main(["--board", "rp2040", "--port", "/dev/null", "--heap-kb", "1024",
+                        "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert "runs in 1024 KB of GC heap" in captured.err
+    assert "%d bytes" % heap_budget.host_heap_bytes(1024) in captured.err
+    assert "mpremote" in captured.out
+
+
+def test_every_board_with_a_driver_has_a_budget():
+    assert set(heap_budget.BUDGET_KB) == {"esp32", "rp2040"}
+    assert heap_budget.host_heap_bytes(96) == 122880  # 96 KB at 0.8 of the 64-bit port's

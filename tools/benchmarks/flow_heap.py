@@ -3,17 +3,39 @@ from the mpy-cross build (the `make deploy` path), meters with P1, installs a si
 200 KB update through its own gate (commissioned with an operator policy), then meters on.
 tools/bench.py runs it at decreasing `-X heapsize` to find the least heap it succeeds in.
 
-Usage: micropython -X heapsize=N flow_heap.py ROOT MPY_DIR WORK_DIR setup|run
+Usage: micropython -X heapsize=N flow_heap.py ROOT MPY_DIR WORK_DIR setup
+       micropython -X heapsize=N flow_heap.py ROOT MPY_DIR WORK_DIR run NAME [ROM_IMAGE]
   setup  writes WORK_DIR/update.pkg and WORK_DIR/policy.bin (run with a large heap)
-  run    the flow; prints one JSON line; exit status 0 only if every step succeeded
+  run    the flow, its storage in WORK_DIR/NAME (a fresh meter: NAME must be new); prints
+         one JSON line; exit status 0 only if every step succeeded.
+         With ROM_IMAGE (a ROMFS image of MPY_DIR, `mpremote romfs build`), the code runs
+         from that image mounted at /rom, as on a board with a ROMFS partition: bytecode and
+         constants stay in the image, not on the heap. The image itself is read into one
+         block allocated first; "heap_for_firmware" is the heap without it.
 """
 import sys
 
 ROOT, MPY_DIR, WORK, STEP = sys.argv[1:5]
-sys.path[:0] = [MPY_DIR]
+RUN_NAME = sys.argv[5] if len(sys.argv) > 5 else None
+ROM_IMAGE = sys.argv[6] if len(sys.argv) > 6 else None
 sys.argv[2:] = [MPY_DIR]  # update_cost's own import path: the same code
 
 import gc  # noqa: E402
+
+_rom_block = 0
+if ROM_IMAGE:
+    import os
+    import vfs
+
+    _rom = bytearray(os.stat(ROM_IMAGE)[6])
+    with open(ROM_IMAGE, "rb") as _f:
+        _f.readinto(_rom)
+    vfs.mount(vfs.VfsRom(_rom), "/rom")
+    _rom_block = (len(_rom) + 15) // 16 * 16  # the GC's 16-byte blocks on this port
+    sys.path[:0] = ["/rom"]
+else:
+    sys.path[:0] = [MPY_DIR]
+
 import json  # noqa: E402
 import os  # noqa: E402
 
@@ -50,12 +72,12 @@ def _policy_body(update_cost):
 
 def run():
     heap = gc.mem_alloc() + gc.mem_free()
-    folder = WORK + "/run-%d" % heap
-    _fresh(folder)
-    os.chdir(folder)
+    os.mkdir(WORK + "/" + RUN_NAME)  # fails if it exists: every run is a fresh meter
+    os.chdir(WORK + "/" + RUN_NAME)
     import main
 
     app = main.build("sim", paced=False, storage_root="data", p1_path=None)
+    live = {"built": _live()}
     with open(WORK + "/policy.bin", "rb") as f:
         policy = f.read()
     app.commission(policy, bytes(range(16)), bytes(range(1, 17)), bytes(range(2, 18)))
@@ -72,19 +94,21 @@ def run():
 
     meter(WINDOWS_BEFORE)
     result = app.update_gate().install_file(WORK + "/update.pkg", activate=False, remove=False)
+    live["installed"] = _live()  # the update gate's code and state still loaded
     meter(WINDOWS_AFTER)
     gc.collect()
-    print(json.dumps({"ok": True, "heap_total": heap, "installed": result["version"],
+    print(json.dumps({"ok": True, "heap_total": heap, "heap_for_firmware": heap - _rom_block,
+                      "installed": result["version"], "live_built": live["built"],
+                      "live_installed": live["installed"],
                       "windows": app.meter.sampler.windows, "lowest_free": low[0],
                       "kernel": app.meter.sampler.kernel_name,
                       "self_test": app.post.summary() if hasattr(app, "post") else None}))
 
 
-def _fresh(path):
-    try:
-        os.mkdir(path)
-    except OSError:
-        pass
+def _live():
+    """Bytes reachable now, without the ROM image's block (a collection first)."""
+    gc.collect()
+    return gc.mem_alloc() - _rom_block
 
 
 if STEP == "setup":
