@@ -145,7 +145,18 @@ class PostResult:
                 "kernel_failed": self.kernel_failed}
 
 
+def _load_crypto():
+    """Import every module the checks use before any check runs: long-lived module objects
+    allocated between the checks' temporary big ints would leave the heap in pieces."""
+    for name in ("crypto.sha512", "crypto.aes", "crypto.gcm", "crypto.ed25519"):
+        try:
+            __import__(name)
+        except Exception:  # noqa: BLE001 - the check that needs it fails on its own import
+            pass
+
+
 def run():
+    _load_crypto()
     crypto_failed = []
     for name, check in CRYPTO_CHECKS:
         try:
@@ -165,7 +176,7 @@ def run():
             ok = False
         if not ok:
             kernel_failed.append("metering-kernel")
-    # the crypto modules and Ed25519's base table stay loaded: built now, at boot, they
-    # are not asked for again late in the meter's life, when the heap is fragmented
+    # the crypto modules stay loaded: imported now, at boot, they are not asked for again
+    # late in the meter's life, when the heap is fragmented
     return PostResult(crypto_failed, kernel_failed)
 

@@ -15,13 +15,14 @@ verify() starts from "rejected" and has one accepting exit. Checks, in order:
      the §6 reference, this rejects R + T for a small-order T that only the cofactored
      equation would accept. Mixed-order keys (honest A plus torsion) are not rejected.
 Big-int field arithmetic; [S]B - [k]A in one Straus pass over width-NAF digits: S with a
-table of 32 odd multiples of B (built at first use, kept: ~4 KB on a board), k with 8 odd
-multiples of -A (per call). Not constant time: every input is public.
+constant table of 32 odd multiples of B (crypto.ed25519_table, 3 KB that stay in flash
+when frozen), k with 8 odd multiples of -A (per call). Not constant time: every input is public.
 """
 from array import array
 
 from compat import const
 
+from crypto.ed25519_table import BASE_MULTIPLES
 from crypto.sha512 import SHA512
 
 P = 2**255 - 19
@@ -151,38 +152,6 @@ def _add_cached(pt, c):
     return (e * f % P, g * h % P, f * g % P, e * h % P)
 
 
-_base = None
-
-
-def _base_table():
-    """Odd multiples 1B..63B of the base point as affine (y + x, y - x, 2dxy): 32 entries of
-    three 32-byte little-endian numbers, small pieces a fragmented heap can hold (as big
-    ints they would take ~6 KB on a board). One inversion for all (Montgomery's trick)."""
-    global _base
-    if _base is None:
-        bx, by = _decode_point(_B_ENCODING)
-        n = 1 << (_B_WIDTH - 2)
-        points = [None] * n  # (X, Y, Z) of each multiple, then its table entry
-        prefix = [1] * (n + 1)  # prefix[j] = Z_0 .. Z_(j-1)
-        j = 0
-        for point in _odd_multiples(bx, by, n):
-            points[j] = point[0:3]
-            prefix[j + 1] = prefix[j] * point[2] % P
-            j += 1
-        inv = _invert(prefix[n])  # 1 / (Z_0 .. Z_31)
-        for j in range(n - 1, -1, -1):
-            x, y, z = points[j]
-            zinv = inv * prefix[j] % P  # 1 / Z_j
-            inv = inv * z % P
-            x = x * zinv % P
-            y = y * zinv % P
-            points[j] = ((y + x) % P).to_bytes(32, "little") \
-                + ((y - x) % P).to_bytes(32, "little") \
-                + (x * y % P * _D2 % P).to_bytes(32, "little")
-        _base = tuple(points)
-    return _base
-
-
 def _wnaf(scalar, width):
     """Width-NAF digits of scalar (< 2^253): odd, |digit| < 2^(width-1), at most one
     nonzero in any `width` consecutive positions; scalar = sum(naf[i] * 2^i)."""
@@ -214,7 +183,7 @@ def _straus(s, k, ax, ay):
     sn = _wnaf(s, _B_WIDTH)
     kn = _wnaf(k, _A_WIDTH)
     ta = [_cached(pt) for pt in _odd_multiples(P - ax, ay, 1 << (_A_WIDTH - 2))]  # -A
-    tb = _base_table()
+    tb = BASE_MULTIPLES
     i = 255
     while i >= 0 and not (sn[i] or kn[i]):
         i -= 1
@@ -260,10 +229,10 @@ def _straus(s, k, ax, ay):
                 if db:
                     t = e * h % p
             if db:  # madd-2008-hwcd-3: + affine (y + x, y - x, 2dxy), Z2 = 1
-                entry = tb[(db if db > 0 else -db) >> 1]
-                yp = int.from_bytes(entry[0:32], "little")
-                ym = int.from_bytes(entry[32:64], "little")
-                t2 = int.from_bytes(entry[64:96], "little")
+                at = 96 * ((db if db > 0 else -db) >> 1)
+                yp = int.from_bytes(tb[at:at + 32], "little")
+                ym = int.from_bytes(tb[at + 32:at + 64], "little")
+                t2 = int.from_bytes(tb[at + 64:at + 96], "little")
                 if db < 0:
                     yp, ym, t2 = ym, yp, -t2
                 a = (y - x) * ym % p
