@@ -79,8 +79,8 @@ class App:
         tariffs = load_json(self.store, "tariffs")
         if tariffs:
             self.meter.tariffs = TariffSchedule(tariffs)
-        self._policies = None  # the trust policy and control plane load on first use:
-        self._control = None  # a meter that is only metering keeps ~50 KB of code unloaded
+        self._policies = None  # the trust policy and control plane: built at the end
+        self._control = None
         self.uplink.on_command = self.command_from_link
         self.uplink.firmware = FirmwareDownload(
             self._link_receiver, self.update_from_link, ready=lambda: not self.trial,
@@ -92,11 +92,18 @@ class App:
         self.restart_pending = False  # a package from the link waits for a restart
         self.uplink_in_metering_loop = False  # a port with no thread for the uplink
         self._watch_update()
+        # The update gate and the control plane load now, not on first use. The heap's peak
+        # then comes at boot, where a board too small fails at once rather than late in an
+        # update; and no table of names has to grow later (loaded late, the gate's code
+        # needed a 14 KB qstr pool in a fragmented heap). After boot nothing allocates more
+        # than 2 KB at once: BENCHMARKS.md, hole probe.
+        self.update_gate()
+        self.control  # noqa: B018 - a property that builds the control plane
 
     def _watch_update(self):
         """Audit what the boot stage did (a revert) and note whether this firmware is on
         trial: then it confirms itself once metering has run and the self-test passes.
-        Reads the pointer record directly: the update gate is imported only when needed."""
+        Reads the pointer record directly, before the update gate is built."""
         self.updater = None
         fields = _firmware_pointer()
         # on trial only if this very code came from the slot on trial: a factory image

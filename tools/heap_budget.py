@@ -78,14 +78,17 @@ class Flow:
             raise BudgetError("flow set-up failed: %s" % proc.stderr[-500:])
         self._runs = 0
 
-    def run(self, heap_bytes, rom_image=None):
+    def run(self, heap_bytes, rom_image=None, hole_bytes=None):
         """(result dict, None) if the flow got through in heap_bytes, else (None, the last
-        line of its error)."""
+        line of its error). rom_image: the code runs from it; hole_bytes: after boot no
+        free block is larger than that (flow_heap.py)."""
         self._runs += 1  # each run starts from empty storage (a fresh meter)
         cmd = [_tool("micropython"), "-X", "heapsize=%d" % heap_bytes, FLOW_SCRIPT, ROOT,
                self.mpy_dir, self.work, "run", "run%d" % self._runs]
         if rom_image:
-            cmd.append(rom_image)
+            cmd.append("rom=" + rom_image)
+        if hole_bytes:
+            cmd.append("holes=%d" % hole_bytes)
         proc = subprocess.run(cmd, capture_output=True, text=True,
                               cwd=os.path.dirname(FLOW_SCRIPT), timeout=600)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]

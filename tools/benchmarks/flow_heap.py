@@ -4,20 +4,26 @@ from the mpy-cross build (the `make deploy` path), meters with P1, installs a si
 tools/bench.py runs it at decreasing `-X heapsize` to find the least heap it succeeds in.
 
 Usage: micropython -X heapsize=N flow_heap.py ROOT MPY_DIR WORK_DIR setup
-       micropython -X heapsize=N flow_heap.py ROOT MPY_DIR WORK_DIR run NAME [ROM_IMAGE]
+       micropython -X heapsize=N flow_heap.py ROOT MPY_DIR WORK_DIR run NAME [rom=IMAGE]
+                                                                      [holes=BYTES]
   setup  writes WORK_DIR/update.pkg and WORK_DIR/policy.bin (run with a large heap)
   run    the flow, its storage in WORK_DIR/NAME (a fresh meter: NAME must be new); prints
          one JSON line; exit status 0 only if every step succeeded.
-         With ROM_IMAGE (a ROMFS image of MPY_DIR, `mpremote romfs build`), the code runs
-         from that image mounted at /rom, as on a board with a ROMFS partition: bytecode and
-         constants stay in the image, not on the heap. The image itself is read into one
-         block allocated first; "heap_for_firmware" is the heap without it.
+         rom=IMAGE: the code runs from IMAGE (a ROMFS image of MPY_DIR, `mpremote romfs
+         build`) mounted at /rom, as on a board with a ROMFS partition: bytecode and
+         constants stay in the image, not on the heap. The image is read into one block
+         allocated first; "heap_for_firmware" is the heap without it.
+         holes=BYTES: after boot (App built and commissioned) the free heap is cut into
+         holes of at most BYTES, so the rest of the flow fails at the first allocation
+         larger than that: the probe for "nothing after boot allocates more than BYTES".
 """
 import sys
 
 ROOT, MPY_DIR, WORK, STEP = sys.argv[1:5]
 RUN_NAME = sys.argv[5] if len(sys.argv) > 5 else None
-ROM_IMAGE = sys.argv[6] if len(sys.argv) > 6 else None
+OPTIONS = dict(arg.split("=", 1) for arg in sys.argv[6:])
+ROM_IMAGE = OPTIONS.get("rom")
+HOLE_BYTES = int(OPTIONS["holes"]) if "holes" in OPTIONS else None
 sys.argv[2:] = [MPY_DIR]  # update_cost's own import path: the same code
 
 import gc  # noqa: E402
@@ -31,7 +37,7 @@ if ROM_IMAGE:
     with open(ROM_IMAGE, "rb") as _f:
         _f.readinto(_rom)
     vfs.mount(vfs.VfsRom(_rom), "/rom")
-    _rom_block = (len(_rom) + 15) // 16 * 16  # the GC's 16-byte blocks on this port
+    _rom_block = (len(_rom) + 31) // 32 * 32  # the GC's 32-byte blocks on this 64-bit port
     sys.path[:0] = ["/rom"]
 else:
     sys.path[:0] = [MPY_DIR]
@@ -82,6 +88,7 @@ def run():
         policy = f.read()
     app.commission(policy, bytes(range(16)), bytes(range(1, 17)), bytes(range(2, 18)))
     policy = None
+    holes_free = _leave_only_holes(HOLE_BYTES) if HOLE_BYTES else None
     low = [gc.mem_free()]
 
     def meter(windows):
@@ -95,14 +102,73 @@ def run():
     meter(WINDOWS_BEFORE)
     result = app.update_gate().install_file(WORK + "/update.pkg", activate=False, remove=False)
     live["installed"] = _live()  # the update gate's code and state still loaded
+    largest_free = _largest_free_block()
     meter(WINDOWS_AFTER)
     gc.collect()
     print(json.dumps({"ok": True, "heap_total": heap, "heap_for_firmware": heap - _rom_block,
                       "installed": result["version"], "live_built": live["built"],
-                      "live_installed": live["installed"],
+                      "live_installed": live["installed"], "holes_free": holes_free,
+                      "largest_free_after_install": largest_free,
                       "windows": app.meter.sampler.windows, "lowest_free": low[0],
                       "kernel": app.meter.sampler.kernel_name,
                       "self_test": app.post.summary() if hasattr(app, "post") else None}))
+
+
+def _leave_only_holes(hole_bytes):
+    """From now on every free block is at most hole_bytes: the free heap is filled with
+    one-block objects, which are then freed in runs of at most hole_bytes with one kept
+    between runs. An allocation larger than hole_bytes fails however much is free.
+    Returns the bytes left free in holes."""
+    gc.collect()
+    cells = [None] * (gc.mem_free() // _BLOCK)  # one block, allocated before the filling
+    count = 0
+    try:
+        while count < len(cells):
+            cells[count] = count + 0.5  # a float: one GC block on this port
+            count += 1
+    except MemoryError:
+        pass
+    # allocation after a collection goes up from the lowest free block, so the cells lie in
+    # rising address order; a gap between two cells is a live object of the firmware
+    run_blocks = hole_bytes // _BLOCK
+    previous = 0
+    run = 0
+    walls = 0
+    for k in range(count):
+        address = id(cells[k])
+        run = run + 1 if address == previous + _BLOCK else 1
+        previous = address
+        if run > run_blocks:
+            run = 0  # this cell stays: the wall between two holes
+            walls += 1
+        else:
+            cells[k] = None
+    global _walls
+    _walls = cells
+    gc.collect()
+    if walls == 0 or count < 2:
+        raise SystemExit("hole probe: no walls built (%d cells)" % count)
+    return gc.mem_free()
+
+
+_walls = None
+_BLOCK = 32 if sys.maxsize > 2 ** 32 else 16  # MicroPython's GC block: four words
+
+
+def _largest_free_block():
+    """The largest bytearray that can be allocated now (bisection, after a collection): the
+    largest free block, less the array's header."""
+    gc.collect()
+    low, high = 0, gc.mem_free()
+    while low < high:
+        size = (low + high + 1) // 2
+        try:
+            bytearray(size)
+            low = size
+        except MemoryError:
+            high = size - 1
+        gc.collect()
+    return low
 
 
 def _live():
