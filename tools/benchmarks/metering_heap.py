@@ -1,4 +1,4 @@
-"""MicroPython benchmark: heap the running meter needs, under `-X heapsize=64K`.
+"""MicroPython benchmark: heap the running meter needs (tools/bench.py sets -X heapsize).
 
 Builds the full App for the sim board (unpaced ADC, flash in a temp folder), meters
 for WINDOWS windows and reports the heap in use after a collection at steady state.
@@ -21,8 +21,11 @@ main.board_module("sim")  # board code counts as code, not as the meter's heap
 # main imports the App only when it builds one (after the boot stage): import it here so
 # that its code is counted as code in every run, not by chance as the meter's heap
 import app  # noqa: E402,F401
-# and the crypto modules the power-on self-test imports while the App is built
+# and the crypto modules the power-on self-test imports while the App is built, and the
+# update gate and control plane that the App loads at boot
 from crypto import aes, ed25519, gcm, sha512  # noqa: E402,F401
+from control import handlers, plane  # noqa: E402,F401
+from update import apply  # noqa: E402,F401
 
 gc.collect()
 after_import = gc.mem_alloc()
