@@ -13,21 +13,14 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from tools import heap_budget  # noqa: E402
+from tools import heap_budget
+from tools.shared.paths import ROOT, venv_tool
 
 BENCH_DIR = os.path.join(ROOT, "tools", "benchmarks")
 
 
-def _tool(name):
-    path = os.path.join(os.path.dirname(sys.executable), name)
-    return path if os.path.exists(path) else name
-
-
 def run_mp(script, *args, heap=None):
-    cmd = [_tool("micropython")]
+    cmd = [venv_tool("micropython")]
     if heap:
         cmd += ["-X", "heapsize=" + heap]
     cmd += [os.path.join(BENCH_DIR, script)] + list(args)
@@ -56,7 +49,7 @@ def instruction_counts():
     for mode in ("setup", "bare", "meter"):
         with tempfile.NamedTemporaryFile() as out:
             proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out.name,
-                                   _tool("micropython"), script, ROOT, mode],
+                                   venv_tool("micropython"), script, ROOT, mode],
                                   capture_output=True, text=True, timeout=1800, cwd=ROOT)
         found = [line for line in proc.stderr.splitlines() if "Collected :" in line]
         if proc.returncode != 0 or not found:

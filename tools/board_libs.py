@@ -11,7 +11,7 @@ import sys
 import tarfile
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tools.shared.paths import ROOT
 SPEC = os.path.join(ROOT, "requirements-board.txt")
 DEFAULT_DEST = os.path.join(ROOT, ".venv", "mplib")
 

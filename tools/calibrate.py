@@ -14,10 +14,9 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _p in (os.path.join(ROOT, "firmware"), ROOT):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+from tools.shared.paths import use_firmware, venv_tool
+
+use_firmware()
 
 from metering import calibrate  # noqa: E402
 from metering.calibration import Calibration, CalibrationError  # noqa: E402
@@ -71,7 +70,7 @@ def from_captures(args):
 
 def on_device(args):
     """Run App.calibrate on the board: the firmware measures and stores the record."""
-    mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
+    mpremote = venv_tool("mpremote")
     reference = {k: getattr(args, k) for k in ("v_ref", "i_ref", "p_ref") if getattr(args, k) is not None}
     code = ("import main, json\nc, applied = main.app.calibrate(%r, windows=%d, **%r)\n"
             "print('CAL', json.dumps(c.to_dict()))" % (args.step, args.windows, reference))

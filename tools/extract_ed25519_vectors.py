@@ -16,7 +16,7 @@ import sys
 
 from tools.vectors_file import write_or_check
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tools.shared.paths import ROOT
 DEFAULT_OUT = os.path.join(ROOT, "host_tests", "fixtures", "vectors", "ed25519_rfc8032.json")
 VECTOR_FILE = ("asymmetric", "Ed25519", "sign.input")
 FIRST_LINES = 40

@@ -15,7 +15,7 @@ import sys
 
 from tools.vectors_file import write_or_check
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tools.shared.paths import ROOT
 DEFAULT_OUT = os.path.join(ROOT, "host_tests", "fixtures", "vectors", "gcm_nist.json")
 GCM_DIR = ("ciphers", "AES", "GCM")
 TAG_BITS = (96, 104, 112, 120, 128)

@@ -15,6 +15,8 @@ import os
 import subprocess
 import sys
 
+from tools.shared.paths import venv_tool
+
 COMMANDS = {
     "status": "service.status({json})",
     "readings": "service.readings({json})",
@@ -40,8 +42,7 @@ def copy_to_meter(port, host_path, device_path, timeout=300):
 
 
 def mpremote():
-    path = os.path.join(os.path.dirname(sys.executable), "mpremote")
-    return path if os.path.exists(path) else "mpremote"
+    return venv_tool("mpremote")
 
 
 def run(port, code, timeout=120):

@@ -17,9 +17,10 @@ import threading
 import time
 from datetime import datetime, timezone
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if os.path.join(ROOT, "firmware") not in sys.path:
-    sys.path.insert(0, os.path.join(ROOT, "firmware"))
+from tools.shared.errors import ToolError
+from tools.shared.paths import use_firmware
+
+use_firmware()
 
 from dlms_cosem import security  # noqa: E402
 from dlms_cosem.exceptions import DecryptionError  # noqa: E402
@@ -39,10 +40,6 @@ UP_TOPIC = "meters/+/up"
 STATUS_BITS = ((intervals.STATUS_SUMMER, "summer"), (intervals.STATUS_POWER_FAIL, "power-fail"),
                (intervals.STATUS_CLOCK_SET, "clock-set"), (intervals.STATUS_PARTIAL, "partial"),
                (intervals.STATUS_ESTIMATED, "estimated"))
-
-
-class ToolError(Exception):
-    pass
 
 
 class Reject(Exception):

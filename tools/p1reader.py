@@ -15,6 +15,8 @@ from dsmr_parser import telegram_specifications
 from dsmr_parser.exceptions import InvalidChecksumError, ParseError
 from dsmr_parser.parsers import TelegramParser
 
+from tools.shared.errors import ToolError
+
 # DSMR 5.0.2 §6.2: '/' header ... '!' CRC16 in 4 hex digits CR LF; '/' appears only at the
 # start, so a second '/' before the '!' means the first telegram was cut off
 _TELEGRAM = re.compile(rb"/[^/!]*![0-9A-Fa-f]{4}\r\n")
@@ -24,10 +26,6 @@ PARSER = TelegramParser(telegram_specifications.V5, apply_checksum_validation=Tr
 # dsmr_parser logs a traceback for each bad line; we report it in one line instead
 logging.getLogger("dsmr_parser").addHandler(logging.NullHandler())
 logging.getLogger("dsmr_parser").propagate = False
-
-
-class ToolError(Exception):
-    pass
 
 
 class P1Framer:

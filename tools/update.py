@@ -15,7 +15,6 @@ Exit 0 only on success; errors are one line. PKCS#11 PIN: METER_HSM_PIN or a pro
 """
 import argparse
 import json
-import os
 import sys
 import time
 

@@ -16,10 +16,9 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIRMWARE_DIR = os.path.join(ROOT, "firmware")
-if FIRMWARE_DIR not in sys.path:
-    sys.path.insert(0, FIRMWARE_DIR)
+from tools.shared.paths import FIRMWARE_DIR, ROOT, use_firmware
+
+use_firmware()
 
 import canonical  # noqa: E402
 from update import signed  # noqa: E402

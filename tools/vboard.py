@@ -16,9 +16,9 @@ import threading
 import time
 import tty
 
+from tools.shared.paths import ROOT, venv_tool
 from tools.stage import StageError, stage
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_FS_DIR = os.path.join(ROOT, "build", "vboard", "fs")
 BOOT_SCRIPT = "boot_vboard.py"
 DEVICE_FILE = "device"
@@ -74,13 +74,9 @@ class BootError(Exception):
 
 
 def micropython_binary():
-    """The unix port from the project venv, next to this interpreter, or on PATH."""
-    candidate = os.path.join(os.path.dirname(sys.executable), "micropython")
-    if os.path.exists(candidate):
-        return candidate
-    from shutil import which
-
-    return which("micropython")
+    """The unix port from the project venv, next to this interpreter, or on PATH (None
+    if neither: the tests that need it skip)."""
+    return venv_tool("micropython", required=False)
 
 
 class VirtualBoard:
