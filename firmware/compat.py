@@ -6,6 +6,10 @@ import sys
 
 IS_MICROPYTHON = sys.implementation.name == "micropython"
 
+# The unix port has no machine.reset(): main.restart() exits with this status instead, and
+# the virtual board (tools/vboard.py, which imports it from here) starts the firmware again
+HARD_RESET_EXIT = 75
+
 try:
     from micropython import const
 except ImportError:  # CPython

@@ -7,9 +7,6 @@ second; on a board it meters in the background and leaves the REPL to mpremote.
 import sys
 
 _PORT_BOARDS = {"esp32": "esp32", "rp2": "rp2040"}
-# The unix port's hard reset: it exits with this code and the virtual board starts the
-# firmware again (tools.vboard.HARD_RESET_EXIT)
-HARD_RESET_EXIT = 75
 
 if "lib" not in sys.path and "/lib" not in sys.path:  # the unix port lacks it; boards have /lib
     sys.path.append("lib")
@@ -96,8 +93,10 @@ def entry(argv):
 
 def restart():
     """Hard reset: a board restarts from boot.py; the unix port exits with
-    HARD_RESET_EXIT, on which the virtual board starts the firmware again."""
+    compat.HARD_RESET_EXIT, on which the virtual board starts the firmware again."""
     if sys.platform == "linux":
+        from compat import HARD_RESET_EXIT
+
         raise SystemExit(HARD_RESET_EXIT)
     import machine
 

@@ -27,13 +27,13 @@ from dlms_cosem.exceptions import DecryptionError  # noqa: E402
 from dlms_cosem.protocol.xdlms.general_global_cipher import GeneralGlobalCipher  # noqa: E402
 
 from comms import payload  # noqa: E402
+from comms.uplink import HEADEND_SYSTEM_TITLE  # noqa: E402 - the meter accepts only this
 from control.audit import AuditError, verify_chain  # noqa: E402
 from metering import intervals  # noqa: E402
 from tools.headend_firmware import OFFSET_TOPIC, RESULT_TOPIC, FirmwareServer  # noqa: E402
 from tools.headend_store import (REPLAY, Store, StoreError, load_keys_file,  # noqa: E402
                                  parse_hex)
 
-HEADEND_SYSTEM_TITLE = b"OPHE0001"  # = comms.uplink.HEADEND_SYSTEM_TITLE (the meter checks it)
 SC_SUITE0_AUTH_ENC = 0x30
 GCM_TAG_LEN = 12
 UP_TOPIC = "meters/+/up"

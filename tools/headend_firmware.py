@@ -7,11 +7,15 @@ its verdict the file is renamed to .pkg.accepted or .pkg.rejected, so it is sent
 Protocol: firmware/comms/fwlink.py.
 """
 import os
-import struct
 
-CHUNK_BYTES = 4096  # comms.fwlink.MAX_CHUNK
-OFFSET_TOPIC = "meters/+/fw/offset"
-RESULT_TOPIC = "meters/+/fw/result"
+from tools.shared.paths import use_firmware
+
+use_firmware()
+
+from comms import fwlink  # noqa: E402 - the wire format, as the meter speaks it
+
+OFFSET_TOPIC = "meters/+/" + fwlink.OFFSET_TOPIC
+RESULT_TOPIC = "meters/+/" + fwlink.RESULT_TOPIC
 
 
 class FirmwareServer:
@@ -32,16 +36,16 @@ class FirmwareServer:
         if title is None or not all(c in "0123456789abcdef" for c in title):
             return None, []
         path = self._package(title)
-        if topic.endswith("/fw/result"):
+        if topic.endswith("/" + fwlink.RESULT_TOPIC):
             verdict = bytes(msg).decode("utf-8", "replace")[:200]
             # busy (a firmware on trial) is temporary: the package stays for later
             if os.path.exists(path) and verdict != "rejected busy":
                 ending = ".accepted" if verdict.startswith("accepted") else ".rejected"
                 os.replace(path, path + ending)
             return {"event": "firmware", "meter": title, "result": verdict}, []
-        if len(msg) != 4 or not os.path.exists(path):
+        offset = fwlink.unpack_offset(msg)
+        if offset is None or not os.path.exists(path):
             return None, []
-        (offset,) = struct.unpack("<I", bytes(msg))
         with open(path, "rb") as f:
             f.seek(0, 2)
             total = f.tell()
@@ -49,9 +53,9 @@ class FirmwareServer:
                 offset = 0
             f.seek(offset)
             # at offset == total an empty chunk tells a meter that holds it all to install
-            data = f.read(CHUNK_BYTES)
-        chunk = struct.pack("<II", offset, total) + data
+            data = f.read(fwlink.MAX_CHUNK)
+        chunk = fwlink.pack_chunk(offset, total, data)
         report = None
         if offset == 0:
             report = {"event": "firmware-sending", "meter": title, "bytes": total}
-        return report, [("meters/%s/fw/chunk" % title, chunk)]
+        return report, [("meters/%s/%s" % (title, fwlink.CHUNK_TOPIC), chunk)]

@@ -22,9 +22,10 @@ use_firmware()
 
 import canonical  # noqa: E402
 from update import signed  # noqa: E402
+from update import verify as verify_format  # noqa: E402 - the container, as the meter reads it
 from update.errors import UpdateRejected  # noqa: E402
 
-MAGIC = b"OMUP"
+MAGIC = verify_format.MAGIC
 FIRMWARE_KIND = "open-meter-firmware"
 POLICY_KIND = "open-meter-policy"
 DOMAINS = {FIRMWARE_KIND: signed.MANIFEST_DOMAIN, POLICY_KIND: signed.POLICY_DOMAIN}
@@ -92,15 +93,20 @@ def write_package(path, env_raw, records):
     """records: [(device path, bytes or host file path)], in manifest order."""
     tmp = path + ".tmp"
     with open(tmp, "wb") as out:
-        out.write(MAGIC + struct.pack("<BBHI", 1, 0, 0, len(env_raw)))
-        out.write(env_raw)
-        for device, data in records:
-            if isinstance(data, str):
-                with open(data, "rb") as f:
-                    data = f.read()
-            out.write(struct.pack("<H", len(device)) + device.encode()
-                      + struct.pack("<I", len(data)) + data)
+        _write_container(out, env_raw, records)
     os.replace(tmp, path)
+
+
+def _write_container(out, env_raw, records):
+    """The package container (firmware/update/verify.py reads it): header, envelope, then
+    each record's head and data. records: [(device path, bytes or host file path)]."""
+    out.write(verify_format.package_header(len(env_raw)))
+    out.write(env_raw)
+    for device, data in records:
+        if isinstance(data, str):
+            with open(data, "rb") as f:
+                data = f.read()
+        out.write(verify_format.record_head(device, len(data)) + data)
 
 
 def build(board, version, counter, expires_s, out_path, mpy=False):
@@ -126,9 +132,10 @@ class Document:
         self.records = []
         if self.is_package:
             try:
-                (length,) = struct.unpack_from("<I", data, 8)
-                self.env_raw = data[12:12 + length]
-                self.records = _records(data, 12 + length)
+                start = verify_format.HEADER_BYTES
+                length = struct.unpack_from(verify_format.HEADER, data)[-1]
+                self.env_raw = data[start:start + length]
+                self.records = _records(data, start + length)
             except (struct.error, IndexError):
                 raise PackageError("%s: package cut short" % path)
         else:
@@ -167,10 +174,7 @@ class Document:
 
     def package_bytes(self):
         out = io.BytesIO()
-        out.write(MAGIC + struct.pack("<BBHI", 1, 0, 0, len(self.env_raw)) + self.env_raw)
-        for device, data in self.records:
-            out.write(struct.pack("<H", len(device)) + device.encode()
-                      + struct.pack("<I", len(data)) + data)
+        _write_container(out, self.env_raw, self.records)
         return out.getvalue()
 
 

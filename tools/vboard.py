@@ -16,8 +16,12 @@ import threading
 import time
 import tty
 
-from tools.shared.paths import ROOT, venv_tool
+from tools.shared.paths import ROOT, use_firmware, venv_tool
 from tools.stage import StageError, stage
+
+use_firmware()
+
+from compat import HARD_RESET_EXIT  # noqa: E402 - main.restart()'s exit status on the unix port
 
 DEFAULT_FS_DIR = os.path.join(ROOT, "build", "vboard", "fs")
 BOOT_SCRIPT = "boot_vboard.py"
@@ -28,7 +32,6 @@ FAILED = b"vboard: boot failed"
 SOFT_REBOOT = b"MPY: soft reboot\r\n"  # what a port prints; mpremote waits for it
 RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n"
 NO_FIRMWARE = "no-main"
-HARD_RESET_EXIT = 75  # firmware main.HARD_RESET_EXIT: a hard reset, boots the firmware
 _CHUNK = 4096
 _IDLE_S = 0.05  # how often the relay looks for a client (re)connecting
 _REBOOT_LOOP = (5, 10.0)  # more than 5 unasked reboots within 10 s: a crash loop, stop

@@ -14,8 +14,28 @@ outcome. A forged chunk can at worst spoil one transfer: the gate refuses the re
 """
 import struct
 
-MAX_CHUNK = 4096
+# The wire format, the one copy: the head-end (tools/headend_firmware.py) imports it.
+# Topics under meters/<system title hex>/:
+OFFSET_TOPIC = "fw/offset"
+CHUNK_TOPIC = "fw/chunk"
+RESULT_TOPIC = "fw/result"
+MAX_CHUNK = 4096  # data bytes per chunk
 _HEAD = 8
+
+
+def pack_offset(offset):
+    """A fw/offset payload."""
+    return struct.pack("<I", offset)
+
+
+def unpack_offset(msg):
+    """The offset in a fw/offset payload, or None if it is not one."""
+    return struct.unpack("<I", bytes(msg))[0] if len(msg) == 4 else None
+
+
+def pack_chunk(offset, total, data):
+    """A fw/chunk payload: bytes offset.. of a package of `total` bytes."""
+    return struct.pack("<II", offset, total) + data
 
 
 class FirmwareDownload:
@@ -87,9 +107,9 @@ class FirmwareDownload:
         """Offer the offset, then take chunks until the head-end falls silent."""
         if self.ready is not None and not self.ready():
             return
-        base = topic + "/fw/"
+        offset_topic = (topic + "/" + OFFSET_TOPIC).encode()
         rx = self.receiver()
-        client.publish((base + "offset").encode(), struct.pack("<I", rx.offset()), False, 1)
+        client.publish(offset_topic, pack_offset(rx.offset()), False, 1)
         start = last = clock.ticks_ms()
         seen = self._moves
         while clock.ticks_diff(clock.ticks_ms(), last) < self.idle_ms:
@@ -104,9 +124,8 @@ class FirmwareDownload:
             last = clock.ticks_ms()
             if self._result is not None:
                 result, self._result = self._result, None
-                client.publish((base + "result").encode(), result.encode(), False, 1)
-            client.publish((base + "offset").encode(), struct.pack("<I", rx.offset()),
-                           False, 1)
+                client.publish((topic + "/" + RESULT_TOPIC).encode(), result.encode(), False, 1)
+            client.publish(offset_topic, pack_offset(rx.offset()), False, 1)
         if self._accepted and self.after_accept is not None:
             self._accepted = False
             self.after_accept()

@@ -10,7 +10,7 @@ keys, nothing leaves for the operator, and what was measured meanwhile is never 
 import json
 
 import canonical
-from comms import dlms, payload
+from comms import dlms, fwlink, payload
 from storage.slots import SlotStore
 
 MAX_READINGS_PER_MESSAGE = 96  # a day of quarter-hours
@@ -153,7 +153,7 @@ class Uplink:
             client.subscribe((self.meter_topic + "/down").encode(), 1)
             client.subscribe((self.meter_topic + "/cmd").encode(), 1)
             if self.firmware is not None:
-                client.subscribe((self.meter_topic + "/fw/chunk").encode(), 1)
+                client.subscribe((self.meter_topic + "/" + fwlink.CHUNK_TOPIC).encode(), 1)
             sent = 0
             while items:
                 ic = self.counter.next()
@@ -195,7 +195,7 @@ class Uplink:
             if self.on_command is not None:
                 self.on_command(bytes(msg))
             return
-        if bytes(topic).endswith(b"/fw/chunk"):
+        if bytes(topic).endswith(("/" + fwlink.CHUNK_TOPIC).encode()):
             if self.firmware is not None:
                 self.firmware.on_chunk(msg)
             return

@@ -28,6 +28,16 @@ HEADER_BYTES = const(12)
 CHUNK_BYTES = const(1024)
 
 
+def package_header(envelope_bytes):
+    """The 12 bytes that open a package (the writer's side: tools/update_package.py)."""
+    return struct.pack(HEADER, MAGIC, FORMAT, 0, 0, envelope_bytes)
+
+
+def record_head(path, size):
+    """What precedes each file's data in a package: its path and size."""
+    return struct.pack("<H", len(path)) + path.encode() + struct.pack("<I", size)
+
+
 
 
 class Verifier:

@@ -144,52 +144,14 @@ def test_twin_matches_nist_cavp_short_and_long_messages():
     assert count == 257  # every byte-oriented case: 129 short, 128 long
 
 
-def _word32_types():
-    """A viper int on the boards (a signed 32-bit word: wraps, shifts arithmetically) and
-    ptr8/ptr32 views that load such words. CPython only: MicroPython's int has no dunders."""
-
-    class Word32(int):
-        def __new__(cls, value):
-            value = int(value) & 0xFFFFFFFF
-            return int.__new__(cls, value - ((value >> 31) << 32))
-
-    def op(fn):
-        return lambda a, b: Word32(fn(int(a), int(b)))
-
-    for name in ("add", "sub", "mul", "and", "or", "xor", "lshift", "rshift"):
-        fn = getattr(int, "__%s__" % name)
-        setattr(Word32, "__%s__" % name, op(fn))
-        setattr(Word32, "__r%s__" % name, op(lambda a, b, f=fn: f(b, a)))
-
-    class Ptr:
-        def __init__(self, buf, byte_loads):
-            self.buf = buf
-            self.byte_loads = byte_loads
-
-        def __getitem__(self, i):
-            return Word32(self.buf[i] & 0xFF if self.byte_loads else self.buf[i])
-
-        def __setitem__(self, i, value):
-            self.buf[i] = int(value) & 0xFFFFFFFF
-
-    return {"ptr32": lambda b: Ptr(b, False), "ptr8": lambda b: Ptr(b, True), "int": Word32}
-
-
 def test_viper_kernel_is_exact_with_32_bit_machine_words():
     if ON_MICROPYTHON:  # mptest.cpython_only cannot rename a closure on MicroPython
         skip("CPython only: runs the viper source through ast with emulated 32-bit words")
     # The unix port's viper words are 64 bits; ESP32 and RP2040 have 32. Run the kernel's
     # own source with every value a wrapping signed 32-bit word and compare with the twin.
-    import ast
+    from rigs import word32
 
-    with open(sha512.__file__) as f:
-        tree = ast.parse(f.read())
-    fn = [n for n in ast.walk(tree)
-          if isinstance(n, ast.FunctionDef) and n.name == "compress_viper"][0]
-    fn.decorator_list = []
-    namespace = _word32_types()
-    exec(compile(ast.Module(body=[fn], type_ignores=[]), "<viper-32>", "exec"), namespace)
-    kernel = namespace["compress_viper"]
+    kernel = word32.load(sha512.__file__, "compress_viper")
     data = pseudo_random_bytes(256 + 3, 9)
     for seed in range(1, 6):
         board = array("I", bytes(4 * 176))
