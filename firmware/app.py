@@ -4,7 +4,6 @@ board's hardware objects; imports no hardware itself.
 """
 import hashlib
 import json
-import sys
 
 from comms.invocation import InvocationCounter
 from comms.keys import OperatorKeys
@@ -21,7 +20,6 @@ from storage.flash import FileStore
 
 # windows (about one per second) a firmware on trial meters before it confirms itself
 TRIAL_CONFIRM_WINDOWS = 60
-FW_DIR = "fw"  # update.loader.FW_DIR: the slots and their pointer record
 
 
 def load_calibration(store, board):
@@ -91,26 +89,34 @@ class App:
         self.trial_windows = getattr(board, "TRIAL_CONFIRM_WINDOWS", TRIAL_CONFIRM_WINDOWS)
         self.restart_pending = False  # a package from the link waits for a restart
         self.uplink_in_metering_loop = False  # a port with no thread for the uplink
+        # The update gate (built by _watch_update) and the control plane load now, not on
+        # first use. The heap's peak then comes at boot, where a board too small fails at
+        # once rather than late in an update; and no table of names has to grow later
+        # (loaded late, the gate's code needed a 14 KB qstr pool in a fragmented heap).
+        # After boot nothing allocates more than 2 KB at once: BENCHMARKS.md, hole probe.
         self._watch_update()
-        # The update gate and the control plane load now, not on first use. The heap's peak
-        # then comes at boot, where a board too small fails at once rather than late in an
-        # update; and no table of names has to grow later (loaded late, the gate's code
-        # needed a 14 KB qstr pool in a fragmented heap). After boot nothing allocates more
-        # than 2 KB at once: BENCHMARKS.md, hole probe.
-        self.update_gate()
         self.control  # noqa: B018 - a property that builds the control plane
 
     def _watch_update(self):
         """Audit what the boot stage did (a revert) and note whether this firmware is on
         trial: then it confirms itself once metering has run and the self-test passes.
-        Reads the pointer record directly, before the update gate is built."""
+        The pointer record is read through the update gate (update.slots, with its checks)."""
+        from update import loader, slots
+        from update.errors import UpdateRejected
+
         self.updater = None
-        fields = _firmware_pointer()
+        try:
+            fields = self.update_gate().state.fields
+        except UpdateRejected:
+            # a pointer record the boot stage could not read either: it started the factory
+            # image, which meters on; the gate refuses updates until the record is replaced
+            self.updater = None
+            fields = {}
         # on trial only if this very code came from the slot on trial: a factory image
         # that the boot stage fell back to must not confirm a slot that never ran
-        running = "fw/" + fields.get("active", "")
-        self.trial = (fields.get("trial") is True and bool(sys.path)
-                      and sys.path[0].lstrip("/") == running)
+        active = fields.get("active") or ""
+        self.trial = (fields.get("trial") is True and active != ""
+                      and loader.running_slot() == slots.slot_dir(active))
         if fields.get("reverted") or self.trial:
             self.update_gate().report_boot()
         self.firmware = "%s (slot %s%s)" % (
@@ -336,25 +342,6 @@ class App:
 
     def stop(self):
         self.running = False
-
-
-def _firmware_pointer():
-    """The fields of update.slots' pointer record, {} when there is none (factory)."""
-    import os
-
-    from storage.slots import SlotStore
-
-    try:
-        if not os.listdir(FW_DIR):
-            return {}
-    except OSError:
-        return {}
-    payload = SlotStore(FileStore(FW_DIR), "active").load()
-    try:
-        fields = json.loads(payload) if payload is not None else {}
-    except ValueError:
-        fields = {}  # the boot stage refused it too and started the factory image
-    return fields if isinstance(fields, dict) else {}
 
 
 def load_json(store, name):

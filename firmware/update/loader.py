@@ -42,6 +42,15 @@ def select_slot(store, tree, max_trial_boots=MAX_TRIAL_BOOTS, check=True, buf=No
     return slots.slot_dir(state.active)
 
 
+def running_slot():
+    """The slot folder this firmware was imported from ("fw/a", "fw/b"), or "" for the
+    factory image: use_slot() put the chosen slot first on sys.path. The one answer to "am
+    I on trial?" for the App; main.py and tools/vboard.py ask it without importing, on the
+    path where an updated firmware has just failed to start."""
+    top = sys.path[0].lstrip("/") if sys.path else ""
+    return top if top.startswith(FW_DIR + "/") else ""
+
+
 def use_slot(folder, root=""):
     """Import the firmware from `folder` from now on: it goes first on sys.path with its
     lib/, the root leaves the path (a stale root module must not fill a gap), and the boot

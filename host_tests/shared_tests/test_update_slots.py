@@ -217,6 +217,9 @@ def test_use_slot_puts_the_slot_first_and_drops_the_root():
         assert sys.path[:2] == ["/fw/b", "/fw/b/lib"]
         assert "" not in sys.path and "/lib" in sys.path
         assert "update.slots" not in sys.modules and "storage.slots" not in sys.modules
+        assert loader.running_slot() == "fw/b"  # the App's answer to "am I on trial?"
+        sys.path[:] = ["", "/lib"]
+        assert loader.running_slot() == ""  # the factory image
     finally:
         sys.path[:] = saved_path
         for name in saved_modules:
