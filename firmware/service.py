@@ -12,6 +12,28 @@ import json as _json
 import civiltime
 
 RULE = "-" * 78
+# The shell's verbs as tools.field offers them (`python -m tools.field VERB [ARG ...]`):
+# (verb, parameters, takes json). A parameter is (name, kind): "int", "text", "onoff",
+# "path" (a file on the meter; tools.field copies a file from the computer first), with
+# "?" when it may be left out and "=" when it is given as name=value. tools.field builds
+# its commands from this table alone; the help is each function's docstring.
+VERBS = (
+    ("readings", (), True),
+    ("status", (), True),
+    ("selftest", (), True),
+    ("audit", (("n", "int?"),), True),
+    ("comms", (("on", "onoff"),), True),
+    ("controlplane", (), True),
+    ("firmware", (), True),
+    ("apply", (("path", "path"),), True),
+    ("update", (("path", "path"),), True),
+    ("policy", (("path", "path"),), True),
+    ("calibrate", (("step", "text"), ("windows", "int?"), ("v_ref", "float="),
+                   ("i_ref", "float="), ("p_ref", "float=")), True),
+    ("commission", (("policy_path", "path"), ("keys_path", "path"), ("broker", "text?"),
+                    ("interval_s", "int?")), True),
+    ("reboot", (), False),
+)
 
 
 def _app():

@@ -5,6 +5,11 @@
   python -m tools.field --port /dev/ttyACM0 comms off
   python -m tools.field --port /dev/ttyACM0 update fw-1.4.0.pkg   (copies it, verifies)
   python -m tools.field --port /dev/ttyACM0 reboot                (runs it on trial)
+  python -m tools.field --port /dev/ttyACM0 calibrate pf1 v_ref=230.0 i_ref=5.0
+  python -m tools.field --port /dev/ttyACM0 commission policy.bin keys.json broker:1883
+
+The verbs and their arguments come from the meter's own table (service.VERBS), so every
+shell verb is here; `--help` lists them.
 
 Works the same on a real board and on the virtual board (`make vboard`); it never
 soft-resets the meter (mpremote `resume`). Exit 0 only if the meter answered.
@@ -14,23 +19,75 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 
-from tools.shared.paths import venv_tool
+from tools.shared.errors import ToolError
+from tools.shared.paths import use_firmware, venv_tool
 
-COMMANDS = {
-    "status": "service.status({json})",
-    "readings": "service.readings({json})",
-    "selftest": "service.selftest({json})",
-    "audit": "service.audit({n}, {json})",
-    "comms": "service.comms({on}, {json})",
-    "controlplane": "service.controlplane({json})",
-    "apply": "service.apply({path!r}, {json})",
-    "update": "service.update({path!r}, {json})",
-    "firmware": "service.firmware({json})",
-    "policy": "service.policy({path!r}, {json})",
-    "reboot": "service.reboot()",
-}
 PACKAGE_ON_METER = "update.pkg"
+
+
+def verbs():
+    """{verb: (parameters, takes json, help)} from the service shell's own table."""
+    use_firmware()
+    import service
+
+    table = {}
+    for name, params, takes_json in service.VERBS:
+        doc = " ".join((getattr(service, name).__doc__ or "").split("\n\n")[0].split())
+        table[name] = (params, takes_json, doc.split(". ")[0].rstrip(".") + ".")
+    return table
+
+
+class UsageError(ToolError):
+    """Arguments the verb does not take: exit status 2."""
+
+
+def shell_call(verb, params, args, as_json):
+    """The Python call for the meter's shell, and the host files to copy first:
+    (call, [(host path, meter path)])."""
+    positional = [a for a in args if "=" not in a]
+    keywords = dict(a.split("=", 1) for a in args if "=" in a)
+    given = []
+    copies = []
+    for name, kind in params:
+        optional = kind.endswith("?") or kind.endswith("=")
+        base = kind.rstrip("?=")
+        if kind.endswith("="):
+            if name not in keywords:
+                continue
+            raw = keywords.pop(name)
+        elif positional:
+            raw = positional.pop(0)
+        elif optional:
+            continue
+        else:
+            raise UsageError("%s needs %s" % (verb, name))
+        if base == "int":
+            try:
+                value = int(raw)
+            except ValueError:
+                raise UsageError("%s: %s must be a whole number, not %r" % (verb, name, raw))
+        elif base == "float":
+            try:
+                value = float(raw)
+            except ValueError:
+                raise UsageError("%s: %s must be a number, not %r" % (verb, name, raw))
+        elif base == "onoff":
+            if raw not in ("on", "off"):
+                raise UsageError("%s takes on or off" % verb)
+            value = raw == "on"
+        elif base == "path" and os.path.isfile(raw):
+            value = PACKAGE_ON_METER if verb == "update" else os.path.basename(raw)
+            copies.append((raw, value))
+        else:
+            value = raw
+        given.append("%s=%r" % (name, value) if kind.endswith("=") else repr(value))
+    if positional or keywords:
+        raise UsageError("%s does not take %s" % (verb, " ".join(positional + sorted(keywords))))
+    if as_json:
+        given.append("json=True")
+    return "service.%s(%s)" % (verb, ", ".join(given)), copies
 
 
 def copy_to_meter(port, host_path, device_path, timeout=300):
@@ -55,32 +112,36 @@ def run(port, code, timeout=120):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tools.field", description=__doc__.split("\n")[0])
+    table = verbs()
+    usage = ["verbs (the meter's service shell, service.VERBS):"]
+    for name in sorted(table):
+        params, _takes_json, doc = table[name]
+        shown = []
+        for param, kind in params:
+            shown.append("on|off" if kind == "onoff" else
+                         "[%s=N]" % param if kind.endswith("=") else
+                         "[%s]" % param if kind.endswith("?") else param)
+        usage.append("  " + " ".join([name] + shown))
+        usage += textwrap.wrap(doc, 76, initial_indent="      ", subsequent_indent="      ")
+    parser = argparse.ArgumentParser(prog="python -m tools.field",
+                                     description=__doc__.split("\n")[0],
+                                     epilog="\n".join(usage),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", required=True, help="serial port of the meter (or the vboard pty)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("command", choices=sorted(COMMANDS))
-    parser.add_argument("arg", nargs="?", help="audit: how many entries; comms: on/off; "
-                        "apply/policy: path of the token or policy on the meter; update: "
-                        "package on the "
-                        "meter, or a file on this computer (copied to :update.pkg first)")
+    parser.add_argument("command", choices=sorted(table))
+    parser.add_argument("args", nargs="*", help="the verb's arguments; a path that is a file "
+                        "on this computer is copied onto the meter first")
     args = parser.parse_args(argv)
-    values = {"json": "json=True" if args.json else "", "n": 10, "on": None, "path": args.arg}
-    if args.command == "audit" and args.arg:
-        values["n"] = int(args.arg)
-    if args.command == "comms":
-        if args.arg not in ("on", "off"):
-            print("field: comms takes on or off", file=sys.stderr)
-            return 2
-        values["on"] = args.arg == "on"
-    if args.command in ("apply", "update", "policy") and not args.arg:
-        print("field: %s needs the path of the file on the meter" % args.command, file=sys.stderr)
-        return 2
-    call = COMMANDS[args.command].format(**values).replace(", )", ")").replace("(, ", "(")
+    params, takes_json, _doc = table[args.command]
     try:
-        if args.command == "update" and os.path.isfile(args.arg):
-            copy_to_meter(args.port, args.arg, PACKAGE_ON_METER)
-            call = COMMANDS["update"].format(path=PACKAGE_ON_METER, json=values["json"])
-            call = call.replace(", )", ")")
+        call, copies = shell_call(args.command, params, args.args, args.json and takes_json)
+    except UsageError as exc:
+        print("field: %s" % exc, file=sys.stderr)
+        return 2
+    try:
+        for host_path, device_path in copies:
+            copy_to_meter(args.port, host_path, device_path)
         if args.command == "reboot":  # the meter goes away mid-command: no answer awaited
             return _reboot(args.port)
         out = run(args.port, "import service\n" + call)
