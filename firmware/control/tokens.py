@@ -46,8 +46,7 @@ def verify(raw, policy, meter_id, now_s, last_counter, break_glass=False):
     try:
         body, signatures, msg = signed.parse(raw, MAX_BYTES, DOMAIN)
         signed.check_fields(body, _BODY, "the command")
-        if body["type"] != KIND or body["format"] != 1:
-            raise TokenRefused("malformed", "not a format 1 " + KIND)
+        signed.check_kind(body, KIND, 1)
         command = signed.check_text(body["command"], "command", 32)
         meter = signed.check_text(body["meter"], "meter", 64)
         counter = signed.check_int(body["counter"], "counter", 1, 1 << 62)

@@ -110,8 +110,7 @@ class Manifest:
 
     def __init__(self, body, signatures, message, source=None):
         signed.check_fields(body, _BODY, "the manifest")
-        if body["type"] != KIND or body["format"] != FORMAT:
-            raise UpdateRejected("malformed", "not a format %d %s" % (FORMAT, KIND))
+        signed.check_kind(body, KIND, FORMAT)
         self.board = signed.check_text(body["board"], "board", 32, _NAME_CHARS)
         self.hardware_id = signed.check_text(body["hardware_id"], "hardware_id", 32)
         self.version = signed.check_text(body["version"], "version", 32)
@@ -198,6 +197,13 @@ def _parse_files(entries, board):
         # x.py and x.mpy: which one imports would depend on the port
         if path.endswith(".mpy") and find(files, path[:-4] + ".py") >= 0:
             raise UpdateRejected("malformed", "%s listed as .py and .mpy" % path[:-4])
+        # no file may also be another file's folder (main.py and main.py/x.py): staging
+        # would fail half way with an OSError instead of a reason
+        cut = path.find("/")
+        while cut > 0:
+            if find(files, path[:cut]) >= 0:
+                raise UpdateRejected("malformed", "%s is both a file and a folder" % path[:cut])
+            cut = path.find("/", cut + 1)
     for stem in ("main", "boards/" + board):
         if find(files, stem + ".py") < 0 and find(files, stem + ".mpy") < 0:
             raise UpdateRejected("missing-file", "the package has no %s.py or .mpy" % stem)

@@ -34,8 +34,7 @@ class Policy:
         self.raw = bytes(raw)
         self.signatures = signatures
         signed.check_fields(body, _BODY, "the policy")
-        if body["type"] != KIND or body["format"] != FORMAT:
-            raise UpdateRejected("malformed", "not a format %d %s" % (FORMAT, KIND))
+        signed.check_kind(body, KIND, FORMAT)
         self.version = signed.check_int(body["version"], "version", 1, 1 << 31)
         if type(body["vendor_required"]) is not bool:
             raise UpdateRejected("malformed", "vendor_required must be true or false")

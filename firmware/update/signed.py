@@ -58,6 +58,13 @@ def check_int(value, what, low, high):
     return value
 
 
+def check_kind(body, kind, fmt):
+    """Raise "malformed" unless the document says it is a `kind` of format `fmt`, the
+    format as an int: `true` equals 1 in Python and must not pass for it."""
+    if body["type"] != kind or type(body["format"]) is not int or body["format"] != fmt:
+        raise UpdateRejected("malformed", "not a format %d %s" % (fmt, kind))
+
+
 def check_hex(value, what, chars):
     """The bytes of a string of exactly `chars` lower-case hex digits; "malformed" otherwise."""
     if type(value) is not str or len(value) != chars:

@@ -110,3 +110,10 @@ def test_without_a_policy_no_token_is_accepted():
     plane = ControlPlane(flash, PolicyStore(flash), AuditLog(flash), FakeClock(kit.NOW_S),
                          METER, {})
     assert _refused(plane, _token()) == "no-policy"
+
+
+def test_a_signed_token_whose_format_is_true_is_malformed_and_changes_nothing():
+    plane, applied, _, _ = _plane()
+    assert _refused(plane, _token(format=True)) == "malformed"
+    assert applied == []
+    assert plane.apply(_token(format=1)) == "ok"  # the same token with the integer applies

@@ -169,3 +169,14 @@ def test_power_cut_at_every_write_of_a_rotation_keeps_old_or_new_policy():
             break
         after += 1
     assert after >= 2  # the save was cut at least once
+
+
+def test_a_signed_policy_whose_format_is_true_is_malformed():
+    from update import signed as signed_mod
+
+    body = kit.policy_body()
+    body["format"] = True
+    raw = kit.envelope(body, ("root1",), signed_mod.POLICY_DOMAIN)
+    store = PolicyStore(FakeFlash())
+    assert raises(UpdateRejected, store.commission, raw).reason == "malformed"
+    assert store.current() is None

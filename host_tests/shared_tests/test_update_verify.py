@@ -363,3 +363,21 @@ def test_rejects_oversized_manifest_before_reading_it():
     package = kit.package()
     bad = package[:8] + (1 << 20).to_bytes(4, "little") + package[12:]
     assert _reason(bad) == "too-large"
+
+
+def test_a_signed_manifest_whose_format_is_true_is_malformed():
+    # JSON true equals 1 in Python: a format field must be the integer itself
+    body = kit.manifest_body(kit.release_files())
+    body["format"] = True
+    assert _reason(kit.package(body=body)) == "malformed"
+    body["format"] = 1  # the same package with the integer is accepted
+    manifest, _ = _install(kit.package(body=body))
+    assert manifest.version == "1.0.0"
+
+
+def test_a_path_that_is_also_another_files_folder_is_malformed():
+    # staging main.py/x.py after main.py would fail with OSError 20 (not a directory)
+    files = dict(kit.release_files(), **{"main.py/x.py": b"x = 1\n"})
+    assert _reason(kit.package(files)) == "malformed"
+    files = dict(kit.release_files(), **{"metering/meter.py/deep/y.py": b"y = 1\n"})
+    assert _reason(kit.package(files)) == "malformed"
