@@ -42,6 +42,11 @@ class ControlPlane:
         except tokens.TokenRefused as exc:
             self.audit.append(now, "token-refused", "%s via %s: %s" % (exc.reason, channel, exc.detail))
             raise
+        except Exception as exc:  # noqa: BLE001 - out of memory while parsing, a flash error
+            refused = _internal(exc)
+            self.audit.append(now, "token-refused", "%s via %s: %s" % (
+                refused.reason, channel, refused.detail))
+            raise refused from None
         # spend the counter first: a cut after this can never make the token apply twice
         self.state["last_counter"] = counter
         if command == "break-glass-on":
@@ -58,8 +63,19 @@ class ControlPlane:
             self.audit.append(now, "token-refused", "%s via %s: bad parameters: %s" % (
                 command, channel, exc))
             raise tokens.TokenRefused("malformed", "bad parameters: %s" % exc)
+        except Exception as exc:  # noqa: BLE001 - the counter is spent: it never applies twice
+            refused = _internal(exc)
+            self.audit.append(now, "token-refused", "%s via %s: %s: %s" % (
+                command, channel, refused.reason, refused.detail))
+            raise refused from None
         self.audit.append(now, "command-applied", "%s via %s: %s" % (command, channel, result))
         return result
 
     def _save(self):
         self._slots.save(canonical.dumps(self.state).encode())
+
+
+def _internal(exc):
+    """An unexpected exception while handling a token, as a refusal the link and the shell
+    report and the audit log keeps: a remote input never ends a thread."""
+    return tokens.TokenRefused("internal-error", "%s: %s" % (type(exc).__name__, exc))

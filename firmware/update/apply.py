@@ -5,7 +5,7 @@ both go through the same verification, and every accept and reject is audited.
 Never activates anything the verifier has not accepted; never imports main (it is handed
 the app's parts).
 """
-from update import slots
+from update import errors, slots
 from update.errors import UpdateRejected
 from update.policy import PolicyStore
 from update.receiver import PART_PATH, Receiver  # noqa: F401 - the link's receiver
@@ -79,6 +79,10 @@ class Updater:
         except UpdateRejected as exc:
             self._log("update-rejected", str(exc))
             raise
+        except Exception as exc:  # noqa: BLE001 - out of memory, a flash error: refused too
+            rejected = errors.internal(exc)
+            self._log("update-rejected", str(rejected))
+            raise rejected from None
         if activate:
             self.state.activate(slot, manifest)
         self._log("update-accepted", "%s into slot %s%s" % (
@@ -125,6 +129,10 @@ class Updater:
         except UpdateRejected as exc:
             self._log("update-rejected", "policy: " + str(exc))
             raise
+        except Exception as exc:  # noqa: BLE001
+            rejected = errors.internal(exc)
+            self._log("update-rejected", "policy: " + str(rejected))
+            raise rejected from None
         self._log("policy-changed", "version %d fingerprint %s" % (
             policy.version, policy.fingerprint()))
         return {"version": policy.version, "fingerprint": policy.fingerprint(),

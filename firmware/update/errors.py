@@ -24,7 +24,14 @@ REASONS = {
     "not-allowed-in-break-glass": "break-glass: only the emergency or root keys sign",
     "busy": "a new firmware is on trial; confirm or revert it first",
     "self-test-failed": "the meter's power-on crypto self-test failed: it can verify nothing",
+    "internal-error": "the meter failed while checking (out of memory, a flash error): "
+                      "nothing active was changed",
 }
+
+
+def internal(exc):
+    """An unexpected exception inside the gate, as a refusal the shell and audit log show."""
+    return UpdateRejected("internal-error", "%s: %s" % (type(exc).__name__, exc))
 
 
 class UpdateRejected(Exception):

@@ -117,3 +117,26 @@ def test_a_signed_token_whose_format_is_true_is_malformed_and_changes_nothing():
     assert _refused(plane, _token(format=True)) == "malformed"
     assert applied == []
     assert plane.apply(_token(format=1)) == "ok"  # the same token with the integer applies
+
+
+def test_an_unexpected_failure_while_handling_a_token_is_an_audited_refusal():
+    plane, applied, audit, _ = _plane()
+
+    def failing(params):
+        raise OSError(28, "no space left on device")
+
+    plane.handlers["set-tariffs"] = failing
+    exc = raises(tokens.TokenRefused, plane.apply, _token())
+    assert exc.reason == "internal-error" and "OSError" in exc.detail
+    last = [e for _s, e in audit.entries()][-1]
+    assert last["event"] == "token-refused" and "internal-error" in last["text"]
+    # and while verifying (here: the policy store fails), the same
+    plane.handlers["set-tariffs"] = lambda params: "ok"
+
+    def broken_policy():
+        raise MemoryError("memory allocation failed")
+
+    plane.policies.current = broken_policy
+    exc = raises(tokens.TokenRefused, plane.apply, _token(counter=2))
+    assert exc.reason == "internal-error" and "MemoryError" in exc.detail
+    assert [e for _s, e in audit.entries()][-1]["event"] == "token-refused"

@@ -224,3 +224,24 @@ def test_use_slot_puts_the_slot_first_and_drops_the_root():
         sys.path[:] = saved_path
         for name in saved_modules:
             sys.modules[name] = saved_modules[name]
+
+
+def test_a_flash_error_while_staging_is_an_audited_refusal_and_changes_nothing():
+    meter = Meter()
+    before = dict(meter.state().fields)
+    real_create = meter.tree.create
+    calls = [0]
+
+    def create_until_full(path):
+        calls[0] += 1
+        if calls[0] > 2:
+            raise OSError(28, "no space left on device")
+        return real_create(path)
+
+    meter.tree.create = create_until_full
+    exc = raises(UpdateRejected, meter.install, kit.package(kit.release_files("r2"), counter=2))
+    assert exc.reason == "internal-error" and "OSError" in exc.detail
+    assert meter.state().fields == before  # the pointer is untouched
+    assert [p for p in meter.tree.files if p.startswith("fw/a/")] == []  # nothing staged
+    assert meter.events()[-1][0] == "update-rejected"
+    assert "internal-error" in meter.events()[-1][1]
