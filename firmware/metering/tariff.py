@@ -14,10 +14,10 @@ class TariffSchedule:
         end = schedule.get("low_until_hour")
         days = schedule.get("low_weekdays", [])
         for hour in (start, end):
-            if not isinstance(hour, int) or not 0 <= hour <= 23:
+            if type(hour) is not int or not 0 <= hour <= 23:  # true is not hour 1
                 raise ValueError("tariff hours must be 0..23")
         for day in days:
-            if not isinstance(day, int) or not 0 <= day <= 6:
+            if type(day) is not int or not 0 <= day <= 6:
                 raise ValueError("tariff weekdays must be 0 (Monday)..6")
         self.low_from_hour = start
         self.low_until_hour = end
