@@ -39,12 +39,37 @@ class TokenRefused(Exception):
         self.detail = detail
 
 
+def _authenticate(policy, msg, signatures):
+    """Refuse unless at least one signature is a valid one by a key of the policy (any
+    role): an unsigned or forged token is never parsed. Which roles may give this command
+    is decided after parsing, by the thresholds."""
+    from crypto import ed25519
+
+    bad = unknown = 0
+    for keyid, sig in signatures:
+        entry = policy.keys.get(keyid)
+        if entry is None:
+            unknown += 1
+        elif ed25519.verify(entry[1], msg, sig):
+            return  # one is enough here: the first valid signature ends the check
+        else:
+            bad += 1
+    if bad:
+        raise TokenRefused("bad-signature", "%d signature(s) do not verify" % bad)
+    if unknown:
+        raise TokenRefused("unknown-key", "signed by keys the policy does not hold")
+    raise TokenRefused("too-few-signatures", "no signature by a key of the policy")
+
+
 def verify(raw, policy, meter_id, now_s, last_counter, break_glass=False):
     """(command, params, counter) of a token this meter must obey; TokenRefused otherwise."""
     if policy is None:
         raise TokenRefused("no-policy", "the meter has no trust policy: commission it first")
     try:
-        body, signatures, msg = signed.parse(raw, MAX_BYTES, DOMAIN)
+        envelope = signed.Envelope(raw, MAX_BYTES, DOMAIN)
+        signatures, msg = envelope.signatures, envelope.msg
+        _authenticate(policy, msg, signatures)  # before a byte of the body is parsed
+        body = envelope.body()
         signed.check_fields(body, _BODY, "the command")
         signed.check_kind(body, KIND, 1)
         command = signed.check_text(body["command"], "command", 32)

@@ -108,25 +108,38 @@ _SIGNATURES_KEY = b'{"signatures":'
 _BODY_KEY = b'],"signed":'
 
 
-def parse(raw, max_bytes, domain=None):
-    """(body, [(keyid, signature bytes)], signed bytes) of an envelope held in memory
-    (policies, tokens), checked for form only: size, JSON, allowed types, canonical
-    encoding, signature list. The signed bytes are domain + the body's text sliced from
-    raw (never a re-encoding); None if domain is None. Raises UpdateRejected."""
-    if len(raw) > max_bytes:
-        raise UpdateRejected("too-large", "document of %d bytes (limit %d)" % (len(raw), max_bytes))
-    import io
+class Envelope:
+    """An envelope held in memory (policies, tokens), scanned but not parsed: its
+    signatures and the signed bytes (domain + the body's text sliced from raw, never a
+    re-encoding; None if domain is None). body() parses the body only when asked, so a
+    caller can check the signatures first (authenticate before parsing)."""
 
-    stream = io.BytesIO(raw)
-    buf = bytearray(256)
-    signatures, body_at, body_len = read_signatures(stream, len(raw), buf)
-    msg = None
-    if domain is not None:
-        msg = bytearray(len(domain) + body_len)
-        msg[:len(domain)] = domain
-        msg[len(domain):] = memoryview(raw)[body_at:body_at + body_len]
-    body = read_body(stream, body_at, body_len, buf)
-    return body, signatures, msg
+    def __init__(self, raw, max_bytes, domain=None):
+        if len(raw) > max_bytes:
+            raise UpdateRejected("too-large", "document of %d bytes (limit %d)" % (
+                len(raw), max_bytes))
+        import io
+
+        self._stream = io.BytesIO(raw)
+        self._buf = bytearray(256)
+        self.signatures, self._at, self._len = read_signatures(self._stream, len(raw),
+                                                               self._buf)
+        self.msg = None
+        if domain is not None:
+            self.msg = bytearray(len(domain) + self._len)
+            self.msg[:len(domain)] = domain
+            self.msg[len(domain):] = memoryview(raw)[self._at:self._at + self._len]
+
+    def body(self):
+        """The body, checked for form: JSON, allowed types, canonical encoding."""
+        return read_body(self._stream, self._at, self._len, self._buf)
+
+
+def parse(raw, max_bytes, domain=None):
+    """(body, [(keyid, signature bytes)], signed bytes) of an envelope held in memory,
+    checked for form only (Envelope, parsed at once). Raises UpdateRejected."""
+    envelope = Envelope(raw, max_bytes, domain)
+    return envelope.body(), envelope.signatures, envelope.msg
 
 
 # The longest canonical signature list (MAX_SIGNATURES entries of

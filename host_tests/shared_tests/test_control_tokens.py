@@ -140,3 +140,29 @@ def test_an_unexpected_failure_while_handling_a_token_is_an_audited_refusal():
     exc = raises(tokens.TokenRefused, plane.apply, _token(counter=2))
     assert exc.reason == "internal-error" and "MemoryError" in exc.detail
     assert [e for _s, e in audit.entries()][-1]["event"] == "token-refused"
+
+
+def test_a_token_is_authenticated_before_its_body_is_parsed():
+    # a body nested far beyond the parser's limit: parsed, it would be "malformed" (or,
+    # deep enough, exhaust the heap); unsigned by the policy it is never parsed at all
+    deep = "[" * 200 + "]" * 200
+    body_text = '{"command":%s,"counter":1,"expires":1,"format":1,"meter":"m","params":{},' \
+                '"type":"open-meter-command"}' % deep
+    forged = _resign_text(body_text.encode(), "stranger")
+    plane, applied, _, _ = _plane()
+    assert _refused(plane, forged) == "unknown-key"
+    # the same body signed by a release key is parsed, and refused for its form
+    signed_raw = _resign_text(body_text.encode(), "release1")
+    assert _refused(plane, signed_raw) == "malformed"
+    assert applied == []
+
+
+def _resign_text(body_text, signer):
+    """An envelope whose body is exactly body_text, signed by signer over it."""
+    from binascii import hexlify
+
+    from crypto import ed25519_ref
+
+    sig = ed25519_ref.sign(kit.seed(signer), tokens.DOMAIN + body_text)
+    return b'{"signatures":[{"keyid":"%s","sig":"%s"}],"signed":%s}' % (
+        kit.keyid(signer).encode(), hexlify(sig), body_text)
