@@ -157,14 +157,17 @@ def verify_initial(raw):
 def verify_successor(current, raw):
     """The next policy, if it is version N+1 signed by the root threshold of `current` and
     by its own; raises UpdateRejected otherwise."""
-    new = Policy.from_bytes(raw)
+    envelope = signed.Envelope(raw, MAX_BYTES, signed.POLICY_DOMAIN)
+    # the meter's own root threshold first: a policy its root keys did not sign is never
+    # parsed (authenticate before parsing); the new keys can only be read from the body
+    _require_root(current, envelope.msg, envelope.signatures, "current root keys")
+    new = Policy(raw, envelope.body(), envelope.signatures, envelope.msg)
     if new.version <= current.version:
         raise UpdateRejected("rollback", "policy version %d, meter has %d" % (
             new.version, current.version))
     if new.version != current.version + 1:
         raise UpdateRejected("policy-gap", "policy version %d, meter has %d: apply %d first" % (
             new.version, current.version, current.version + 1))
-    _require_root(current, new.message, new.signatures, "current root keys")
     _require_root(new, new.message, new.signatures, "new root keys")
     return new
 

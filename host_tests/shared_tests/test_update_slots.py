@@ -185,8 +185,15 @@ def test_policy_rotation_through_the_updater_is_audited():
     v2 = kit.policy(signers=("root1", "root2"), names=("root2", "release1"), version=2)
     assert meter.updater().install_policy([v2])["version"] == 2
     assert meter.events()[-1][0] == "policy-changed"
-    raises(UpdateRejected, meter.updater().install_policy, [kit.policy(version=2)])
+    # an old version signed by the meter's current root key: read, and refused as a rollback
+    again = kit.policy(signers=("root2",), names=("root2", "release1"), version=2)
+    raises(UpdateRejected, meter.updater().install_policy, [again])
     assert meter.events()[-1][1].startswith("policy: rollback")
+    # one signed only by a root key the meter no longer holds is refused before it is
+    # parsed (authenticate before parsing): its version is never read
+    refused = raises(UpdateRejected, meter.updater().install_policy, [kit.policy(version=2)])
+    assert refused.reason == "unknown-key"
+    assert meter.events()[-1][1].startswith("policy: unknown-key")
 
 
 def test_link_chunks_resume_where_the_file_ends():
