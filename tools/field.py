@@ -12,7 +12,10 @@ The verbs and their arguments come from the meter's own table (service.VERBS), s
 shell verb is here; `--help` lists them.
 
 Works the same on a real board and on the virtual board (`make vboard`); it never
-soft-resets the meter (mpremote `resume`). Exit 0 only if the meter answered.
+soft-resets the meter (mpremote `resume`). Exit status: 0 when the meter answered and did
+what was asked; 1 when it did not answer or refused (an update, token, policy or
+commissioning refused, a self-test failed: the reason goes to stderr); 2 for arguments the
+verb does not take.
 """
 import argparse
 import json
@@ -144,20 +147,54 @@ def main(argv=None):
             copy_to_meter(args.port, host_path, device_path)
         if args.command == "reboot":  # the meter goes away mid-command: no answer awaited
             return _reboot(args.port)
-        out = run(args.port, "import service\n" + call)
+        out = run(args.port, "import service, json as _json\n_r = %s\nprint(%r, _json.dumps(_r))"
+                  % (call, RESULT_MARK))
     except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
         print("field: the meter did not answer: %s" % exc, file=sys.stderr)
         return 1
+    shown, result = split_result(out)
+    if result is None:
+        print("field: no result in the meter's answer: %s" % out.strip()[:200], file=sys.stderr)
+        return 1
     if args.json:
-        lines = [line for line in out.splitlines() if line.strip()]
-        try:
-            print(json.dumps(json.loads(lines[-1]), indent=1, sort_keys=True))
-        except (ValueError, IndexError):
-            print("field: no JSON in the meter's answer: %s" % out.strip()[:200], file=sys.stderr)
-            return 1
+        print(json.dumps(result, indent=1, sort_keys=True))
     else:
-        sys.stdout.write(out)
+        sys.stdout.write(shown)
+    reason = refusal(result)
+    if reason is not None:
+        print("field: the meter refused (%s)" % reason, file=sys.stderr)
+        return 1
     return 0
+
+
+# the line the wrapper prints after the shell's own output: the verb's returned dict
+RESULT_MARK = "field-result:"
+_REFUSAL_KEYS = ("accepted", "applied", "passed", "commissioned")
+
+
+def split_result(out):
+    """(the shell's own output, the verb's returned value or None) of the meter's answer."""
+    shown = []
+    result = None
+    for line in out.splitlines(True):
+        if line.startswith(RESULT_MARK):
+            try:
+                result = json.loads(line[len(RESULT_MARK):])
+            except ValueError:
+                result = None
+        else:
+            shown.append(line)
+    return "".join(shown), result
+
+
+def refusal(result):
+    """The reason when the verb's result says the meter refused or failed, else None: a
+    refused update, token, policy or commissioning, or a failed self-test."""
+    if isinstance(result, dict):
+        for key in _REFUSAL_KEYS:
+            if result.get(key) is False:
+                return result.get("reason") or "%s: false" % key
+    return None
 
 
 def _reboot(port):

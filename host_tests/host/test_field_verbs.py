@@ -76,3 +76,16 @@ def test_arguments_the_verb_does_not_take_are_refused_with_exit_status_2(verb, a
                                                                            capsys):
     assert field.main(["--port", "/dev/null", verb] + args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_verbs_result_decides_the_exit_status():
+    out = "REFUSED (bad-signature): ...\n%s {\"accepted\": false, \"reason\": \"bad-signature\"}\n" % (
+        field.RESULT_MARK)
+    shown, result = field.split_result(out)
+    assert shown == "REFUSED (bad-signature): ...\n"  # the marker line is not shown
+    assert field.refusal(result) == "bad-signature"
+    assert field.refusal({"applied": False, "reason": "expired"}) == "expired"
+    assert field.refusal({"passed": False, "checks": {}}) == "passed: false"
+    assert field.refusal({"accepted": True, "version": "1.4"}) is None
+    assert field.refusal([{"event": "boot"}]) is None  # audit entries: nothing refused
+    assert field.split_result("no marker\n") == ("no marker\n", None)

@@ -38,8 +38,12 @@ def field(port, *args, ok=True):
     return proc
 
 
-def field_json(port, *args):
-    return json.loads(field(port, "--json", *args).stdout)
+def field_json(port, *args, refused=False):
+    """The verb's result; a refusal must exit 1 (tools.field fails loudly), else 0."""
+    proc = field(port, "--json", *args, ok=not refused)
+    if refused:
+        assert proc.returncode == 1 and "field: the meter refused" in proc.stderr, proc.stderr
+    return json.loads(proc.stdout)
 
 
 def board_value(port, code):
@@ -158,13 +162,13 @@ def test_policy_rotation_from_the_shell_revokes_a_release_key(packages, tmp_path
                            capture_output=True, timeout=60)
         board_value(port, "import main\nfrom update import apply\n"
                     "print(repr(apply.policy_from_file(main.app, 'policy.json')))")
-        refused = field_json(port, "policy", "p2-half.json")
+        refused = field_json(port, "policy", "p2-half.json", refused=True)
         assert refused == {"applied": False, "reason": "unknown-key",
                            "detail": refused["detail"]}
         assert field_json(port, "firmware")["policy_version"] == 1
         applied = field_json(port, "policy", "p2.json")
         assert applied["applied"] and applied["version"] == 2
-        refused = field_json(port, "update", os.path.join(work, "good.pkg"))
+        refused = field_json(port, "update", os.path.join(work, "good.pkg"), refused=True)
         # only the vendor's signature still counts: the release key was revoked
         assert refused["reason"] == "vendor-only" and "revoked" in refused["detail"]
         events = [e["event"] for e in field_json(port, "audit", "4")]
