@@ -4,6 +4,8 @@ Sized for a direct-connected single-phase 230 V meter, Ib 5 A, Imax 40 A: the vo
 divider maps 400 V peak and the CT + burden map Imax peak to about 1900 counts from
 mid-rail of a 12-bit ADC, leaving headroom for swells and crest factor.
 """
+import sys
+
 from compat import const
 
 ADC_BITS = const(12)
@@ -33,25 +35,33 @@ SAG_V = 0.9 * MAINS_V_NOMINAL
 SWELL_V = 1.1 * MAINS_V_NOMINAL
 
 
-def default_calibration():
-    """The calibration a board starts from before a calibration run trims it."""
-    v_per_count = V_PEAK_FULL_SCALE / COUNTS_AT_FULL_SCALE
-    a_per_count = (V_REF / (1 << ADC_BITS)) / BURDEN_OHM * CT_RATIO
+def calibration_for(board):
+    """The calibration `board` starts from before a calibration run trims it, computed from
+    that board module's own front-end constants (the ones above, as the board overrides
+    them). A function that read this module's globals instead would give a board that
+    overrides only ADC_MID_CODE the shared offsets, silently."""
+    v_per_count = board.V_PEAK_FULL_SCALE / board.COUNTS_AT_FULL_SCALE
+    a_per_count = (board.V_REF / (1 << board.ADC_BITS)) / board.BURDEN_OHM * board.CT_RATIO
     return {
         "v_per_count": v_per_count,
         "a_per_count": a_per_count,
         "v_gain": 1.0,
         "i_gain": 1.0,
-        "v_offset": ADC_MID_CODE,
-        "i_offset": ADC_MID_CODE,
-        "adc_bits": ADC_BITS,
-        "i_delay_us": I_DELAY_US,
-        "phase_deg": CT_PHASE_LEAD_DEG,
+        "v_offset": board.ADC_MID_CODE,
+        "i_offset": board.ADC_MID_CODE,
+        "adc_bits": board.ADC_BITS,
+        "i_delay_us": board.I_DELAY_US,
+        "phase_deg": board.CT_PHASE_LEAD_DEG,
         "i_crosstalk": 0.0,
         "v_noise_counts": 0.0,
         "i_noise_counts": 0.0,
-        "f_nominal_hz": MAINS_F_NOMINAL_HZ,
+        "f_nominal_hz": board.MAINS_F_NOMINAL_HZ,
     }
+
+
+def shared_calibration():
+    """calibration_for() the shared front-end above (the sim board's, and the tests')."""
+    return calibration_for(sys.modules[__name__])
 
 
 class SystemClock:

@@ -47,20 +47,6 @@ _TICKS_HALF = const(0x20000000)
 _PROBE_PAIRS = const(64)
 
 
-def _default_calibration():
-    """common.default_calibration() with this board's front-end and conversion delay."""
-    cal = common.default_calibration()
-    cal["v_per_count"] = V_PEAK_FULL_SCALE / COUNTS_AT_FULL_SCALE  # noqa: F405
-    cal["a_per_count"] = (V_REF / (1 << ADC_BITS)) / BURDEN_OHM * CT_RATIO  # noqa: F405
-    cal["v_offset"] = ADC_MID_CODE
-    cal["i_offset"] = ADC_MID_CODE
-    cal["i_delay_us"] = I_DELAY_US
-    return cal
-
-
-default_calibration = _default_calibration  # replaces the star-imported shared one
-
-
 def _acquire_py(buf, pairs: int, read_v, read_i, ticks_us, due_us, period_us: int) -> int:
     """Plain twin of _acquire_viper: read `pairs` (v, i) pairs into buf, the first at
     ticks_us() == due_us and then one every period_us; return the grid slots skipped.

@@ -62,9 +62,9 @@ class SimFrontEnd:
 
     def __init__(self, rate_hz=common.SAMPLE_PAIRS_PER_S, calibration=None, **scenario):
         """calibration: the front-end design the codes follow (a board's
-        default_calibration(); the shared one if None)."""
+        common.calibration_for(board); the shared one if None)."""
         self.rate_hz = rate_hz
-        self._design = calibration or common.default_calibration()
+        self._design = calibration or common.shared_calibration()
         self.scenario = dict(DEFAULT_SCENARIO)
         self.set(**scenario)
         self.n = 0  # index of the next pair

@@ -22,6 +22,13 @@ from storage.flash import FileStore
 TRIAL_CONFIRM_WINDOWS = 60
 
 
+def _design(board):
+    """The board's design calibration, from its own front-end constants."""
+    from boards import common
+
+    return common.calibration_for(board)
+
+
 def load_calibration(store, board):
     data = store.read("calibration")
     if data is not None:
@@ -29,8 +36,8 @@ def load_calibration(store, board):
             return Calibration.decode(data), "stored"
         except CalibrationError as exc:
             # a torn or edited record must not be used; the board default is honest
-            return Calibration(**board.default_calibration()), "default (stored: %s)" % exc.reason
-    return Calibration(**board.default_calibration()), "default"
+            return Calibration(**_design(board)), "default (stored: %s)" % exc.reason
+    return Calibration(**_design(board)), "default"
 
 
 class App:

@@ -155,7 +155,7 @@ def load_calibration(path):
     missing = [name for name in REQUIRED_CAL_FIELDS if name not in values]
     if missing:
         raise ToolError("calibration %s lacks %s" % (path, " and ".join(missing)))
-    merged = common.default_calibration()
+    merged = common.shared_calibration()
     merged.update(values)
     try:
         return Calibration(**merged).to_dict()
@@ -198,7 +198,7 @@ def synth(out, cal_path, seconds, rate_hz=common.SAMPLE_PAIRS_PER_S, progress=No
         writer.abort()
         raise
     writer.close()
-    cal = common.default_calibration()
+    cal = common.shared_calibration()
     cal["i_delay_us"] = i_delay_us
     write_json(cal_path, cal)
     return {"capture": out, "cal": cal_path, "pairs": pairs, "rate_hz": rate_hz,
@@ -228,8 +228,9 @@ def _record(seconds):
                 time.sleep_ms(10)
             resume = True
     else:
+        from boards import common
         board = main.board_module()
-        adc, cal = board.hardware().adc, board.default_calibration()
+        adc, cal = board.hardware().adc, common.calibration_for(board)
     try:
         print("CAL", json.dumps(cal))
         block = adc.block_pairs  # the driver's block: it refuses any other size
@@ -391,7 +392,7 @@ def plot(out_png, capture_path=None, cal=None, cycles=3.0, errors_path=None):
     fig, axes = plt.subplots(rows, 1, figsize=(8, 2.6 * rows + 0.6), squeeze=False)
     axes = [row[0] for row in axes]
     if capture:
-        cal = cal or common.default_calibration()
+        cal = cal or common.shared_calibration()
         n = min(len(capture.v_codes), int(cycles * capture.rate_hz / cal["f_nominal_hz"]))
         v = np.asarray(capture.v_codes, dtype=float)
         i = np.asarray(capture.i_codes, dtype=float)

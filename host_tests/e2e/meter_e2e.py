@@ -58,7 +58,7 @@ class HybridClock:
 store = FileStore(data_dir)
 clock = HybridClock(int(start_utc))
 adc = ClockedADC(sim.SimADC(sim.SimFrontEnd(load_a=8.0, phase_deg=20.0)), clock, 300)
-meter = Meter(adc, Calibration(**common.default_calibration()), clock, store,
+meter = Meter(adc, Calibration(**common.shared_calibration()), clock, store,
               starting_power_w=2.3, sag_v=207.0, swell_v=253.0)
 keys = OperatorKeys(store)
 if not keys.present:

@@ -28,7 +28,7 @@ def test_calibration_from_captures_corrects_a_mistrimmed_record(tmp_path):
     _synth(tmp_path / "pf1.wav", load_a=5.0, phase_deg=0.0)
     _synth(tmp_path / "pf05.wav", load_a=5.0, phase_deg=60.0)
     _synth(tmp_path / "check.wav", load_a=2.0, phase_deg=60.0, seed=3)
-    base = common.default_calibration()
+    base = common.shared_calibration()
     wrong = {"v_per_count": base["v_per_count"] * 1.03, "a_per_count": base["a_per_count"] * 0.98,
              "phase_deg": 1.5}
     (tmp_path / "base.json").write_text(json.dumps(wrong))

@@ -16,8 +16,8 @@ PORTS = ("rp2", "esp32")
 
 
 def install(port, design_cal, wiring, **scenario):
-    """Fake `port`'s modules. design_cal: the board's front-end design (its
-    default_calibration()), which the simulated analogue world follows; wiring: {pin:
+    """Fake `port`'s modules. design_cal: the board's front-end design
+    (common.calibration_for(board)), which the simulated analogue world follows; wiring: {pin:
     "v" | "i"}, which signal reaches which ADC input; scenario: boards.sim settings."""
     if port not in PORTS:
         raise ValueError("no rig for port " + port)

@@ -21,7 +21,7 @@ FREQ_LIMIT_HZ = 0.01
 
 def calibrated(noise_counts=1.0, **scenario):
     """Board default calibration plus the no-load noise floor, as a factory run finds it."""
-    cal = Calibration(**common.default_calibration())
+    cal = Calibration(**common.shared_calibration())
     floor = no_load_noise_counts(noise_counts, **scenario)
     return cal.replaced(i_noise_counts=floor)
 
@@ -31,8 +31,8 @@ def no_load_noise_counts(noise_counts, **scenario):
     scenario["load_a"] = 0.0
     scenario["noise_counts"] = noise_counts
     scenario["seed"] = 99
-    windows = run_windows(Calibration(**common.default_calibration()), 3, **scenario)
-    a_per_count = common.default_calibration()["a_per_count"]
+    windows = run_windows(Calibration(**common.shared_calibration()), 3, **scenario)
+    a_per_count = common.shared_calibration()["a_per_count"]
     irms = sum(w.irms for w in windows) / len(windows)
     return irms / a_per_count
 

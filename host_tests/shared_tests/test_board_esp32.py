@@ -10,9 +10,9 @@ WIRING = {36: "v", 39: "i"}  # GPIO36 = ADC1_CH0: divider, GPIO39 = ADC1_CH3: CT
 
 def _rig(**scenario):
     import rigs
-    from boards import esp32
+    from boards import common, esp32
 
-    return esp32, rigs.install("esp32", esp32.default_calibration(), WIRING, **scenario)
+    return esp32, rigs.install("esp32", common.calibration_for(esp32), WIRING, **scenario)
 
 
 class _ScriptedTicks:

@@ -10,9 +10,9 @@ WIRING = {26: "v", 27: "i"}  # GP26 = ADC0: divider, GP27 = ADC1: CT burden
 
 def _rig(**scenario):
     import rigs
-    from boards import rp2040
+    from boards import common, rp2040
 
-    return rp2040, rigs.install("rp2", rp2040.default_calibration(), WIRING, **scenario)
+    return rp2040, rigs.install("rp2", common.calibration_for(rp2040), WIRING, **scenario)
 
 
 @micropython_only("the rp2 port rig runs on the MicroPython unix port")

@@ -27,7 +27,7 @@ def _measure(cal, windows=5, **scenario):
 
 
 def _nominal_off_unit():
-    cal = Calibration(**common.default_calibration())
+    cal = Calibration(**common.shared_calibration())
     return cal.replaced(v_per_count=cal.v_per_count * V_GAIN_ERROR,
                         a_per_count=cal.a_per_count * I_GAIN_ERROR)
 
@@ -64,7 +64,7 @@ def test_calibrated_record_survives_encode_decode():
 
 
 def test_no_load_step_without_voltage_is_refused():
-    cal = Calibration(**common.default_calibration())
+    cal = Calibration(**common.shared_calibration())
     fe = sim.SimFrontEnd(load_a=0.0, mains_v=0.0)
     got = []
     sampler = Sampler(sim.SimADC(fe), cal, got.append)
@@ -78,7 +78,7 @@ def test_no_load_step_without_voltage_is_refused():
 
 
 def test_reference_outside_pf_half_range_is_refused():
-    cal = Calibration(**common.default_calibration())
+    cal = Calibration(**common.shared_calibration())
     m = {"vrms": 230.0, "irms": 5.0, "p_w": 575.0, "q_var": 996.0}
     exc = raises(calibrate.CalibrationStepError, calibrate.half_power_factor, cal, m, 2000.0, 230.0, 5.0)
     assert exc.reason == "bad-reference"

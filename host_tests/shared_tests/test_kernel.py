@@ -92,7 +92,7 @@ def test_first_windows_after_a_mid_cycle_start_measure_the_right_frequency():
         fe = sim.SimFrontEnd(noise_counts=0.5)
         fe.n = start_phase_pairs
         got = []
-        sampler = Sampler(sim.SimADC(fe), Calibration(**common.default_calibration()), got.append)
+        sampler = Sampler(sim.SimADC(fe), Calibration(**common.shared_calibration()), got.append)
         while len(got) < 4:
             sampler.poll()
         for w in got[1:]:

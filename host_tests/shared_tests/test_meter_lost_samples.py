@@ -33,7 +33,7 @@ def _meter(gap_pairs, load_a=20.0, phase_deg=10.0):
     fe = sim.SimFrontEnd(load_a=load_a, phase_deg=phase_deg)
     clock = FakeClock()
     adc = ClockedADC(GappyADC(fe, gap_pairs), clock, SPEEDUP)
-    cal = Calibration(**common.default_calibration())
+    cal = Calibration(**common.shared_calibration())
     meter = Meter(adc, cal, clock, FakeFlash(), starting_power_w=2.3, sag_v=207.0,
                   swell_v=253.0)
     return meter, fe

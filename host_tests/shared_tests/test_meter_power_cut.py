@@ -13,7 +13,7 @@ SPEEDUP = 300  # each second of samples moves the clock five minutes: quarter-ho
 def _meter(flash, clock, seed=1, **scenario):
     fe = sim.SimFrontEnd(load_a=20.0, phase_deg=10.0, seed=seed, **scenario)
     adc = ClockedADC(sim.SimADC(fe), clock, SPEEDUP)
-    cal = Calibration(**common.default_calibration())
+    cal = Calibration(**common.shared_calibration())
     return Meter(adc, cal, clock, flash, starting_power_w=2.3, sag_v=207.0, swell_v=253.0,
                  save_interval_s=300)
 

@@ -24,7 +24,7 @@ _GOOD = None
 
 
 def _cal():
-    return common.default_calibration()
+    return common.shared_calibration()
 
 
 def _codes(seconds, start_pair=0, **scenario):

@@ -63,7 +63,7 @@ def main():
     fe = sim.SimFrontEnd(load_a=5.0, phase_deg=30.0)
     source = array("H", bytes(4 * PAIRS))
     fe.fill(source, PAIRS)
-    cal = Calibration(**common.default_calibration())
+    cal = Calibration(**common.shared_calibration())
     out = {}
     for name, use_viper, bare in (("viper", True, bare_viper), ("python", False, bare_python)):
         best_metering = best_bare = None

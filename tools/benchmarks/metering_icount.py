@@ -52,7 +52,7 @@ if MODE == "bare":
         bare(buf, BLOCK)
 elif MODE == "meter":
     windows = []
-    sampler = Sampler(adc, Calibration(**common.default_calibration()), windows.append)
+    sampler = Sampler(adc, Calibration(**common.shared_calibration()), windows.append)
     for _ in range(REPEATS * (PAIRS // BLOCK)):
         sampler.poll()
 print(PAIRS_RUN)
