@@ -143,7 +143,10 @@ def audit(n=10, json=False):
     entries = _app().audit.tail(n)
     data = [{"seq": seq, "time_utc": civiltime.iso_utc(e["time_s"]), "event": e["event"],
              "text": e["text"]} for seq, e in entries]
-    lines = ["%5d %s %-26s %s" % (d["seq"], d["time_utc"], d["event"], d["text"][:28]) for d in data]
+    lines = []
+    for d in data:  # the whole text, wrapped under itself: a reason is never cut off
+        head = "%5d %s %-26s " % (d["seq"], d["time_utc"], d["event"])
+        lines += _wrap(d["text"], " " * 8, first=head)
     return _out(data, json, lines)
 
 
@@ -328,8 +331,7 @@ def controlplane(json=False):
             {"to": "consumer (P1 port)", "what": "all registers, power, voltage, current, "
              "events", "how_often": "every second", "protection": "local port only"},
             {"to": "grid operator (uplink)", "what": "quarter-hour register readings and "
-             "audit-log entries", "how_often": "every %d s" % link.get("interval_s", 86400)
-             if link.get("broker") else "never (no broker set)",
+             "audit-log entries", "how_often": _uplink_schedule(app.switch.on, link),
              "protection": "AES-128-GCM under the operator's keys (DLMS suite 0)",
              "state": "on" if app.switch.on else "off (consumer opt-out)"},
         ],
@@ -347,13 +349,37 @@ def controlplane(json=False):
     lines.append("channels:")
     for c in data["channels"]:
         lines.append("  " + c["name"])
-        lines.append("    accepts " + c["accepts"][:68])
+        lines += _wrap("accepts " + c["accepts"], "    ")
     lines.append("data:")
     for d in data["data_flows"]:
-        lines.append("  to %s: %s" % (d["to"], d["how_often"]))
-        lines.append("    " + d["what"][:74])
+        lines += _wrap("to %s: %s" % (d["to"], d["how_often"]), "  ")
+        lines += _wrap(d["what"], "    ")
     lines.append("uplink keys (operator's, fingerprints):")
     lines.append("  " + (" ".join("%s=%s" % kv for kv in sorted(uplink_keys.items()))
                          if uplink_keys else "none: nothing is sent to the operator"))
     lines.append(RULE)
     return _out(data, json, lines)
+
+
+def _uplink_schedule(switch_on, link):
+    """When readings go to the operator, as it is now: the consumer's switch first."""
+    if not switch_on:
+        return "never: the consumer switched the operator link off"
+    if not link.get("broker"):
+        return "never (no broker set)"
+    return "every %d s" % link.get("interval_s", 86400)
+
+
+def _wrap(text, indent, width=78, first=None):
+    """Lines of at most `width` columns (words kept whole), each after `indent` (the first
+    after `first` if given): shown whole, never cut at the edge of the terminal."""
+    lines = []
+    start = indent if first is None else first
+    line = start
+    for word in text.split():
+        if len(line) > len(start) and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            start = line = indent
+        line += (" " if len(line) > len(start) else "") + word
+    lines.append(line)
+    return lines
