@@ -4,7 +4,8 @@
   python -m tools.field --port /dev/pts/3 audit 20 --json
   python -m tools.field --port /dev/ttyACM0 comms off
   python -m tools.field --port /dev/ttyACM0 update fw-1.4.0.pkg   (copies it, verifies)
-  python -m tools.field --port /dev/ttyACM0 reboot                (runs it on trial)
+  python -m tools.field --port /dev/ttyACM0 reboot                (runs it on trial; waits
+                                                                  until the meter meters again)
   python -m tools.field --port /dev/ttyACM0 calibrate pf1 v_ref=230.0 i_ref=5.0
   python -m tools.field --port /dev/ttyACM0 commission policy.bin keys.json broker:1883
 
@@ -23,6 +24,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 from tools.shared.errors import ToolError
 from tools.shared.paths import use_firmware, venv_tool
@@ -169,6 +171,7 @@ def main(argv=None):
 
 # the line the wrapper prints after the shell's own output: the verb's returned dict
 RESULT_MARK = "field-result:"
+REBOOT_WAIT_S = 180  # a trial firmware that fails boots up to three times before the revert
 _REFUSAL_KEYS = ("accepted", "applied", "passed", "commissioned")
 
 
@@ -197,13 +200,49 @@ def refusal(result):
     return None
 
 
-def _reboot(port):
+# What the meter is running, asked before and after a reboot: the sequence number of its
+# newest "boot" audit entry (a restart appends one) and its firmware line
+_BOOT_PROBE = """\
+import main
+_a = main.app
+_b = [s for s, e in _a.audit.tail(30) if e["event"] == "boot"] if _a is not None else []
+print("field-boot:", _b[-1] if _b else -1, _a.firmware if _a is not None else "")
+"""
+
+
+def boot_state(port, timeout=10):
+    """(newest boot audit sequence or -1, firmware line) of the running meter."""
+    for line in run(port, _BOOT_PROBE, timeout=timeout).splitlines():
+        if line.startswith("field-boot:"):
+            seq, _, firmware = line[len("field-boot:"):].strip().partition(" ")
+            return int(seq), firmware
+    raise RuntimeError("no answer to the boot probe")
+
+
+def _reboot(port, wait_s=REBOOT_WAIT_S):
+    """Restart the meter and wait until it meters again under a new boot: exit 0 only then,
+    saying which firmware runs (an update on trial, or the one it went back to)."""
+    try:
+        before, _ = boot_state(port)
+    except (RuntimeError, subprocess.TimeoutExpired):
+        before = -1
     try:
         run(port, "import service\nservice.reboot()", timeout=30)
     except (RuntimeError, subprocess.TimeoutExpired):
         pass  # the link drops as the meter restarts
-    print("meter restarting")
-    return 0
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        try:
+            seq, firmware = boot_state(port)
+        except (RuntimeError, subprocess.TimeoutExpired, OSError):
+            continue  # not back yet
+        if seq > before and firmware:
+            print("meter restarted, metering on firmware %s" % firmware)
+            return 0
+    print("field: the meter did not come back within %d s (no new boot with a running meter)"
+          % wait_s, file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

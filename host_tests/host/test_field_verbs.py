@@ -89,3 +89,25 @@ def test_the_verbs_result_decides_the_exit_status():
     assert field.refusal({"accepted": True, "version": "1.4"}) is None
     assert field.refusal([{"event": "boot"}]) is None  # audit entries: nothing refused
     assert field.split_result("no marker\n") == ("no marker\n", None)
+
+
+def test_reboot_succeeds_only_when_the_meter_meters_again_under_a_new_boot(monkeypatch, capsys):
+    answers = iter([
+        "field-boot: 7 1.0 (slot a)\n",  # before
+        "",  # the reboot command (the link drops)
+        "field-boot: 7 1.0 (slot a)\n",  # not restarted yet
+        "field-boot: 9 2.0 (slot b, on trial)\n",  # back, with a new boot entry
+    ])
+    monkeypatch.setattr(field, "run", lambda port, code, timeout=120: next(answers))
+    monkeypatch.setattr(field.time, "sleep", lambda s: None)
+    assert field._reboot("/dev/null", wait_s=5) == 0
+    assert "metering on firmware 2.0 (slot b, on trial)" in capsys.readouterr().out
+
+
+def test_reboot_fails_loudly_when_nothing_restarts(monkeypatch, capsys):
+    monkeypatch.setattr(field, "run", lambda port, code, timeout=120: "field-boot: 7 1.0 (slot a)\n")
+    clock = iter(range(0, 1000, 2))
+    monkeypatch.setattr(field.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(field.time, "sleep", lambda s: None)
+    assert field._reboot("/dev/null", wait_s=10) == 1
+    assert "did not come back within 10 s" in capsys.readouterr().err

@@ -97,7 +97,7 @@ def _wait_for(port, predicate, what, timeout_s=90):
 
 def test_update_on_trial_confirms_itself_and_a_broken_release_reverts(packages, tmp_path):
     fs = tmp_path / "fs"
-    with VirtualBoard(fs_dir=str(fs), heap="512K") as vb:
+    with VirtualBoard(fs_dir=str(fs)) as vb:
         port = vb.device
         subprocess.run([MPREMOTE, "connect", port, "resume", "fs", "cp",
                         os.path.join(packages, "policy.json"), ":policy.json"], check=True,
