@@ -4,6 +4,7 @@ board's hardware objects; imports no hardware itself.
 """
 import hashlib
 import json
+import sys
 
 from comms.invocation import InvocationCounter
 from comms.keys import OperatorKeys
@@ -96,6 +97,8 @@ class App:
         self.trial_windows = getattr(board, "TRIAL_CONFIRM_WINDOWS", TRIAL_CONFIRM_WINDOWS)
         self.restart_pending = False  # a package from the link waits for a restart
         self.uplink_in_metering_loop = False  # a port with no thread for the uplink
+        self.loop_errors = {}  # loop name -> exceptions survived (status shows them)
+        self._loop_error_logged = {}  # loop name -> when the audit log last heard of one
         # The update gate (built by _watch_update) and the control plane load now, not on
         # first use. The heap's peak then comes at boot, where a board too small fails at
         # once rather than late in an update; and no table of names has to grow later
@@ -240,8 +243,11 @@ class App:
         """The uplink's own thread: network waits never stall sampling."""
         clock = self.hw.clock
         while self.running:
-            if self.uplink.connector is not None:
-                self.uplink.poll(clock.time())
+            try:
+                if self.uplink.connector is not None:
+                    self.uplink.poll(clock.time())
+            except Exception as exc:  # noqa: BLE001 - the link must not end its thread
+                self._survive("uplink", exc)
             clock.sleep_ms(1000)
 
     def step(self):
@@ -312,7 +318,12 @@ class App:
         self.running = True
         try:
             while self.running:
-                self.step()
+                try:
+                    self.step()
+                except Exception as exc:  # noqa: BLE001 - nothing may stop metering
+                    self._survive("metering", exc)
+                    clock.sleep_ms(10)  # a failure that repeats at once does not spin
+                    continue
                 windows = self.meter.sampler.windows
                 if windows != shown:
                     shown = windows
@@ -324,6 +335,29 @@ class App:
             self.meter.save(clean=True)
             self.running = False
             self.stopped = True
+
+    LOOP_ERROR_LOG_S = 3600  # the audit log hears of a repeating failure once an hour
+
+    def _survive(self, loop, exc):
+        """An exception inside a loop the meter must keep running (a full flash; on a port
+        without a GIL, a spurious MemoryError): counted for `status`, printed, audit-logged
+        the first time and then at most once an hour per loop; the loop goes on. What was
+        registered stays registered: the registers live in RAM and are saved again later."""
+        count = self.loop_errors.get(loop, 0) + 1
+        self.loop_errors[loop] = count
+        if hasattr(sys, "print_exception"):  # MicroPython: on the technician's console
+            sys.print_exception(exc)
+        now = self.hw.clock.time()
+        last = self._loop_error_logged.get(loop)
+        if last is not None and now - last < self.LOOP_ERROR_LOG_S:
+            return
+        self._loop_error_logged[loop] = now
+        try:
+            with self.lock:
+                self.audit.append(now, "loop-error", "%s: %s: %s (%d so far)" % (
+                    loop, type(exc).__name__, exc, count))
+        except Exception:  # noqa: BLE001 - the audit log may be what failed (a full flash)
+            pass
 
     def calibrate(self, step_name, windows=5, **reference):
         """A calibration step (no-load, pf1, pf05) measured on `windows` windows.

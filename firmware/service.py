@@ -90,6 +90,7 @@ def status(json=False):
         "uptime_s": now - app.meter.boot_s,
         "calibration": app.cal_source,
         "power_on_self_test": app.post.to_dict(),
+        "loop_errors": dict(app.loop_errors),
         "readings": snap,
         "operator_link": {
             "consumer_switch": "on" if app.switch.on else "off",
@@ -113,6 +114,8 @@ def status(json=False):
         "power-on self-test %s   metering kernel %s" % (app.post.summary(), snap["kernel"]),
         "sampling coverage %.2f %% (%d pairs lost, registered as estimated)" % (
             100 * snap["coverage"], snap["lost_pairs_total"]),
+        "loop errors survived: %s" % (", ".join("%s %d" % kv for kv in sorted(
+            app.loop_errors.items())) or "none (see audit: loop-error)"),
         "operator link: consumer switch %s, broker %s" % (link["consumer_switch"], link["broker"] or "not set"),
         "  keys %s" % (" ".join("%s=%s" % kv for kv in sorted(link["keys"].items())) if link["keys"] else "none (nothing is sent)"),
         "  outbox %d readings, last contact %s, last result: %s" % (

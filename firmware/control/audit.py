@@ -37,6 +37,7 @@ CODES = {
     18: "update-reverted",
     19: "command-applied",
     20: "self-test-failed",
+    21: "loop-error",
 }
 CODE_BY_NAME = {name: code for code, name in CODES.items()}
 _HEAD = ">IH"

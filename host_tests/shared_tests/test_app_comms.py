@@ -78,3 +78,49 @@ def test_unsigned_command_over_the_operator_link_changes_nothing_and_is_logged()
     assert app.link.get("broker") is None  # nothing changed
     refused = [e for _s, e in app.audit.entries() if e["event"] == "token-refused"]
     assert refused and "operator-link" in refused[-1]["text"]
+
+
+def test_an_exception_in_the_metering_loop_is_survived_logged_and_metering_goes_on():
+    # a full flash when the registers are saved, or (rp2, no GIL) a spurious MemoryError:
+    # the metering thread must not end
+    root = temp_root("app-loop-error")
+    app = _app(root)
+    real_poll = app.meter.poll
+    start = app.meter.sampler.windows
+    failures = [3]
+
+    def poll():  # three failures, then real blocks until three more windows
+        if failures[0]:
+            failures[0] -= 1
+            raise OSError(28, "no space left on device")
+        real_poll()
+        if app.meter.sampler.windows >= start + 3:
+            app.running = False
+
+    app.meter.poll = poll
+    app.run(0, show=False)
+    assert app.meter.sampler.windows >= start + 3  # metering went on after the failures
+    assert app.loop_errors == {"metering": 3}
+    logged = [e for _s, e in app.audit.entries() if e["event"] == "loop-error"]
+    assert len(logged) == 1 and "OSError" in logged[0]["text"]  # once, not per failure
+    assert "1 so far" in logged[0]["text"]
+
+
+def test_an_exception_in_the_uplink_loop_is_survived():
+    root = temp_root("app-uplink-error")
+    app = _app(root)
+    rounds = [0]
+
+    def poll(now):
+        rounds[0] += 1
+        if rounds[0] >= 3:
+            app.running = False
+        raise MemoryError("memory allocation failed")
+
+    app.uplink.connector = object()  # a link is configured: the loop polls it
+    app.uplink.poll = poll
+    app.hw.clock.sleep_ms = lambda ms: None
+    app.running = True
+    app.uplink_loop()
+    assert rounds[0] == 3 and app.loop_errors == {"uplink": 3}
+    assert [e["event"] for _s, e in app.audit.entries()][-1] == "loop-error"
