@@ -117,9 +117,10 @@ class App:
         self.updater = None
         try:
             fields = self.update_gate().state.fields
-        except UpdateRejected:
-            # a pointer record the boot stage could not read either: it started the factory
-            # image, which meters on; the gate refuses updates until the record is replaced
+        except (UpdateRejected, OSError):
+            # a pointer record the boot stage could not read either (it started the factory
+            # image), or no room for fw/ on the flash: the meter meters on, and the gate is
+            # built again (and refuses, with a reason) when an update is tried
             self.updater = None
             fields = {}
         # on trial only if this very code came from the slot on trial: a factory image
@@ -323,7 +324,6 @@ class App:
                 except Exception as exc:  # noqa: BLE001 - nothing may stop metering
                     self._survive("metering", exc)
                     clock.sleep_ms(10)  # a failure that repeats at once does not spin
-                    continue
                 windows = self.meter.sampler.windows
                 if windows != shown:
                     shown = windows
@@ -345,13 +345,17 @@ class App:
         registered stays registered: the registers live in RAM and are saved again later."""
         count = self.loop_errors.get(loop, 0) + 1
         self.loop_errors[loop] = count
+        # rate-limited by ticks (a clock set backwards must not silence it) and printed
+        # only with the audit entry (a failure every block must not flood the console)
+        clock = self.hw.clock
+        ticks = clock.ticks_ms()
+        last = self._loop_error_logged.get(loop)
+        if last is not None and 0 <= clock.ticks_diff(ticks, last) < self.LOOP_ERROR_LOG_S * 1000:
+            return
+        self._loop_error_logged[loop] = ticks
         if hasattr(sys, "print_exception"):  # MicroPython: on the technician's console
             sys.print_exception(exc)
-        now = self.hw.clock.time()
-        last = self._loop_error_logged.get(loop)
-        if last is not None and now - last < self.LOOP_ERROR_LOG_S:
-            return
-        self._loop_error_logged[loop] = now
+        now = clock.time()
         try:
             with self.lock:
                 self.audit.append(now, "loop-error", "%s: %s: %s (%d so far)" % (

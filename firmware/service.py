@@ -175,7 +175,8 @@ def calibrate(step, windows=5, json=False, **reference):
     pf05 (v_ref, i_ref, p_ref). Applied at once on a bench meter; on a commissioned
     meter only proposed (data/calibration.proposed) until the operator signs it."""
     cal, applied = _app().calibrate(step, windows, **reference)
-    data = {"step": step, "applied": applied, "calibration": cal.to_dict()}
+    data = {"step": step, "applied": applied, "proposed": not applied,
+            "calibration": cal.to_dict()}
     lines = ["%s: %s" % (step, "applied" if applied else
                          "PROPOSED only: send data/calibration.proposed to the operator for "
                          "a signed set-calibration token")]
@@ -284,6 +285,9 @@ def commission(policy_path, keys_path, broker=None, interval_s=86400, json=False
     fingerprint = _app().commission(policy_raw, binascii.unhexlify(keys["kek"]),
                                     binascii.unhexlify(keys["ek"]),
                                     binascii.unhexlify(keys["ak"]), link)
+    import os
+
+    os.remove(keys_path)  # the keys are installed (wrapped): no plaintext copy stays on flash
     data = {"commissioned": True, "policy_fingerprint": fingerprint}
     return _out(data, json, ["commissioned; policy fingerprint %s (compare with the "
                              "operator's)" % fingerprint])

@@ -74,9 +74,10 @@ def check_budget(board, heap_kb=None):
     if not stated and board in heap_budget.STOCK_HEAP_KB:
         advice[0] = ("state the heap your board really gives with --heap-kb (a stock %s"
                      " gives about %d KB)" % (board, heap_budget.STOCK_HEAP_KB[board]))
-    return False, ("refusing: this build does not fit %s. The whole meter (metering, P1,"
-                   " uplink, a signed update) failed in %d bytes on the 64-bit unix port"
-                   " (the 32-bit heap / %.1f): %s. To go on, %s." % (
+    return False, ("refusing: this firmware does not fit %s. The whole meter (metering, P1,"
+                   " uplink, a signed update; its modules with the sim board's, compiled for"
+                   " the host) failed in %d bytes on the 64-bit unix port (the 32-bit heap /"
+                   " %.1f): %s. To go on, %s." % (
                        what, host_bytes, heap_budget.BOARD_TO_HOST, error, "; ".join(advice)))
 
 

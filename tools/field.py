@@ -193,7 +193,7 @@ def split_result(out):
 def refusal(result):
     """The reason when the verb's result says the meter refused or failed, else None: a
     refused update, token, policy or commissioning, or a failed self-test."""
-    if isinstance(result, dict):
+    if isinstance(result, dict) and not result.get("proposed"):  # a proposal is not refused
         for key in _REFUSAL_KEYS:
             if result.get(key) is False:
                 return result.get("reason") or "%s: false" % key

@@ -67,9 +67,12 @@ class Flow:
         self.mpy_dir = mpy_dir
         self.work = work
         os.makedirs(work, exist_ok=True)
-        proc = subprocess.run([venv_tool("micropython"), "-X", "heapsize=4M", FLOW_SCRIPT, ROOT,
-                               mpy_dir, work, "setup"], capture_output=True, text=True,
-                              cwd=os.path.dirname(FLOW_SCRIPT), timeout=600)
+        try:
+            proc = subprocess.run([venv_tool("micropython"), "-X", "heapsize=4M", FLOW_SCRIPT,
+                                   ROOT, mpy_dir, work, "setup"], capture_output=True, text=True,
+                                  cwd=os.path.dirname(FLOW_SCRIPT), timeout=600)
+        except subprocess.TimeoutExpired:
+            raise BudgetError("flow set-up did not finish in 600 s") from None
         if proc.returncode != 0:
             raise BudgetError("flow set-up failed: %s" % proc.stderr[-500:])
         self._runs = 0
@@ -85,8 +88,11 @@ class Flow:
             cmd.append("rom=" + rom_image)
         if hole_bytes:
             cmd.append("holes=%d" % hole_bytes)
-        proc = subprocess.run(cmd, capture_output=True, text=True,
-                              cwd=os.path.dirname(FLOW_SCRIPT), timeout=600)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True,
+                                  cwd=os.path.dirname(FLOW_SCRIPT), timeout=600)
+        except subprocess.TimeoutExpired:
+            raise BudgetError("the whole-meter run did not finish in 600 s") from None
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         if proc.returncode == 0 and lines:
             return json.loads(lines[-1]), None

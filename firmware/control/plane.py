@@ -40,39 +40,56 @@ class ControlPlane:
                 raw, self.policies.current(), self.meter_id, now,
                 self.state["last_counter"], self.state["break_glass"])
         except tokens.TokenRefused as exc:
-            self.audit.append(now, "token-refused", "%s via %s: %s" % (exc.reason, channel, exc.detail))
+            self._log(now, "token-refused", "%s via %s: %s" % (exc.reason, channel, exc.detail))
             raise
         except Exception as exc:  # noqa: BLE001 - out of memory while parsing, a flash error
             refused = _internal(exc)
-            self.audit.append(now, "token-refused", "%s via %s: %s" % (
+            self._log(now, "token-refused", "%s via %s: %s" % (
                 refused.reason, channel, refused.detail))
             raise refused from None
-        # spend the counter first: a cut after this can never make the token apply twice
-        self.state["last_counter"] = counter
+        # spend the counter first: a cut after this can never make the token apply twice.
+        # The new state takes effect only once it is on flash: a full flash changes nothing
+        state = dict(self.state)
+        state["last_counter"] = counter
         if command == "break-glass-on":
-            self.state["break_glass"] = True
+            state["break_glass"] = True
         elif command == "break-glass-off":
-            self.state["break_glass"] = False
-        self._save()
+            state["break_glass"] = False
+        try:
+            self._slots.save(canonical.dumps(state).encode())
+        except Exception as exc:  # noqa: BLE001
+            refused = _internal(exc)
+            self._log(now, "token-refused", "%s via %s: %s" % (
+                refused.reason, channel, refused.detail))
+            raise refused from None
+        self.state = state
         if command in ("break-glass-on", "break-glass-off"):
-            self.audit.append(now, command, "via %s: %s" % (channel, params["reason"][:60]))
+            self._log(now, command, "via %s: %s" % (channel, params["reason"][:60]))
             return "break-glass %s" % ("on" if self.state["break_glass"] else "off")
         try:
             result = self.handlers[command](params)
         except (ValueError, KeyError, TypeError) as exc:
-            self.audit.append(now, "token-refused", "%s via %s: bad parameters: %s" % (
+            self._log(now, "token-refused", "%s via %s: bad parameters: %s" % (
                 command, channel, exc))
             raise tokens.TokenRefused("malformed", "bad parameters: %s" % exc)
         except Exception as exc:  # noqa: BLE001 - the counter is spent: it never applies twice
             refused = _internal(exc)
-            self.audit.append(now, "token-refused", "%s via %s: %s: %s" % (
+            self._log(now, "token-refused", "%s via %s: %s: %s" % (
                 command, channel, refused.reason, refused.detail))
             raise refused from None
-        self.audit.append(now, "command-applied", "%s via %s: %s" % (command, channel, result))
+        self._log(now, "command-applied", "%s via %s: %s" % (command, channel, result))
         return result
 
     def _save(self):
         self._slots.save(canonical.dumps(self.state).encode())
+
+    def _log(self, now, event, text):
+        """Audit a refusal; if the audit log itself cannot be written (the same full flash),
+        the refusal still reaches the caller."""
+        try:
+            self.audit.append(now, event, text)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def _internal(exc):

@@ -152,6 +152,10 @@ class Sampler:
             di = _clamp(i_mid + (2 * sums.si + n) // (2 * n), self.cal.i_offset) - i_mid
         st[kernel.ST_V_MID] = v_mid + dv
         st[kernel.ST_I_MID] = i_mid + di
+        if st[kernel.ST_ARMED] and st[kernel.ST_PREV_V] >= v_mid + dv:
+            # the kernel's "armed" means every sample since arming was below the centre;
+            # moved down past the last sample, the centre would make that sample a crossing
+            st[kernel.ST_ARMED] = 0
         sums.reset(st[kernel.ST_PREV_I] - (i_mid + di))
         kernel.clear(self._acc)
         st[kernel.ST_WN] = 0

@@ -60,8 +60,11 @@ class Updater:
 
     def _log(self, event, text):
         if self.audit is not None:
-            with self.lock:
-                self.audit.append(self.clock.time(), event, text)
+            try:
+                with self.lock:
+                    self.audit.append(self.clock.time(), event, text)
+            except Exception:  # noqa: BLE001 - a full flash: the refusal still reaches the caller
+                pass
 
     def install(self, stream, activate=True):
         """Verify a package from `stream`, stage it and (activate=True) point the meter at
@@ -76,6 +79,8 @@ class Updater:
                                 self.state.floor, self.clock.time(), self._break_glass(),
                                 self._capacity(slot), self.buf)
             manifest = verifier.install(stream, self.tree, slot)
+            if activate:
+                self.state.activate(slot, manifest)  # one atomic write, or nothing changed
         except UpdateRejected as exc:
             self._log("update-rejected", str(exc))
             raise
@@ -83,8 +88,6 @@ class Updater:
             rejected = errors.internal(exc)
             self._log("update-rejected", str(rejected))
             raise rejected from None
-        if activate:
-            self.state.activate(slot, manifest)
         self._log("update-accepted", "%s into slot %s%s" % (
             manifest.summary(), slot, " on trial" if activate else ""))
         return {"accepted": True, "slot": slot, "version": manifest.version,

@@ -86,6 +86,7 @@ def test_commands_break_glass_and_refusals_on_the_virtual_board(tmp_path):
             mpremote(vb.device, "resume", "fs", "cp", str(tmp_path / name), ":" + name)
         done = _json(vb, "import service; service.commission('policy.json', 'keys.json', json=True)")
         assert done["commissioned"]
+        assert not (fs / "keys.json").exists()  # no plaintext key file stays on the flash
         # on a commissioned meter a technician's calibration step is only a proposal
         proposal = _json(vb, "import main, service, time; main.app.hw.front_end.set(load_a=0.0); "
                              "time.sleep(2.2); "

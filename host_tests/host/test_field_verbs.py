@@ -111,3 +111,8 @@ def test_reboot_fails_loudly_when_nothing_restarts(monkeypatch, capsys):
     monkeypatch.setattr(field.time, "sleep", lambda s: None)
     assert field._reboot("/dev/null", wait_s=10) == 1
     assert "did not come back within 10 s" in capsys.readouterr().err
+
+
+def test_a_calibration_only_proposed_is_not_a_refusal():
+    proposed = {"step": "pf1", "applied": False, "proposed": True, "calibration": {}}
+    assert field.refusal(proposed) is None

@@ -166,3 +166,17 @@ def _resign_text(body_text, signer):
     sig = ed25519_ref.sign(kit.seed(signer), tokens.DOMAIN + body_text)
     return b'{"signatures":[{"keyid":"%s","sig":"%s"}],"signed":%s}' % (
         kit.keyid(signer).encode(), hexlify(sig), body_text)
+
+
+def test_a_full_flash_when_the_counter_is_spent_changes_nothing_not_even_in_ram():
+    plane, applied, audit, _ = _plane()
+
+    def full(payload):
+        raise OSError(28, "no space left on device")
+
+    plane._slots.save = full
+    token = _token("break-glass-on", {"reason": "drill"}, signers=("emergency",))
+    exc = raises(tokens.TokenRefused, plane.apply, token)
+    assert exc.reason == "internal-error"
+    assert plane.break_glass is False and plane.state["last_counter"] == 0  # as on flash
+    assert [e for _s, e in audit.entries()][-1]["event"] == "token-refused"
