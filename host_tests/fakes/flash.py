@@ -11,8 +11,10 @@ _ENOENT = 2
 _VARIED_QUARTERS = (2, 0, 4, 1, 3)
 
 
-class PowerLoss(Exception):
-    """Power went away during (or before) a mutating flash operation."""
+class PowerLoss(BaseException):
+    """Power went away during (or before) a mutating flash operation. A BaseException, as
+    the real event is no error the firmware handles: the meter simply stops. The firmware's
+    `except Exception` (which turns failures into audited refusals) must not catch it."""
 
 
 class FakeFlash:
