@@ -107,11 +107,17 @@ def mpremote():
     return venv_tool("mpremote")
 
 
+class MeterRaised(ToolError):
+    """The meter answered, with an exception from the shell (not a connection failure)."""
+
+
 def run(port, code, timeout=120):
     proc = subprocess.run([mpremote(), "connect", port, "resume", "exec", code],
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
+        if any(line.startswith("Traceback (most recent call last)") for line in detail):
+            raise MeterRaised(detail[-1])  # e.g. "OSError: [Errno 2] ENOENT"
         raise RuntimeError(detail[-1] if detail else "mpremote failed (exit %d)" % proc.returncode)
     return proc.stdout
 
@@ -151,6 +157,12 @@ def main(argv=None):
             return _reboot(args.port)
         out = run(args.port, "import service, json as _json\n_r = %s\nprint(%r, _json.dumps(_r))"
                   % (call, RESULT_MARK))
+    except MeterRaised as exc:
+        print("field: the meter answered with an error: %s" % exc, file=sys.stderr)
+        return 1
+    except ToolError as exc:  # e.g. mpremote not installed
+        print("field: %s" % exc, file=sys.stderr)
+        return 1
     except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
         print("field: the meter did not answer: %s" % exc, file=sys.stderr)
         return 1
@@ -224,19 +236,19 @@ def _reboot(port, wait_s=REBOOT_WAIT_S):
     saying which firmware runs (an update on trial, or the one it went back to)."""
     try:
         before, _ = boot_state(port)
-    except (RuntimeError, subprocess.TimeoutExpired):
+    except (RuntimeError, MeterRaised, subprocess.TimeoutExpired):
         before = -1
     try:
         run(port, "import service\nservice.reboot()", timeout=30)
-    except (RuntimeError, subprocess.TimeoutExpired):
-        pass  # the link drops as the meter restarts
+    except (RuntimeError, MeterRaised, subprocess.TimeoutExpired):
+        pass  # the link drops as the meter restarts (the unix port exits: SystemExit)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         time.sleep(1)
         try:
             seq, firmware = boot_state(port)
-        except (RuntimeError, subprocess.TimeoutExpired, OSError):
-            continue  # not back yet
+        except (RuntimeError, MeterRaised, subprocess.TimeoutExpired, OSError):
+            continue  # not back yet (or still starting: main.app not built)
         if seq > before and firmware:
             print("meter restarted, metering on firmware %s" % firmware)
             return 0

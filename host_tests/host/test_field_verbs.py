@@ -116,3 +116,17 @@ def test_reboot_fails_loudly_when_nothing_restarts(monkeypatch, capsys):
 def test_a_calibration_only_proposed_is_not_a_refusal():
     proposed = {"step": "pf1", "applied": False, "proposed": True, "calibration": {}}
     assert field.refusal(proposed) is None
+
+
+def test_an_exception_on_the_meter_is_not_reported_as_no_answer(monkeypatch, capsys):
+    class Proc:
+        returncode = 1
+        stdout = ""
+        stderr = ("Traceback (most recent call last):\n  File \"<stdin>\", line 2, in <module>\n"
+                  "OSError: [Errno 2] ENOENT\n")
+
+    monkeypatch.setattr(field.subprocess, "run", lambda *a, **k: Proc())
+    assert field.main(["--port", "/dev/null", "apply", "tokne.json"]) == 1
+    err = capsys.readouterr().err
+    assert "answered with an error: OSError: [Errno 2] ENOENT" in err
+    assert "did not answer" not in err
