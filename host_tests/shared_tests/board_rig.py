@@ -53,6 +53,20 @@ def registered_j(meter):
     return (reg.import_wh[1] + reg.import_wh[2]) * 3600 + reg.import_mj / 1000
 
 
+def assert_accuracy_subset(board):
+    """Build the App on a freshly flashed `board` (its rig installed) and hold every
+    ACCURACY_POINTS error within a third of class 1; returns the App."""
+    from rigs import state
+
+    fresh_flash(board.NAME)
+    app = build_app(board)
+    step_windows(app, 1)
+    for point in ACCURACY_POINTS:
+        error = power_error(app, state.signal, **point)
+        assert abs(error) < CLASS1_THIRD, (point, error)
+    return app
+
+
 def power_error(app, signal, **scenario):
     """Relative error of active power at one test point: the signal changes, the window
     that straddles the change is discarded, two whole windows are measured."""

@@ -103,13 +103,8 @@ def test_main_start_meters_on_esp32_with_the_uplink_in_its_own_thread():
 def test_esp32_accuracy_subset_through_the_sampling_loop():
     from shared_tests import board_rig
 
-    board, state = _rig()
-    board_rig.fresh_flash("esp32")
-    app = board_rig.build_app(board)
-    board_rig.step_windows(app, 1)
-    for point in board_rig.ACCURACY_POINTS:
-        error = board_rig.power_error(app, state.signal, **point)
-        assert abs(error) < board_rig.CLASS1_THIRD, (point, error)
+    board, _state = _rig()
+    board_rig.assert_accuracy_subset(board)
 
 
 @micropython_only("the esp32 port rig runs on the MicroPython unix port")

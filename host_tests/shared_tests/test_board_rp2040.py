@@ -59,14 +59,8 @@ def test_main_start_meters_on_the_rp2_ports_one_extra_thread():
 def test_rp2040_accuracy_subset_through_the_dma_driver():
     from shared_tests import board_rig
 
-    board, state = _rig()
-    board_rig.fresh_flash("rp2040")
-    app = board_rig.build_app(board)
-    board_rig.step_windows(app, 1)
-    for point in board_rig.ACCURACY_POINTS:
-        error = board_rig.power_error(app, state.signal, **point)
-        assert abs(error) < board_rig.CLASS1_THIRD, (point, error)
-    app.hw.adc.deinit()
+    board, _state = _rig()
+    board_rig.assert_accuracy_subset(board).hw.adc.deinit()
 
 
 @micropython_only("the rp2 port rig runs on the MicroPython unix port")
