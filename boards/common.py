@@ -30,6 +30,14 @@ SAMPLE_PAIRS_PER_S = 4000
 I_DELAY_US = 1e6 / (2 * SAMPLE_PAIRS_PER_S)
 CT_PHASE_LEAD_DEG = 0.0  # per unit: measured by calibration
 
+# Watchdog (machine.WDT): fed by the metering loop only while it meters. 8 s is below the
+# RP2040's 8388 ms hardware limit (ports/rp2/machine_wdt.c raises ValueError above it) and a
+# whole number of seconds, which older ESP32 builds round the timeout down to.
+WATCHDOG_MS = 8000
+# A firmware on trial that has not confirmed itself within this time reverts: one that
+# meters (so the watchdog is fed) but never reaches its confirmation.
+TRIAL_LIMIT_S = 600
+
 # Voltage quality thresholds (EN 50160: +/-10 %)
 SAG_V = 0.9 * MAINS_V_NOMINAL
 SWELL_V = 1.1 * MAINS_V_NOMINAL
@@ -116,7 +124,8 @@ def mqtt_connector(server, port, keepalive=0):
 class Hardware:
     """What a board's hardware() returns to the composition root."""
 
-    def __init__(self, adc, p1, clock, storage_root, led, meter_id, reset=None):
+    def __init__(self, adc, p1, clock, storage_root, led, meter_id, reset=None, watchdog=None,
+                 reset_cause=None):
         self.adc = adc
         self.p1 = p1
         self.clock = clock
@@ -124,6 +133,35 @@ class Hardware:
         self.led = led
         self.meter_id = meter_id
         self.reset = reset  # restarts the board (a trial firmware that fails reverts)
+        # watchdog(timeout_ms) starts the board's watchdog and returns it (feed()); None:
+        # the board has none. Called by the metering thread: the ESP32's task watchdog
+        # watches the task that starts it, and only that task's feeds count.
+        self.watchdog = watchdog
+        self.reset_cause = reset_cause  # () -> why the board last started ("watchdog", ...)
+
+
+_RESET_CAUSES = (("PWRON_RESET", "power-on"), ("HARD_RESET", "hard reset"),
+                 ("WDT_RESET", "watchdog"), ("DEEPSLEEP_RESET", "deep sleep"),
+                 ("SOFT_RESET", "soft reset"))
+
+
+def machine_reset_cause():
+    """machine.reset_cause() in words, for the boot entry of the audit log. Each port has
+    its own subset of the constants (rp2: power-on and watchdog only)."""
+    import machine
+
+    cause = machine.reset_cause()
+    for name, words in _RESET_CAUSES:
+        if getattr(machine, name, None) == cause:
+            return words
+    return "cause %d" % cause
+
+
+def machine_watchdog(timeout_ms):
+    """machine.WDT, started: once running it cannot be stopped or reconfigured."""
+    import machine
+
+    return machine.WDT(timeout=timeout_ms)
 
 
 def chip_meter_id(board_name):

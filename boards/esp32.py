@@ -176,4 +176,5 @@ def hardware():
     )
     led = machine.Pin(_LED_PIN, machine.Pin.OUT, value=0)
     return common.Hardware(adc, p1, common.SystemClock(), STORAGE_ROOT, led,
-                           common.chip_meter_id(NAME), machine.reset)
+                           common.chip_meter_id(NAME), machine.reset,
+                           common.machine_watchdog, common.machine_reset_cause)

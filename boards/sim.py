@@ -234,17 +234,16 @@ class SimADC:
         self._delivered += pairs
 
 
-class SimHardware:
-    """What the composition root gets from a board: adc, p1, clock, storage_root."""
+class SimHardware(common.Hardware):
+    """common.Hardware on the simulated front-end, which stays reachable (front_end) for
+    the tests and the shell. No LED; no reset (the technician or the virtual board
+    restarts the unix port); no watchdog (the port rigs model the boards' own)."""
 
     def __init__(self, scenario=None, paced=True, storage_root=STORAGE_ROOT, p1_path=P1_PATH):
-        self.clock = common.SystemClock()
+        clock = common.SystemClock()
         self.front_end = SimFrontEnd(**(scenario or {}))
-        self.adc = SimADC(self.front_end, self.clock if paced else None)
-        self.p1 = SimUART(p1_path)
-        self.storage_root = storage_root
-        self.meter_id = "sim-0001"
-        self.reset = None  # the unix port: the technician (or vboard) restarts it
+        super().__init__(SimADC(self.front_end, clock if paced else None), SimUART(p1_path),
+                         clock, storage_root, None, "sim-0001")
 
 
 class SimUART:

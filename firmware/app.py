@@ -66,7 +66,9 @@ class App:
         self.lock = _lock()  # flash structures shared by the metering and uplink threads
         now = hw.clock.time()
         self.audit = AuditLog(self.store)
-        self.audit.append(now, "boot", "calibration %s" % self.cal_source)
+        cause = hw.reset_cause() if hw.reset_cause is not None else None
+        self.audit.append(now, "boot", "calibration %s%s" % (
+            self.cal_source, "; reset: %s" % cause if cause else ""))
         if not (self.post.crypto_ok and self.post.kernel_ok):
             self.audit.append(now, "self-test-failed", self.post.summary()
                               + ("" if self.post.crypto_ok else "; updates and tokens refused")
@@ -95,6 +97,10 @@ class App:
         self.running = False
         self.stopped = False
         self.trial_windows = getattr(board, "TRIAL_CONFIRM_WINDOWS", TRIAL_CONFIRM_WINDOWS)
+        self.booted_ticks = hw.clock.ticks_ms()  # the trial limit counts from here
+        self.watchdog = None  # started by the metering loop (run)
+        self.watchdog_feeds = 0
+        self._fed_at_pairs = 0  # pairs metered when the watchdog was last fed
         self.restart_pending = False  # a package from the link waits for a restart
         self.uplink_in_metering_loop = False  # a port with no thread for the uplink
         self.loop_errors = {}  # loop name -> exceptions survived (status shows them)
@@ -255,7 +261,11 @@ class App:
         """One block of samples; a P1 telegram whenever a new second has begun."""
         with self.lock:
             self.meter.poll()
-        now = self.hw.clock.time()
+        clock = self.hw.clock
+        if self.trial and clock.ticks_diff(clock.ticks_ms(), self.booted_ticks) \
+                > self.board.TRIAL_LIMIT_S * 1000:
+            self.end_trial(overdue=True)
+        now = clock.time()
         if self.p1.due(now) and self.meter.last is not None:
             self.p1.send(self.meter.snapshot(), now)
             if self.trial and self.meter.sampler.windows >= self.trial_windows:
@@ -286,17 +296,19 @@ class App:
         checks.append(("metering kernel known answer", self.post.kernel_ok))
         return checks
 
-    def end_trial(self):
+    def end_trial(self, overdue=False):
         """The trial firmware has metered trial_windows windows: keep it if the self-test
         passes (the security counter rises), else revert and restart into the previous
-        slot. Returns True if confirmed."""
-        failed = [name for name, ok in self.selftest() if not ok]
+        slot. overdue: board.TRIAL_LIMIT_S has passed without a confirmation (a firmware
+        that meters but never gets as far): revert. Returns True if confirmed."""
+        failed = [] if overdue else [name for name, ok in self.selftest() if not ok]
         self.trial = False
-        if not failed:
+        if not (failed or overdue):
             self.update_gate().confirm()
             self.firmware = self.firmware.replace(", on trial", "")
             return True
-        self.update_gate().revert("self-test failed: " + ", ".join(failed))
+        self.update_gate().revert("not confirmed within %d s" % self.board.TRIAL_LIMIT_S
+                                  if overdue else "self-test failed: " + ", ".join(failed))
         self.firmware += ", REVERTED at next boot"
         self._restart()
         return False
@@ -317,6 +329,7 @@ class App:
         start = clock.ticks_ms()
         shown = -1
         self.running = True
+        watchdog = self._start_watchdog()
         try:
             while self.running:
                 try:
@@ -324,6 +337,13 @@ class App:
                 except Exception as exc:  # noqa: BLE001 - nothing may stop metering
                     self._survive("metering", exc)
                     clock.sleep_ms(10)  # a failure that repeats at once does not spin
+                # fed only on progress: a loop that survives every exception but meters
+                # nothing (a dead ADC, a failure every block) is reset by the watchdog
+                done = self.meter.sampler.pairs_processed
+                if watchdog is not None and done != self._fed_at_pairs:
+                    self._fed_at_pairs = done
+                    watchdog.feed()
+                    self.watchdog_feeds += 1
                 windows = self.meter.sampler.windows
                 if windows != shown:
                     shown = windows
@@ -335,6 +355,16 @@ class App:
             self.meter.save(clean=True)
             self.running = False
             self.stopped = True
+
+    def _start_watchdog(self):
+        """The board's watchdog, started by the metering thread itself (on the ESP32 the
+        task watchdog watches the task that starts it); None where the board has none.
+        It cannot be stopped: a metering loop that ends (stop(), a soft reset at the
+        REPL) is followed by a hard reset within board.WATCHDOG_MS."""
+        if self.watchdog is None and self.hw.watchdog is not None:
+            self.watchdog = self.hw.watchdog(self.board.WATCHDOG_MS)
+            self._fed_at_pairs = self.meter.sampler.pairs_processed
+        return self.watchdog
 
     LOOP_ERROR_LOG_S = 3600  # the audit log hears of a repeating failure once an hour
 

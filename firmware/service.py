@@ -91,6 +91,7 @@ def status(json=False):
         "calibration": app.cal_source,
         "power_on_self_test": app.post.to_dict(),
         "loop_errors": dict(app.loop_errors),
+        "watchdog": _watchdog_status(app),
         "readings": snap,
         "operator_link": {
             "consumer_switch": "on" if app.switch.on else "off",
@@ -116,6 +117,9 @@ def status(json=False):
             100 * snap["coverage"], snap["lost_pairs_total"]),
         "loop errors survived: %s" % (", ".join("%s %d" % kv for kv in sorted(
             app.loop_errors.items())) or "none (see audit: loop-error)"),
+        "watchdog: %s" % (("%(timeout_ms)d ms, fed %(feeds)d times while metering"
+                           % data["watchdog"]) if data["watchdog"] else
+                          "none running (started by the metering loop on a board)"),
         "operator link: consumer switch %s, broker %s" % (link["consumer_switch"], link["broker"] or "not set"),
         "  keys %s" % (" ".join("%s=%s" % kv for kv in sorted(link["keys"].items())) if link["keys"] else "none (nothing is sent)"),
         "  outbox %d readings, last contact %s, last result: %s" % (
@@ -123,6 +127,12 @@ def status(json=False):
         RULE,
     ]
     return _out(data, json, lines)
+
+
+def _watchdog_status(app):
+    if app.watchdog is None:
+        return None
+    return {"timeout_ms": app.board.WATCHDOG_MS, "feeds": app.watchdog_feeds}
 
 
 def readings_lines(snap):

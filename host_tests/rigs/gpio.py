@@ -1,5 +1,8 @@
-"""What every port's fake `machine` shares: a pin's level and a UART that records what
-the firmware sent (rigs.state.uart_tx). Port modules subclass and add their own checks."""
+"""What every port's fake `machine` shares: a pin's level, a UART that records what
+the firmware sent (rigs.state.uart_tx), the watchdog and the reset. Port modules subclass
+and add their own checks."""
+import time
+
 from rigs import state
 
 
@@ -41,3 +44,47 @@ class RecordingUART:
 def reset():
     state.resets += 1
     raise state.BoardReset("machine.reset()")
+
+
+class Watchdog:
+    """machine.WDT(id=0, timeout=5000) as docs/library/machine.WDT.rst has it: started when
+    built, never stopped or reconfigured; feed() restarts the count. The rig does not
+    reset anything when it expires (the test's thread is the board): it records feeds
+    and the longest gap between them, and state.watchdog_overdue() says when the board
+    would have reset. Ports subclass with their own limits and feed rules."""
+
+    def __init__(self, id=0, timeout=5000):
+        if id != 0:
+            raise ValueError("WDT(%d) doesn't exist" % id)
+        self._check_timeout(timeout)
+        self.timeout_ms = timeout
+        self.feeds = 0
+        self.longest_gap_ms = 0
+        self.late_feeds = 0  # feeds that came after the board would have reset
+        self._last_us = time.ticks_us()
+        state.watchdog = self
+
+    def _check_timeout(self, timeout):
+        pass
+
+    def _feed_counts(self):
+        return True
+
+    def feed(self):
+        if not self._feed_counts():
+            return
+        now = time.ticks_us()
+        gap_ms = time.ticks_diff(now, self._last_us) // 1000
+        self.longest_gap_ms = max(self.longest_gap_ms, gap_ms)
+        if gap_ms > self.timeout_ms:
+            self.late_feeds += 1
+        self._last_us = now
+        self.feeds += 1
+
+    def overdue(self):
+        return time.ticks_diff(time.ticks_us(), self._last_us) // 1000 > self.timeout_ms
+
+
+def reset_cause_of(machine_module):
+    """machine.reset_cause(): the port's constant named by state.reset_cause."""
+    return getattr(machine_module, state.reset_cause)

@@ -7,6 +7,8 @@ signal = None  # boards.sim.SimFrontEnd: the voltage and current at the board's 
 wiring = {}  # ADC input pin -> "v" (divider) or "i" (CT burden)
 uart_tx = {}  # UART id -> bytearray: what the firmware sent
 resets = 0  # machine.reset() calls
+reset_cause = "PWRON_RESET"  # the machine constant reset_cause() answers with
+watchdog = None  # once the firmware starts machine.WDT: what the rig saw (gpio.Watchdog)
 t0_us = 0
 threads_started = 0
 
@@ -16,8 +18,11 @@ class BoardReset(SystemExit):
 
 
 def reset(new_port, new_signal, new_wiring):
-    global port, signal, wiring, uart_tx, resets, t0_us, threads_started
+    global port, signal, wiring, uart_tx, resets, t0_us, threads_started, watchdog
+    global reset_cause
     port = new_port
+    watchdog = None
+    reset_cause = "PWRON_RESET"
     signal = new_signal
     wiring = dict(new_wiring)
     uart_tx = {}
@@ -33,3 +38,9 @@ def elapsed_s():
 
 def p1_bytes(uart_id):
     return bytes(uart_tx.get(uart_id, b""))
+
+
+def watchdog_overdue():
+    """True once the running watchdog has gone unfed for longer than its timeout: the
+    board would have reset by now."""
+    return watchdog is not None and watchdog.overdue()

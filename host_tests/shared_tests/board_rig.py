@@ -159,3 +159,49 @@ def last_telegram_crc_ok(out):
     begin = out.index(b"/")
     end = out.index(b"!", begin)
     return b"%04X" % crc16(out[begin:end + 1]) == out[end + 1:end + 5]
+
+
+def assert_watchdog_fed_only_while_metering(board):
+    """The metering loop starts the board's machine.WDT with board.WATCHDOG_MS (the
+    port's fake checks the port's own limits), feeds it while windows close, and stops
+    feeding when metering makes no progress although the loop survives: then the board
+    would reset. After such a reset the boot entry of the audit log names the watchdog."""
+    from rigs import state
+
+    fresh_flash(board.NAME)
+    app = build_app(board)
+    timeout_ms = board.WATCHDOG_MS
+    board.WATCHDOG_MS = 1000  # the shortest every port accepts: starving it takes 1 s here
+    try:
+        app.run(2, show=False)
+        watchdog = state.watchdog
+        assert watchdog is not None and watchdog.timeout_ms == 1000
+        assert watchdog.feeds >= app.meter.sampler.windows  # a feed per block, at least
+        fed = watchdog.feeds
+
+        def dead_adc():
+            raise OSError(5, "EIO")  # the ADC stopped answering
+
+        app.meter.poll = dead_adc
+        app.run(2, show=False)  # the loop survives the failures, but meters nothing
+        assert app.loop_errors.get("metering", 0) > 0
+        assert watchdog.feeds == fed and state.watchdog_overdue()
+        import main
+        import service
+
+        main.app = app
+        try:
+            shown = service.status()["watchdog"]  # the technician's status says so too
+        finally:
+            main.app = None
+        assert shown == {"timeout_ms": 1000, "feeds": fed}, shown
+    finally:
+        board.WATCHDOG_MS = timeout_ms
+    state.reset_cause = "WDT_RESET"
+    if hasattr(app.hw.adc, "deinit"):
+        app.hw.adc.deinit()  # the DMA channels, before the next boot claims them
+    again = build_app(board)
+    boots = [e["text"] for _s, e in again.audit.entries() if e["event"] == "boot"]
+    assert boots[-1].endswith("reset: watchdog") and boots[0].endswith("reset: power-on"), boots
+    if hasattr(again.hw.adc, "deinit"):
+        again.hw.adc.deinit()

@@ -95,6 +95,9 @@ def test_main_start_meters_on_esp32_with_the_uplink_in_its_own_thread():
     try:
         assert not app.uplink_in_metering_loop
         assert board_rig.last_telegram_crc_ok(state.p1_bytes(2))  # UART2 carries P1
+        # the task watchdog counts feeds only from the task that started it: the
+        # metering thread must be that task
+        assert state.watchdog.timeout_ms == board.WATCHDOG_MS and state.watchdog.feeds > 0
     finally:
         board_rig.stop(app)
 
@@ -118,3 +121,10 @@ def test_esp32_registers_the_elapsed_time_across_lost_slots():
     assert lost >= 1000  # 600 ms at 2000 pairs/s, plus the loop's own gaps
     assert app.meter.snapshot()["coverage"] < 1.0
     assert abs(error) < 0.005, (error, lost)
+
+
+@micropython_only("the esp32 port rig runs on the MicroPython unix port")
+def test_esp32_watchdog_is_fed_only_while_metering_and_named_after_it_fires():
+    from shared_tests import board_rig
+
+    board_rig.assert_watchdog_fed_only_while_metering(_rig()[0])

@@ -49,6 +49,7 @@ def test_main_start_meters_on_the_rp2_ports_one_extra_thread():
         except OSError:
             pass
         assert board_rig.last_telegram_crc_ok(state.p1_bytes(0))
+        assert state.watchdog.timeout_ms == board.WATCHDOG_MS and state.watchdog.feeds > 0
         assert app.meter.snapshot()["coverage"] == 1.0
     finally:
         board_rig.stop(app)
@@ -76,3 +77,10 @@ def test_rp2040_registers_the_elapsed_time_when_a_stall_laps_the_dma_ring():
     assert app.meter.snapshot()["coverage"] < 1.0  # and status says so
     assert abs(error) < 0.005, (error, lost)
     app.hw.adc.deinit()
+
+
+@micropython_only("the rp2 port rig runs on the MicroPython unix port")
+def test_rp2040_watchdog_is_fed_only_while_metering_and_named_after_it_fires():
+    from shared_tests import board_rig
+
+    board_rig.assert_watchdog_fed_only_while_metering(_rig()[0])

@@ -2,13 +2,41 @@
 port provides it (ports/esp32/machine_adc.c, machine_pin.c, machine_uart.c;
 docs/esp32/quickref.rst "ADC (analog to digital conversion)"): ADC(Pin, atten=) on the
 ADC1 pins 32..39 (ADC2 refuses while Wi-Fi is on: CONTEXT.md), the legacy width() and
-raw read(), UART with INV_TX, Pin, unique_id (the 6-byte MAC), reset.
+raw read(), UART with INV_TX, Pin, unique_id (the 6-byte MAC), reset, reset_cause
+(ports/esp32/modmachine.c constants), WDT (ports/esp32/machine_wdt.c: the ESP-IDF task
+watchdog, esp_task_wdt_add(NULL): it watches the task that built it, and a feed from
+any other task is not that task's and does not count; the timeout in whole seconds,
+under one second refused).
 
 read() samples the simulated signal at the instant it is called (the host's ticks_us):
 a loop that is late reads late, as on the chip.
 """
-from rigs import state
+import sys
+
+import _thread
+
+from rigs import gpio, state
 from rigs.gpio import PinLevel, RecordingUART, reset  # noqa: F401 - machine.reset
+
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+
+
+class WDT(gpio.Watchdog):
+    def _check_timeout(self, timeout):
+        if timeout // 1000 <= 0:
+            raise ValueError("WDT timeout too short")
+        self._task = _thread.get_ident()
+
+    def _feed_counts(self):
+        return _thread.get_ident() == self._task
+
+
+def reset_cause():
+    return gpio.reset_cause_of(sys.modules[__name__])
 
 _ADC1_PINS = (32, 33, 34, 35, 36, 37, 38, 39)
 _ADC2_PINS = (0, 2, 4, 12, 13, 14, 15, 25, 26, 27)

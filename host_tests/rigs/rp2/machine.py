@@ -2,10 +2,28 @@
 provides it (ports/rp2/machine_adc.c, machine_pin.c, machine_uart.c, modmachine.c;
 docs/rp2/quickref.rst): ADC by GPIO 26..29 or channel 0..4, Pin (including "LED"),
 UART with INV_TX, mem32 over the ADC registers (rp2040_chip), unique_id (8 bytes of
-flash id), reset.
+flash id), reset, reset_cause (ports/rp2/modmachine.c: power-on or watchdog only), WDT
+(ports/rp2/machine_wdt.c: id 0 only, at most 8388 ms, "timeout exceeds 8388" above).
 """
+import sys
+
 import rp2040_chip
+from rigs import gpio
 from rigs.gpio import PinLevel, RecordingUART, reset  # noqa: F401 - machine.reset
+
+PWRON_RESET = 1
+WDT_RESET = 3
+_WDT_TIMEOUT_MAX = 8388  # the 24-bit counter at 2 ticks per microsecond
+
+
+class WDT(gpio.Watchdog):
+    def _check_timeout(self, timeout):
+        if timeout > _WDT_TIMEOUT_MAX:
+            raise ValueError("timeout exceeds 8388")
+
+
+def reset_cause():
+    return gpio.reset_cause_of(sys.modules[__name__])
 
 _UART_TX_PINS = {0: (0, 12, 16, 28), 1: (4, 8, 20, 24)}  # RP2040 datasheet §1.4.3 (F2)
 

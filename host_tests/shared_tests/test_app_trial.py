@@ -1,0 +1,85 @@
+"""A firmware on trial that meters (so the watchdog stays fed) but never gets as far as
+its confirmation is reverted once board.TRIAL_LIMIT_S has passed: the security counter
+stays, the pointer returns to the previous firmware, the board restarts, the audit log
+says why."""
+import os
+import sys
+
+import main
+from fixtures.update import kit
+from mptest import temp_root
+
+
+def _mkdirs(path):
+    parts = path.split("/")
+    for k in range(2, len(parts) + 1):
+        try:
+            os.mkdir("/".join(parts[:k]))
+        except OSError:
+            pass
+
+
+def _booted_on_trial(limit_s):
+    """A meter that installed a signed package and restarted into it: the App built with
+    the trial slot first on sys.path, as the boot stage leaves it. Returns (app, resets)."""
+    root = temp_root("app-trial")
+    _mkdirs(root)
+    os.chdir(root)
+    first = main.build("sim", paced=False, storage_root="data", p1_path=None)
+    gate = first.update_gate()
+    gate.install_policy([kit.policy()])
+    package = kit.package(expires=first.hw.clock.time() + kit.DAY_S, counter=2,
+                          version="2.0.0")
+    gate.install(kit.stream(package))  # staged in slot a, active on trial
+    first.meter.save(clean=True)
+    sys.path.insert(0, "fw/a")  # the modules are loaded already: nothing comes from it
+    try:
+        app = main.build("sim", paced=False, storage_root="data", p1_path=None)
+    finally:
+        sys.path.pop(0)
+    app.board.TRIAL_LIMIT_S = limit_s
+    resets = []
+    app.hw.reset = lambda: resets.append(app.meter.sampler.windows)
+    return app, resets
+
+
+def _step_windows(app, count):
+    target = app.meter.sampler.windows + count
+    while app.meter.sampler.windows < target:
+        app.step()
+
+
+def test_a_trial_that_never_confirms_reverts_once_its_time_limit_passes():
+    cwd = os.getcwd()
+    limit_s = main.board_module("sim").TRIAL_LIMIT_S
+    try:
+        app, resets = _booted_on_trial(limit_s=0)
+        assert app.trial and "on trial" in app.firmware
+        app.trial_windows = 10 ** 9  # metering goes on, the confirmation never comes
+        _step_windows(app, 2)
+        assert not app.trial and resets  # reverted and restarted at once
+        state = app.update_gate().status()
+        assert (state["active"], state["trial"], state["floor"]) == ("", False, 0)
+        reverts = [e["text"] for _s, e in app.audit.entries() if e["event"] == "update-reverted"]
+        assert reverts == ["not confirmed within 0 s"], reverts
+    finally:
+        main.board_module("sim").TRIAL_LIMIT_S = limit_s
+        os.chdir(cwd)
+
+
+def test_a_trial_within_its_time_limit_confirms_as_before():
+    cwd = os.getcwd()
+    limit_s = main.board_module("sim").TRIAL_LIMIT_S
+    try:
+        app, resets = _booted_on_trial(limit_s=limit_s)
+        # unpaced, windows close faster than real time; the confirmation comes with the
+        # first P1 telegram (one per wall-clock second) after trial_windows windows
+        _step_windows(app, app.trial_windows)
+        while app.trial:
+            app.step()
+        state = app.update_gate().status()
+        assert (state["active"], state["trial"], state["floor"]) == ("a", False, 2), state
+        assert not resets
+    finally:
+        main.board_module("sim").TRIAL_LIMIT_S = limit_s
+        os.chdir(cwd)
