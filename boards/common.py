@@ -125,7 +125,7 @@ class Hardware:
     """What a board's hardware() returns to the composition root."""
 
     def __init__(self, adc, p1, clock, storage_root, led, meter_id, reset=None, watchdog=None,
-                 reset_cause=None):
+                 reset_cause=None, retained=None):
         self.adc = adc
         self.p1 = p1
         self.clock = clock
@@ -138,6 +138,9 @@ class Hardware:
         # watches the task that starts it, and only that task's feeds count.
         self.watchdog = watchdog
         self.reset_cause = reset_cause  # () -> why the board last started ("watchdog", ...)
+        # words that survive a reset but not a power cut: load() -> 4 ints, store(words);
+        # the meter keeps the energy since its last save there (metering.retained)
+        self.retained = retained
 
 
 _RESET_CAUSES = (("PWRON_RESET", "power-on"), ("HARD_RESET", "hard reset"),

@@ -6,6 +6,7 @@ the metering code runs are lost (counted in lost_pairs). Only ADC1 works with Wi
 Verified: compiles (mpy-cross -march=xtensawin), type-checks (micropython-esp32-stubs 1.29).
 Not verified: on hardware.
 """
+import struct
 import time
 
 from compat import IS_MICROPYTHON, const
@@ -166,6 +167,29 @@ class ESP32ADCPair:
         self._due_us = time.ticks_add(self._due_us, (pairs + skipped) * period)
 
 
+class RTCRetained:
+    """metering.retained's four words in RTC slow memory (machine.RTC().memory(), at
+    most 2 KB on this port): kept across machine.reset(), a watchdog or panic reset,
+    and deep sleep; lost when the power goes (ports/esp32/machine_rtc.c keeps it in
+    RTC_NOINIT memory)."""
+
+    def __init__(self):
+        import machine
+
+        self._rtc = machine.RTC()
+        self._buf = bytearray(16)
+
+    def load(self):
+        data = self._rtc.memory()
+        if len(data) != 16:
+            return None
+        return list(struct.unpack("<4I", data))
+
+    def store(self, words):
+        struct.pack_into("<4I", self._buf, 0, words[0], words[1], words[2], words[3])
+        self._rtc.memory(self._buf)
+
+
 def hardware():
     """Build the DevKitC's hardware objects; call once, from the wiring module."""
     import machine
@@ -177,4 +201,5 @@ def hardware():
     led = machine.Pin(_LED_PIN, machine.Pin.OUT, value=0)
     return common.Hardware(adc, p1, common.SystemClock(), STORAGE_ROOT, led,
                            common.chip_meter_id(NAME), machine.reset,
-                           common.machine_watchdog, common.machine_reset_cause)
+                           common.machine_watchdog, common.machine_reset_cause,
+                           RTCRetained())

@@ -197,6 +197,33 @@ class RP2040ADCPair:
             dma.close()
 
 
+# Watchdog scratch registers 0-3 (RP2040 datasheet 4.7, WATCHDOG_BASE 0x40058000 +
+# 0x0c): they persist through machine.reset() and watchdog resets, not a power cut.
+# Scratch 4-7 are the bootrom's and the SDK's (watchdog_reboot, watchdog_caused_reboot).
+_SCRATCH0 = const(0x4005800C)
+
+
+class ScratchRetained:
+    """metering.retained's four words in watchdog scratch registers 0-3."""
+
+    def __init__(self):
+        import machine
+
+        self._mem32 = machine.mem32
+
+    def load(self):
+        mem32 = self._mem32
+        return [mem32[_SCRATCH0], mem32[_SCRATCH0 + 4], mem32[_SCRATCH0 + 8],
+                mem32[_SCRATCH0 + 12]]
+
+    def store(self, words):
+        mem32 = self._mem32
+        mem32[_SCRATCH0] = words[0]
+        mem32[_SCRATCH0 + 4] = words[1]
+        mem32[_SCRATCH0 + 8] = words[2]
+        mem32[_SCRATCH0 + 12] = words[3]
+
+
 def hardware():
     """Build the Pico's hardware objects; call once, from the wiring module."""
     import machine
@@ -212,4 +239,5 @@ def hardware():
     led = machine.Pin(LED_PIN, machine.Pin.OUT, value=0)
     return common.Hardware(adc, p1, common.SystemClock(), STORAGE_ROOT, led,
                            common.chip_meter_id(NAME), machine.reset,
-                           common.machine_watchdog, common.machine_reset_cause)
+                           common.machine_watchdog, common.machine_reset_cause,
+                           ScratchRetained())

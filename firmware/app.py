@@ -59,7 +59,7 @@ class App:
             hw.adc, self.cal, hw.clock, self.store,
             starting_power_w=0.5 * board.STARTING_CURRENT_A * v_nominal,
             sag_v=board.SAG_V, swell_v=board.SWELL_V, v_nominal=v_nominal,
-            use_viper=self.post.kernel_ok,
+            use_viper=self.post.kernel_ok, retained=hw.retained,
         )
         self.meter_id = getattr(hw, "meter_id", board.NAME)
         self.p1 = P1Port(hw.p1, self.meter_id)
@@ -67,8 +67,10 @@ class App:
         now = hw.clock.time()
         self.audit = AuditLog(self.store)
         cause = hw.reset_cause() if hw.reset_cause is not None else None
-        self.audit.append(now, "boot", "calibration %s%s" % (
-            self.cal_source, "; reset: %s" % cause if cause else ""))
+        gap = self.meter.restart_gap_s
+        self.audit.append(now, "boot", "calibration %s%s%s" % (
+            self.cal_source, "; reset: %s" % cause if cause else "",
+            "; not metered for %d s, registers kept" % gap if gap is not None else ""))
         if not (self.post.crypto_ok and self.post.kernel_ok):
             self.audit.append(now, "self-test-failed", self.post.summary()
                               + ("" if self.post.crypto_ok else "; updates and tokens refused")

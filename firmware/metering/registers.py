@@ -47,6 +47,20 @@ class Registers:
                 self.export_wh[t] += carry
                 self.export_mj -= carry * MJ_PER_WH
 
+    def add_joules(self, import_j, export_j):
+        """Energy metered before a reset and kept across it (metering.retained), at the
+        current tariff: integer arithmetic, no starting-power threshold (it was applied
+        when the energy was metered)."""
+        t = self.tariff
+        self.import_mj += import_j * 1000
+        carry = self.import_mj // MJ_PER_WH
+        self.import_wh[t] += carry
+        self.import_mj -= carry * MJ_PER_WH
+        self.export_mj += export_j * 1000
+        carry = self.export_mj // MJ_PER_WH
+        self.export_wh[t] += carry
+        self.export_mj -= carry * MJ_PER_WH
+
     def set_tariff(self, tariff):
         if tariff not in (1, 2):
             raise RegisterError("bad-tariff", str(tariff))

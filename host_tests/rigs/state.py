@@ -9,6 +9,10 @@ uart_tx = {}  # UART id -> bytearray: what the firmware sent
 resets = 0  # machine.reset() calls
 reset_cause = "PWRON_RESET"  # the machine constant reset_cause() answers with
 watchdog = None  # once the firmware starts machine.WDT: what the rig saw (gpio.Watchdog)
+# memory that survives a reset but not a power cut: RP2040 watchdog scratch registers,
+# ESP32 RTC slow memory (machine.RTC().memory())
+scratch = [0] * 8
+rtc_memory = b""
 t0_us = 0
 threads_started = 0
 
@@ -21,6 +25,7 @@ def reset(new_port, new_signal, new_wiring):
     global port, signal, wiring, uart_tx, resets, t0_us, threads_started, watchdog
     global reset_cause
     port = new_port
+    power_cut()
     watchdog = None
     reset_cause = "PWRON_RESET"
     signal = new_signal
@@ -44,3 +49,11 @@ def watchdog_overdue():
     """True once the running watchdog has gone unfed for longer than its timeout: the
     board would have reset by now."""
     return watchdog is not None and watchdog.overdue()
+
+
+def power_cut():
+    """The supply went: what only a reset survives is gone (the chips' power-on values:
+    scratch registers zero, RTC user memory empty)."""
+    global rtc_memory
+    scratch[:] = [0] * 8
+    rtc_memory = b""

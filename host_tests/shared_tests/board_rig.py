@@ -205,3 +205,40 @@ def assert_watchdog_fed_only_while_metering(board):
     assert boots[-1].endswith("reset: watchdog") and boots[0].endswith("reset: power-on"), boots
     if hasattr(again.hw.adc, "deinit"):
         again.hw.adc.deinit()
+
+
+def assert_reset_keeps_registers(board):
+    """Meter with no save after boot, then a reset (the App built again on the same
+    flash, nothing saved): the registers come back at least where P1 left them, through
+    the board's own retained memory, and the boot entry says how long metering stopped.
+    Then a power cut: that memory is gone, the last save counts, a power failure."""
+    from rigs import state
+
+    fresh_flash(board.NAME)
+    app = build_app(board)
+    state.signal.set(load_a=40.0)  # Imax: several Wh in a few windows
+    step_windows(app, 4)
+    live = app.meter.registers.values()
+    import json
+
+    saved = json.loads(app.meter._slots.load())["registers"]
+    assert sum(saved["import_wh"]) + 5 <= sum(live), (saved, live)  # the words hold 5 Wh+
+    _release(app)
+    app = build_app(board)  # the reset: RAM is gone, the retained words are not
+    kept = app.meter.registers.values()
+    assert all(k >= v for k, v in zip(kept, live)) and sum(kept) <= sum(live) + 1, (kept, live)
+    assert app.meter.power_failures == 0 and app.meter.restart_gap_s is not None
+    boots = [e["text"] for _s, e in app.audit.entries() if e["event"] == "boot"]
+    assert "registers kept" in boots[-1], boots
+    step_windows(app, 3)
+    _release(app)
+    state.power_cut()
+    app = build_app(board)
+    assert app.meter.registers.values() == kept  # only the boot save after the reset
+    assert app.meter.power_failures == 1
+    _release(app)
+
+
+def _release(app):
+    if hasattr(app.hw.adc, "deinit"):
+        app.hw.adc.deinit()  # the DMA channels, before the next boot claims them

@@ -84,3 +84,10 @@ def test_rp2040_watchdog_is_fed_only_while_metering_and_named_after_it_fires():
     from shared_tests import board_rig
 
     board_rig.assert_watchdog_fed_only_while_metering(_rig()[0])
+
+
+@micropython_only("the rp2 port rig runs on the MicroPython unix port")
+def test_rp2040_reset_keeps_the_registers_in_retained_memory_a_power_cut_does_not():
+    from shared_tests import board_rig
+
+    board_rig.assert_reset_keeps_registers(_rig()[0])

@@ -35,6 +35,18 @@ class WDT(gpio.Watchdog):
         return _thread.get_ident() == self._task
 
 
+class RTC:
+    """machine.RTC() as far as the firmware uses it: memory() reads the user memory,
+    memory(buf) replaces it (at most 2048 bytes, ports/esp32/machine_rtc.c)."""
+
+    def memory(self, data=None):
+        if data is None:
+            return state.rtc_memory
+        if len(data) > 2048:
+            raise ValueError("buffer too long")
+        state.rtc_memory = bytes(data)
+
+
 def reset_cause():
     return gpio.reset_cause_of(sys.modules[__name__])
 

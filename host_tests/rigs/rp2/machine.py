@@ -8,7 +8,7 @@ flash id), reset, reset_cause (ports/rp2/modmachine.c: power-on or watchdog only
 import sys
 
 import rp2040_chip
-from rigs import gpio
+from rigs import gpio, state
 from rigs.gpio import PinLevel, RecordingUART, reset  # noqa: F401 - machine.reset
 
 PWRON_RESET = 1
@@ -84,11 +84,23 @@ class UART(RecordingUART):
         self._init_recording(id, baudrate, invert)
 
 
+_SCRATCH0 = 0x4005800C  # RP2040 datasheet 4.7.6: WATCHDOG_BASE + 0x0c, eight words
+_SCRATCH_FREE = 4  # scratch 4-7: the bootrom's watchdog boot and the SDK's reboot checks
+
+
 class _Mem32:
     def __getitem__(self, addr):
+        if _SCRATCH0 <= addr < _SCRATCH0 + 32:
+            return state.scratch[(addr - _SCRATCH0) // 4]
         return rp2040_chip.adc.read(addr)
 
     def __setitem__(self, addr, value):
+        if _SCRATCH0 <= addr < _SCRATCH0 + 32:
+            k = (addr - _SCRATCH0) // 4
+            if k >= _SCRATCH_FREE:
+                raise rp2040_chip.RigError("watchdog scratch %d belongs to the bootrom" % k)
+            state.scratch[k] = value & 0xFFFFFFFF
+            return
         rp2040_chip.adc.write(addr, value)
 
 
