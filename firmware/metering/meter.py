@@ -55,10 +55,12 @@ class Meter:
         if saved is not None:
             self._restore(saved, now)
         self._catch_up_with_intervals()
-        self.sampler = Sampler(adc, cal, self._on_window, use_viper=use_viper)
+        self.sampler = Sampler(adc, cal, self._on_window, use_viper=use_viper,
+                               on_no_crossing=self._on_no_crossing)
         self.last = None
         self._quality = 0  # -1 in a sag, +1 in a swell, 0 normal
         self._failing = False
+        self._silent = False  # a block without a zero crossing since the last window
         self.save_interval_s = save_interval_s
         self.saves = 0
         self._interval_pairs = 0  # sampled and lost pairs since the last quarter-hour
@@ -128,7 +130,8 @@ class Meter:
         failing = result.vrms < self.power_fail_v
         if failing and not self._failing:
             self.save()  # supply collapsing: save while the hold-up capacitor lasts
-        self._failing = failing
+        self._failing = failing or self._silent
+        self._silent = False
         if self.intervals.due(now):
             if self._interval_lost > (1 - COVERAGE_MIN) * self._interval_pairs:
                 self.intervals.flag(STATUS_ESTIMATED)
@@ -155,6 +158,15 @@ class Meter:
         retained_record.encode(self._seq, import_j, export_j, now - self._last_save_s,
                                self._words)
         self._retained.store(self._words)
+
+    def _on_no_crossing(self):
+        """A block without a zero crossing: the supply is gone. Save now, one or two blocks
+        after the voltage vanished, while the hold-up capacitor lasts; the window would
+        close only at twice its length. The save's time is the outage's start next boot."""
+        self._silent = True
+        if not self._failing:
+            self._failing = True
+            self.save()
 
     def save(self, clean=False):
         now = self._clock.time()

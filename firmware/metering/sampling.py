@@ -32,13 +32,18 @@ _MID_RANGE = const(512)
 class Sampler:
     """Feeds every pair into exactly one window; calls on_window(result) per window."""
 
-    def __init__(self, adc, cal, on_window, window_s=1.0, use_viper=True):
+    def __init__(self, adc, cal, on_window, window_s=1.0, use_viper=True, on_no_crossing=None):
+        """on_no_crossing(): called after a block in which the voltage never crossed
+        zero (a block is 1.6 mains cycles or more: the supply is gone), at once, not
+        when the window closes up to two seconds later. The step to zero itself can look
+        like a crossing, so it comes one or two blocks after the supply went."""
         block_pairs = adc.block_pairs
         if not 16 <= block_pairs <= kernel.MAX_BLOCK_PAIRS:
             raise ValueError("block_pairs must be 16..%d" % kernel.MAX_BLOCK_PAIRS)
         self._adc = adc
         self.cal = cal
         self._on_window = on_window
+        self._on_no_crossing = on_no_crossing
         self.rate_hz = adc.rate_hz
         # a driver that knows its skew (measured, or fixed by its conversion schedule)
         # overrides the calibration record's value
@@ -99,13 +104,18 @@ class Sampler:
         st = self._st
         accumulate = self._accumulate
         acc = self._acc
+        crossings = -st[kernel.ST_CROSS_N]  # the block's own: a close zeroes the count
         while start < end:
             start = accumulate(buf, start, end, acc, st)
             if st[kernel.ST_STOPPED]:
+                crossings += st[kernel.ST_CROSS_N]
                 self._close(True)
             elif st[kernel.ST_WN] >= self._max_pairs:
+                crossings += st[kernel.ST_CROSS_N]
                 self._close(False)
         self.pairs_processed += end
+        if crossings + st[kernel.ST_CROSS_N] == 0 and self._on_no_crossing is not None:
+            self._on_no_crossing()
 
     def _close(self, at_crossing):
         st = self._st

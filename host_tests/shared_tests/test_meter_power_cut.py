@@ -130,3 +130,48 @@ def test_interval_log_holds_at_least_ten_days_of_quarter_hours():
     assert records[-1]["import_wh"][0] == 14 * 96 * 7  # the newest is kept, oldest go
     ends = [r["end_s"] for r in records]
     assert ends == list(range(ends[0], ends[-1] + 1, iv.QUARTER_S))  # no gaps inside
+
+
+def _real_time_meter(flash, clock, seed=1):
+    fe = sim.SimFrontEnd(load_a=20.0, phase_deg=10.0, seed=seed)
+    adc = ClockedADC(sim.SimADC(fe), clock, 1)  # the clock moves with the samples
+    cal = Calibration(**common.shared_calibration())
+    return Meter(adc, cal, clock, flash, starting_power_w=2.3, sag_v=207.0, swell_v=253.0,
+                 save_interval_s=300), fe
+
+
+def test_the_supply_vanishing_is_saved_within_two_blocks_and_a_short_cut_logged_short():
+    flash, clock = FakeFlash(), FakeClock()
+    meter, fe = _real_time_meter(flash, clock)
+    _run_windows(meter, 3)
+    saves, windows = meter.saves, meter.sampler.windows
+    fe.set(mains_v=0.0)  # the supply goes; the board runs on its hold-up capacitor
+    # two blocks: the step to zero may itself look like a crossing (a voltage that was
+    # negative, armed, jumps to 0), the next 64 ms have none
+    meter.poll()
+    meter.poll()
+    assert meter.saves == saves + 1, "no save two blocks after the supply went"
+    assert meter.sampler.windows == windows  # before the window closes (up to 2 s later)
+    # the capacitor is empty; five seconds later the supply returns
+    flash.reboot()
+    clock.advance_s(5)
+    again, _fe = _real_time_meter(flash, clock)
+    assert again.power_failures == 1 and again.long_power_failures == 0
+    assert again.outage_s == 5, again.outage_s  # not the 8 s since the boot's save
+
+
+def test_a_supply_that_stays_away_is_saved_once_not_per_block():
+    flash, clock = FakeFlash(), FakeClock()
+    meter, fe = _real_time_meter(flash, clock)
+    _run_windows(meter, 2)
+    saves = meter.saves
+    fe.set(mains_v=0.0)
+    for _ in range(80):  # five seconds of blocks without a crossing (a bench without mains)
+        meter.poll()
+    assert meter.saves == saves + 1
+    fe.set(mains_v=230.0)
+    _run_windows(meter, 3)
+    fe.set(mains_v=0.0)
+    meter.poll()
+    meter.poll()
+    assert meter.saves == saves + 2  # the next collapse saves again
