@@ -75,10 +75,14 @@ def shared_calibration():
 class SystemClock:
     """The clock the logic is handed: monotonic ticks plus UTC epoch seconds."""
 
-    def __init__(self):
+    def __init__(self, trusted=True):
+        """trusted: time() is the true time from the start (the host's clock). A board
+        without a battery-backed RTC starts untrusted at the port's epoch; the first
+        authenticated time from the operator sets it (comms.uplink)."""
         import time
 
         self._time = time
+        self.trusted = trusted
         # MicroPython's time.time() counts from 1970 on the unix port and the boards
         # since v1.22; the RTC is set from the operator link or NTP.
         self.ticks_ms = time.ticks_ms if hasattr(time, "ticks_ms") else self._ticks_ms

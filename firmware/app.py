@@ -68,15 +68,20 @@ class App:
         self.audit = AuditLog(self.store)
         cause = hw.reset_cause() if hw.reset_cause is not None else None
         gap = self.meter.restart_gap_s
+        kept = ""
+        if self.meter.kept_across_reset:
+            kept = "; registers kept, not metered for %s" % (
+                "%d s" % gap if gap is not None else "a time measured once the clock is set")
         self.audit.append(now, "boot", "calibration %s%s%s" % (
-            self.cal_source, "; reset: %s" % cause if cause else "",
-            "; not metered for %d s, registers kept" % gap if gap is not None else ""))
+            self.cal_source, "; reset: %s" % cause if cause else "", kept))
         if not (self.post.crypto_ok and self.post.kernel_ok):
             self.audit.append(now, "self-test-failed", self.post.summary()
                               + ("" if self.post.crypto_ok else "; updates and tokens refused")
                               + ("" if self.post.kernel_ok else "; metering on the plain kernel"))
         if self.meter.outage_s is not None:
             self.audit.append(now, "power-failure", "off for %d s" % self.meter.outage_s)
+        elif self.meter.down_unmeasured == "power":
+            self.audit.append(now, "power-failure", "off for a time measured once the clock is set")
         self.keys = OperatorKeys(self.store)
         self.keys.cipher()  # the uplink's AES-GCM tables (5 KB) now, not late in life
         self.switch = OperatorLinkSwitch(self.store)
@@ -92,6 +97,8 @@ class App:
         self._policies = None  # the trust policy and control plane: built at the end
         self._control = None
         self.uplink.on_command = self.command_from_link
+        self.uplink.on_clock_step = self._clock_stepped
+        self.uplink.time_floor_s = self.meter.boot_s  # not before the last save
         self.uplink.firmware = FirmwareDownload(
             self._link_receiver, self.update_from_link, ready=lambda: not self.trial,
             after_accept=self._restart_soon)
@@ -141,6 +148,18 @@ class App:
         self.firmware = "%s (slot %s%s)" % (
             fields.get("active_version", "factory"), fields.get("active") or "factory",
             ", on trial" if self.trial else "")
+
+    def _clock_stepped(self, delta_s, first_set):
+        """Called with the lock held when the uplink moved the clock: the meter re-anchors
+        its quarter-hours and, on the first setting, measures the outage before this boot.
+        Returns what the clock-corrected audit entry adds."""
+        down = self.meter.clock_stepped(delta_s, first_set)
+        self._update_p1_text()
+        if down is None:
+            return None
+        kind, seconds = down
+        return "%s before this boot: %d s" % (
+            "power failure" if kind == "power" else "reset", seconds)
 
     def _link_receiver(self):
         from update.receiver import Receiver
@@ -246,7 +265,13 @@ class App:
         return self.switch.on
 
     def _update_p1_text(self):
-        self.p1.text = "" if self.switch.on else "operator link off (consumer opt-out)"
+        """P1's text message (0-0:96.13.0): what the consumer must know about the data."""
+        texts = []
+        if not self.switch.on:
+            texts.append("operator link off (consumer opt-out)")
+        if not self.hw.clock.trusted:
+            texts.append("clock not set: times estimated")
+        self.p1.text = "; ".join(texts)
 
     def uplink_loop(self):
         """The uplink's own thread: network waits never stall sampling."""

@@ -39,7 +39,8 @@ GCM_TAG_LEN = 12
 UP_TOPIC = "meters/+/up"
 STATUS_BITS = ((intervals.STATUS_SUMMER, "summer"), (intervals.STATUS_POWER_FAIL, "power-fail"),
                (intervals.STATUS_CLOCK_SET, "clock-set"), (intervals.STATUS_PARTIAL, "partial"),
-               (intervals.STATUS_ESTIMATED, "estimated"))
+               (intervals.STATUS_ESTIMATED, "estimated"),
+               (intervals.STATUS_CLOCK_INVALID, "clock-invalid"))
 
 
 class Reject(Exception):

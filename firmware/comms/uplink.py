@@ -44,6 +44,9 @@ class Uplink:
         self.clock = clock
         self.connector = mqtt_factory
         self.on_command = None  # fn(token bytes): signed operator commands over the link
+        # fn(delta_s, first_set) -> audit text or None: the meter hears of a clock step
+        self.on_clock_step = None
+        self.time_floor_s = 0  # a first setting earlier than this (the last save) is refused
         self.firmware = None  # comms.fwlink.FirmwareDownload: packages over the link
         self.ack_timeout_ms = ACK_TIMEOUT_MS
         self._lock = lock or _NoLock()
@@ -212,16 +215,30 @@ class Uplink:
         self._sync_clock(time_s)
 
     def _sync_clock(self, headend_s):
+        """The head-end's authenticated time. A clock not set since boot takes it whatever
+        the step (a board without a battery-backed RTC restarts at an estimate), but never
+        earlier than the meter's last save; a set clock takes steps of at most
+        MAX_CLOCK_STEP_S. Both are audit-logged; a refusal once per session."""
+        first_set = not self.clock.trusted
         delta = headend_s - self.clock.time()
-        if -2 <= delta <= 2:
+        if -2 <= delta <= 2 and not first_set:
             return
         with self._lock:
-            if -MAX_CLOCK_STEP_S <= delta <= MAX_CLOCK_STEP_S:
+            if first_set and headend_s < self.time_floor_s:
+                refused = "%+d s: before the meter's last save" % delta
+            elif first_set or -MAX_CLOCK_STEP_S <= delta <= MAX_CLOCK_STEP_S:
                 self.clock.adjust(delta)
-                self.audit.append(self.clock.time(), "clock-corrected", "%+d s" % delta)
-            elif not self._clock_logged:  # once per session, not once per acknowledgement
+                self.clock.trusted = True
+                more = self.on_clock_step(delta, first_set) if self.on_clock_step else None
+                self.audit.append(self.clock.time(), "clock-corrected", "%+d s%s%s" % (
+                    delta, " (set: not set since boot)" if first_set else "",
+                    "; " + more if more else ""))
+                return
+            else:
+                refused = "%+d s" % delta
+            if not self._clock_logged:  # once per session, not once per acknowledgement
                 self._clock_logged = True
-                self.audit.append(self.clock.time(), "clock-correction-refused", "%+d s" % delta)
+                self.audit.append(self.clock.time(), "clock-correction-refused", refused)
 
 
 class _NoLock:

@@ -21,6 +21,7 @@ STATUS_POWER_FAIL = const(2)  # the meter was off during (part of) this interval
 STATUS_CLOCK_SET = const(4)  # the clock was corrected during this interval
 STATUS_PARTIAL = const(8)  # the meter started during this interval
 STATUS_ESTIMATED = const(16)  # over 2 % of the interval's samples lost: their energy estimated
+STATUS_CLOCK_INVALID = const(32)  # closed by a clock not set since boot: times estimated
 
 
 def encode(end_s, values, status):
@@ -51,6 +52,14 @@ class IntervalRegister:
 
     def flag(self, status_bits):
         self._status |= status_bits
+
+    def clock_stepped(self, now_s, first_set):
+        """The clock was corrected; first_set: from unset (estimated since boot) to the
+        operator's time, whatever the step. Then the next boundary follows the true time
+        (an estimate that ran days behind must not read as days switched off)."""
+        self._status |= STATUS_CLOCK_SET
+        if first_set:
+            self._next_end_s = (now_s // QUARTER_S + 1) * QUARTER_S
 
     def due(self, now_s):
         return now_s >= self._next_end_s

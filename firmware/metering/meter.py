@@ -9,7 +9,8 @@ import json
 
 import canonical
 from metering import retained as retained_record
-from metering.intervals import IntervalRegister, STATUS_ESTIMATED, STATUS_POWER_FAIL
+from metering.intervals import (IntervalRegister, STATUS_CLOCK_INVALID, STATUS_ESTIMATED,
+                                STATUS_POWER_FAIL)
 from metering.registers import Registers, RegisterError
 from metering.sampling import Sampler
 from metering.tariff import TariffSchedule
@@ -46,14 +47,21 @@ class Meter:
         self.power_failures = 0
         self.long_power_failures = 0
         self.power_fail_log = []  # [end of failure (UTC s), duration s], newest last
-        now = clock.time()
-        self.boot_s = now
         self.outage_s = None  # set when this boot follows a power failure
         self.restart_gap_s = None  # set when it follows a reset: the seconds not metered
-        self.intervals = IntervalRegister(store, now)
+        self._down = None  # (kind, stopped at) until a clock set since boot can measure it
+        self.kept_across_reset = False  # the retained words carried energy over a reset
         saved = self._slots.load()
-        if saved is not None:
-            self._restore(saved, now)
+        state = self._parse(saved) if saved is not None else None
+        if state is not None and not clock.trusted and clock.time() < state["stopped_s"]:
+            # a board clock not set since boot (no battery-backed RTC) restarts at the
+            # port's epoch: it never runs behind the time the meter last saw
+            clock.adjust(state["stopped_s"] - clock.time())
+        now = clock.time()
+        self.boot_s = now
+        self.intervals = IntervalRegister(store, now)
+        if state is not None:
+            self._restore(state, now)
         self._catch_up_with_intervals()
         self.sampler = Sampler(adc, cal, self._on_window, use_viper=use_viper,
                                on_no_crossing=self._on_no_crossing)
@@ -67,14 +75,16 @@ class Meter:
         self._interval_lost = 0
         self.save(clean=False)  # from here on, an unclean stop counts as a power failure
 
-    def _restore(self, saved, now):
+    def _parse(self, saved):
+        """The saved state, with the retained words (a reset) applied: a dict, the time
+        metering stopped in "stopped_s", or RegisterError."""
         try:
             state = json.loads(saved)
             self.registers.restore(canonical.dumps(state["registers"]))
             self.sags, self.swells = int(state["quality"][0]), int(state["quality"][1])
             self.power_failures, self.long_power_failures = state["power_failures"]
             self.power_fail_log = [[int(a), int(b)] for a, b in state["power_fail_log"]]
-            last_alive_s = int(state["last_alive_s"])
+            stopped_s = int(state["last_alive_s"])
             clean = state["clean"] is True
             self._seq = int(state.get("seq", 0))
         except (ValueError, KeyError, TypeError, IndexError, AttributeError):
@@ -87,17 +97,53 @@ class Meter:
             # and metering stopped when the record was last written
             import_j, export_j, alive_s = kept
             self.registers.add_joules(import_j, export_j)
-            if not clean:
-                self.restart_gap_s = max(0, now - (last_alive_s + alive_s))
-                self.intervals.flag(STATUS_POWER_FAIL)  # not metered for a while
+            stopped_s += alive_s
+        return {"clean": clean, "reset": kept is not None, "stopped_s": stopped_s}
+
+    def _restore(self, state, now):
+        self.kept_across_reset = state["reset"]
+        if state["clean"]:
             return
-        if not clean:
-            self.outage_s = outage_s = max(0, now - last_alive_s)
+        self.intervals.flag(STATUS_POWER_FAIL)  # not metered for a while
+        if not state["reset"]:
             self.power_failures += 1
-            if outage_s > LONG_POWER_FAIL_S:
-                self.long_power_failures += 1
-                self.power_fail_log = (self.power_fail_log + [[now, outage_s]])[-POWER_FAIL_LOG_LEN:]
-            self.intervals.flag(STATUS_POWER_FAIL)
+        kind = "reset" if state["reset"] else "power"
+        if self._clock.trusted:
+            self._measure_down(kind, max(0, now - state["stopped_s"]), now)
+        else:
+            self._down = (kind, state["stopped_s"])  # how long: once the clock is set
+
+    def _measure_down(self, kind, seconds, now):
+        if kind == "reset":
+            self.restart_gap_s = seconds
+            return
+        self.outage_s = seconds
+        if seconds > LONG_POWER_FAIL_S:
+            self.long_power_failures += 1
+            self.power_fail_log = (self.power_fail_log + [[now, seconds]])[-POWER_FAIL_LOG_LEN:]
+
+    @property
+    def down_unmeasured(self):
+        """"power" or "reset" while the stop before this boot waits for a set clock."""
+        return self._down[0] if self._down is not None else None
+
+    def clock_stepped(self, delta_s, first_set):
+        """The clock was moved by delta_s; first_set: from not set since boot to the
+        operator's time. Then the boot's true time is known: the outage (or reset gap)
+        before it is measured now. Returns ("power" | "reset", seconds) if it was, else
+        None."""
+        self.intervals.clock_stepped(self._clock.time(), first_set)
+        if not first_set:
+            return None
+        self.boot_s += delta_s
+        self._last_save_s += delta_s  # the save interval runs on from the true time
+        if self._down is None:
+            return None
+        kind, stopped_s = self._down
+        self._down = None
+        seconds = max(0, self.boot_s - stopped_s)
+        self._measure_down(kind, seconds, self.boot_s)
+        return kind, seconds
 
     def _catch_up_with_intervals(self):
         """A cut between a quarter-hour record and the next state save must not let the
@@ -136,6 +182,8 @@ class Meter:
             if self._interval_lost > (1 - COVERAGE_MIN) * self._interval_pairs:
                 self.intervals.flag(STATUS_ESTIMATED)
             self._interval_pairs = self._interval_lost = 0
+            if not self._clock.trusted:
+                self.intervals.flag(STATUS_CLOCK_INVALID)
             self.save()  # registers first: the record may never be ahead of the state
             self.intervals.close(now, self.registers.values())
         elif (now - self._last_save_s >= self.save_interval_s

@@ -2,8 +2,9 @@
 
 
 class FakeClock:
-    def __init__(self, utc_s=1795449600, ticks_ms=0):
+    def __init__(self, utc_s=1795449600, ticks_ms=0, trusted=True):
         self.utc_s = utc_s
+        self.trusted = trusted  # False: a board's clock not set since boot
         self._ticks = ticks_ms
         self.sleeps_ms = 0
 
