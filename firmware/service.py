@@ -10,6 +10,7 @@ secret: keys appear only as fingerprints.
 import json as _json
 
 import civiltime
+from storage.flash import read_path
 
 RULE = "-" * 78
 # The shell's verbs as tools.field offers them (`python -m tools.field VERB [ARG ...]`):
@@ -199,8 +200,7 @@ def apply(path, json=False):
     """Apply an operator-signed command token copied onto the meter (mpremote fs cp)."""
     from control.tokens import TokenRefused
 
-    with open(path, "rb") as f:
-        raw = f.read()
+    raw = read_path(path)
     try:
         result = _app().apply_token(raw, "shell")
         data = {"applied": True, "result": result}
@@ -238,10 +238,7 @@ def policy(*paths, json=False):
     in order. Each must be signed by the current root threshold and its own."""
     from update.errors import REASONS, UpdateRejected
 
-    raws = []
-    for path in paths:
-        with open(path, "rb") as f:
-            raws.append(f.read())
+    raws = [read_path(path) for path in paths]
     try:
         data = _app().update_gate().install_policy(raws)
     except UpdateRejected as exc:
@@ -287,10 +284,8 @@ def commission(policy_path, keys_path, broker=None, interval_s=86400, json=False
     the policy fingerprint for the technician to compare with the operator's value."""
     import binascii
 
-    with open(policy_path, "rb") as f:
-        policy_raw = f.read()
-    with open(keys_path) as f:
-        keys = _json.loads(f.read())
+    policy_raw = read_path(policy_path)
+    keys = _json.loads(read_path(keys_path))
     link = {"broker": broker, "interval_s": interval_s} if broker else None
     fingerprint = _app().commission(policy_raw, binascii.unhexlify(keys["kek"]),
                                     binascii.unhexlify(keys["ek"]),

@@ -2,8 +2,89 @@
 
 Byte-oriented and dumb on purpose; it must never interpret contents or promise atomicity
 beyond `rename`. Record formats that survive power cuts live in slots.py and applog.py.
+
+Every file-system call of the firmware, from every thread, holds LOCK: the metering
+loop's saves, the uplink's, the update's staging (update.tree), the shell's reads.
+littlefs is not thread-safe, and the rp2 port runs its two threads without a GIL, one on
+each core. LOCK guards single calls only (never held across two), so it nests inside any
+logical lock the callers hold and never the other way round.
 """
 import os
+
+
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _new_lock():
+    try:
+        import _thread
+
+        return _thread.allocate_lock()
+    except ImportError:  # a port without threads: nothing to exclude
+        return _NoLock()
+
+
+LOCK = _new_lock()
+
+
+class LockedFile:
+    """An open file whose every call holds LOCK (a package streamed in or staged out
+    while the metering thread saves)."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def read(self, size=-1):
+        with LOCK:
+            return self._f.read(size)
+
+    def readinto(self, buf):
+        with LOCK:
+            return self._f.readinto(buf)
+
+    def write(self, data):
+        with LOCK:
+            return self._f.write(data)
+
+    def seek(self, offset, whence=0):
+        with LOCK:
+            return self._f.seek(offset, whence)
+
+    def tell(self):
+        with LOCK:
+            return self._f.tell()
+
+    def flush(self):
+        with LOCK:
+            self._f.flush()
+
+    def close(self):
+        with LOCK:
+            self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def open_locked(path, mode="rb"):
+    """open() under LOCK, the handle a LockedFile."""
+    with LOCK:
+        return LockedFile(open(path, mode))
+
+
+def read_path(path):
+    """All bytes of the file at path (a package or key file the technician copied)."""
+    with open_locked(path) as f:
+        return f.read()
 
 _ENOENT = 2
 _EEXIST = 17
@@ -43,7 +124,8 @@ class FileStore:
             if not path or part in ("", "."):
                 continue
             try:
-                os.mkdir(path)
+                with LOCK:
+                    os.mkdir(path)
             except OSError as exc:
                 if _errno(exc) != _EEXIST:
                     raise
@@ -53,31 +135,39 @@ class FileStore:
 
     def read(self, name, offset=0, length=None):
         """Bytes of the file from offset (all, or at most length); None if it is missing."""
-        try:
-            f = open(self._path(name), "rb")
-        except OSError as exc:
-            if _errno(exc) == _ENOENT:
-                return None
-            raise
-        with f:
-            if offset:
-                f.seek(offset)
-            return f.read() if length is None else f.read(length)
+        path = self._path(name)
+        with LOCK:
+            try:
+                f = open(path, "rb")
+            except OSError as exc:
+                if _errno(exc) == _ENOENT:
+                    return None
+                raise
+            with f:
+                if offset:
+                    f.seek(offset)
+                return f.read() if length is None else f.read(length)
 
     def write(self, name, data):
         """Replace the whole content. Not atomic: a cut can leave any prefix of data."""
-        with open(self._path(name), "wb") as f:
-            f.write(data)
-            f.flush()
+        path = self._path(name)
+        with LOCK:
+            with open(path, "wb") as f:
+                f.write(data)
+                f.flush()
 
     def append(self, name, data):
-        with open(self._path(name), "ab") as f:
-            f.write(data)
-            f.flush()
+        path = self._path(name)
+        with LOCK:
+            with open(path, "ab") as f:
+                f.write(data)
+                f.flush()
 
     def size(self, name):
+        path = self._path(name)
         try:
-            return os.stat(self._path(name))[6]
+            with LOCK:
+                return os.stat(path)[6]
         except OSError as exc:
             if _errno(exc) == _ENOENT:
                 return None
@@ -85,14 +175,20 @@ class FileStore:
 
     def rename(self, old, new):
         """Atomically replace new with old (POSIX rename; littlefs rename replaces too)."""
-        os.rename(self._path(old), self._path(new))
+        old_path, new_path = self._path(old), self._path(new)
+        with LOCK:
+            os.rename(old_path, new_path)
 
     def remove(self, name):
+        path = self._path(name)
         try:
-            os.remove(self._path(name))
+            with LOCK:
+                os.remove(path)
         except OSError as exc:
             if _errno(exc) != _ENOENT:
                 raise
 
     def names(self):
-        return sorted(os.listdir(self.root))
+        with LOCK:
+            names = os.listdir(self.root)
+        return sorted(names)

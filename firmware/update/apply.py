@@ -202,11 +202,9 @@ def from_file(app, path=PACKAGE_PATH):
 
 def policy_from_file(app, *paths):
     """Commission (first time) or rotate (versions N+1.. in order) the trust policy."""
-    raws = []
-    for path in paths:
-        with open(path, "rb") as f:
-            raws.append(f.read())
-    return app.update_gate().install_policy(raws)
+    from storage.flash import read_path
+
+    return app.update_gate().install_policy([read_path(path) for path in paths])
 
 
 def confirm(app):

@@ -6,6 +6,8 @@ atomicity beyond `rename`. host_tests/fakes/tree.py is its power-cut-capable twi
 """
 import os
 
+from storage.flash import LOCK, open_locked
+
 _ENOENT = 2
 _EEXIST = 17
 _DIR_FLAG = 0x4000  # S_IFDIR in os.stat()[0]
@@ -30,24 +32,28 @@ class FileTree:
 
     def open_read(self, path):
         """A file object with readinto() and close(); OSError if missing."""
-        return open(self._path(path), "rb")
+        return open_locked(self._path(path), "rb")
 
     def create(self, path):
         """A new empty file (parents must exist), open for write(); close() it."""
-        return open(self._path(path), "wb")
+        return open_locked(self._path(path), "wb")
 
     def write(self, path, data):
         with self.create(path) as f:
             f.write(data)
 
     def append(self, path, data):
-        with open(self._path(path), "ab") as f:
-            f.write(data)
+        full = self._path(path)
+        with LOCK:
+            with open(full, "ab") as f:
+                f.write(data)
 
     def size(self, path):
         """Size in bytes of a file, None if missing or a folder."""
+        full = self._path(path)
         try:
-            st = os.stat(self._path(path))
+            with LOCK:
+                st = os.stat(full)
         except OSError as exc:
             if _errno(exc) == _ENOENT:
                 return None
@@ -55,15 +61,20 @@ class FileTree:
         return None if st[0] & _DIR_FLAG else st[6]
 
     def isdir(self, path):
+        full = self._path(path)
         try:
-            return bool(os.stat(self._path(path))[0] & _DIR_FLAG)
+            with LOCK:
+                return bool(os.stat(full)[0] & _DIR_FLAG)
         except OSError:
             return False
 
     def listdir(self, path):
         """Sorted names in a folder; [] if it is missing."""
+        full = self._path(path)
         try:
-            return sorted(os.listdir(self._path(path)))
+            with LOCK:
+                names = os.listdir(full)
+            return sorted(names)
         except OSError as exc:
             if _errno(exc) == _ENOENT:
                 return []
@@ -75,27 +86,35 @@ class FileTree:
         for part in path.split("/"):
             done = done + "/" + part if done else part
             if not self.isdir(done):
+                full = self._path(done)
                 try:
-                    os.mkdir(self._path(done))
+                    with LOCK:
+                        os.mkdir(full)
                 except OSError as exc:
                     if _errno(exc) != _EEXIST:
                         raise
 
     def rename(self, old, new):
-        os.rename(self._path(old), self._path(new))
+        old_path, new_path = self._path(old), self._path(new)
+        with LOCK:
+            os.rename(old_path, new_path)
 
     def remove(self, path):
         """Remove a file; a missing one is fine."""
+        full = self._path(path)
         try:
-            os.remove(self._path(path))
+            with LOCK:
+                os.remove(full)
         except OSError as exc:
             if _errno(exc) != _ENOENT:
                 raise
 
     def rmdir(self, path):
         """Remove an empty folder; a missing one is fine."""
+        full = self._path(path)
         try:
-            os.rmdir(self._path(path))
+            with LOCK:
+                os.rmdir(full)
         except OSError as exc:
             if _errno(exc) != _ENOENT:
                 raise
@@ -103,7 +122,8 @@ class FileTree:
     def free_bytes(self):
         """Free space on the file system, None where the port cannot say."""
         try:
-            st = os.statvfs(self._path(""))
+            with LOCK:
+                st = os.statvfs(self._path(""))
         except (AttributeError, OSError):
             return None
         return st[0] * st[4]  # f_bsize * f_bavail

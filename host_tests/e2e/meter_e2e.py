@@ -33,6 +33,8 @@ from e2e.meter_e2e_keys import AK, EK, KEK, TITLE  # noqa: E402
 class HybridClock:
     """Meter time (UTC s) runs fast; ticks and sleeps are real, for network timeouts."""
 
+    trusted = True  # set from the start, as the sim's host clock
+
     def __init__(self, utc_s):
         self.utc_s = utc_s
 
