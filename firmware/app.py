@@ -17,7 +17,7 @@ from metering.tariff import TariffSchedule
 from metering.calibration import Calibration, CalibrationError
 from metering.meter import COVERAGE_MIN, Meter
 import post
-from storage.flash import FileStore
+from storage.flash import FileStore, new_lock
 
 # windows (about one per second) a firmware on trial meters before it confirms itself
 TRIAL_CONFIRM_WINDOWS = 60
@@ -63,7 +63,7 @@ class App:
         )
         self.meter_id = getattr(hw, "meter_id", board.NAME)
         self.p1 = P1Port(hw.p1, self.meter_id)
-        self.lock = _lock()  # flash structures shared by the metering and uplink threads
+        self.lock = new_lock()  # flash structures shared by the metering and uplink threads
         now = hw.clock.time()
         self.audit = AuditLog(self.store)
         cause = hw.reset_cause() if hw.reset_cause is not None else None
@@ -462,23 +462,6 @@ def _dumps(obj):
     import canonical
 
     return canonical.dumps(obj).encode()
-
-
-class _NoLock:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _lock():
-    try:
-        import _thread
-
-        return _thread.allocate_lock()
-    except ImportError:
-        return _NoLock()
 
 
 def format_readings(snap):

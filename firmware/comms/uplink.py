@@ -11,6 +11,7 @@ import json
 
 import canonical
 from comms import dlms, fwlink, payload
+from storage.flash import NoLock
 from storage.slots import SlotStore
 
 MAX_READINGS_PER_MESSAGE = 96  # a day of quarter-hours
@@ -49,7 +50,7 @@ class Uplink:
         self.time_floor_s = 0  # a first setting earlier than this (the last save) is refused
         self.firmware = None  # comms.fwlink.FirmwareDownload: packages over the link
         self.ack_timeout_ms = ACK_TIMEOUT_MS
-        self._lock = lock or _NoLock()
+        self._lock = lock or NoLock()
         self.interval_s = interval_s
         self.state = {"qh": 0, "ev": 0, "down_ic": 0, "contact_s": 0, "lost": 0, "sent": 0}
         saved = self._slots.load()
@@ -239,11 +240,3 @@ class Uplink:
             if not self._clock_logged:  # once per session, not once per acknowledgement
                 self._clock_logged = True
                 self.audit.append(self.clock.time(), "clock-correction-refused", refused)
-
-
-class _NoLock:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

@@ -12,7 +12,9 @@ logical lock the callers hold and never the other way round.
 import os
 
 
-class _NoLock:
+class NoLock:
+    """A lock for code with no other thread to exclude (a port without _thread)."""
+
     def __enter__(self):
         return self
 
@@ -20,16 +22,17 @@ class _NoLock:
         return False
 
 
-def _new_lock():
+def new_lock():
+    """A _thread lock, or a NoLock where the port has no threads."""
     try:
         import _thread
 
         return _thread.allocate_lock()
     except ImportError:  # a port without threads: nothing to exclude
-        return _NoLock()
+        return NoLock()
 
 
-LOCK = _new_lock()
+LOCK = new_lock()
 
 
 class LockedFile:

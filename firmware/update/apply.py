@@ -5,6 +5,7 @@ both go through the same verification, and every accept and reject is audited.
 Never activates anything the verifier has not accepted; never imports main (it is handed
 the app's parts).
 """
+from storage.flash import NoLock
 from update import errors, slots
 from update.errors import UpdateRejected
 from update.policy import PolicyStore
@@ -15,14 +16,6 @@ from update.verify import Verifier
 PACKAGE_PATH = "update.pkg"  # where a technician copies a package (`mpremote fs cp`)
 # flash a package may never take: the registers, logs and audit log must keep growing room
 FLASH_RESERVE_BYTES = 64 * 1024
-
-
-class _NoLock:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 class Updater:
@@ -41,7 +34,7 @@ class Updater:
         self.hardware_id = hardware_id
         self.clock = clock
         self.audit = audit
-        self.lock = lock or _NoLock()
+        self.lock = lock or NoLock()
         self.break_glass = break_glass
         self.buf = buf  # chunk buffer for the verifier (None: its default size)
         self.policies = policies if policies is not None else PolicyStore(state_store)
