@@ -107,15 +107,38 @@ class SystemClock:
         self.offset_s += delta_s
 
 
-def mqtt_connector(server, port, keepalive=0):
+def mqtt_connector(server, port, keepalive=0, ca_der=None):
     """The network link the uplink is handed: client_id -> a connected umqtt.simple
-    client (micropython-lib). Only wiring code calls this; logic never opens sockets."""
+    client (micropython-lib). Only wiring code calls this; logic never opens sockets.
+
+    ca_der: the operator's CA certificate, pinned at commissioning. Then the link is
+    MQTT over TLS with CERT_REQUIRED: the broker's certificate must chain to that CA and
+    name `server` (mbedTLS checks the name; MicroPython verifies nothing by default).
+    A refused certificate is an OSError("tls: ...") to the uplink (mbedTLS raises
+    ValueError), so the uplink backs off and retries as for any network failure."""
 
     def connect(client_id):
         from umqtt.simple import MQTTClient
 
-        client = MQTTClient(client_id, server, port, keepalive=keepalive)
-        client.connect()
+        params = {}
+        if ca_der is not None:
+            import ssl
+
+            # umqtt.simple 1.3.4 (the pinned micropython-lib release) imports the
+            # pre-1.21 name; MicroPython 1.29 has ssl only
+            sys.modules["ussl"] = ssl
+            params = {"cert_reqs": ssl.CERT_REQUIRED, "cadata": ca_der,
+                      "server_hostname": server}
+        client = MQTTClient(client_id, server, port, keepalive=keepalive,
+                            ssl=ca_der is not None, ssl_params=params)
+        try:
+            client.connect()
+        except ValueError as exc:  # mbedTLS: certificate not trusted, wrong name, expired
+            try:
+                client.sock.close()
+            except (OSError, AttributeError):
+                pass
+            raise OSError("tls: %s" % (str(exc).strip() or "certificate refused"))
         try:  # IPPROTO_TCP=6, TCP_NODELAY=1: umqtt writes a publish in pieces
             client.sock.setsockopt(6, 1, 1)
         except (OSError, AttributeError):

@@ -3,6 +3,7 @@ audit log, keys, the consumer's switch, the control plane). Built by main.py fro
 board's hardware objects; imports no hardware itself.
 """
 import hashlib
+from binascii import unhexlify
 import json
 import sys
 
@@ -216,7 +217,9 @@ class App:
         connector = None
         if self.link.get("broker"):
             host, port = self.link["broker"].rsplit(":", 1)
-            connector = self.board.mqtt_connector(host, int(port))
+            ca = self.link.get("tls_ca")
+            connector = self.board.mqtt_connector(host, int(port),
+                                                  ca_der=unhexlify(ca) if ca else None)
         self.uplink.connector = connector
         self.uplink.interval_s = self.link.get("interval_s", 86400)
 

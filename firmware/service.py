@@ -10,6 +10,7 @@ secret: keys appear only as fingerprints.
 import json as _json
 
 import civiltime
+from comms import link_settings
 from storage.flash import read_path
 
 RULE = "-" * 78
@@ -32,7 +33,7 @@ VERBS = (
     ("calibrate", (("step", "text"), ("windows", "int?"), ("v_ref", "float="),
                    ("i_ref", "float="), ("p_ref", "float=")), True),
     ("commission", (("policy_path", "path"), ("keys_path", "path"), ("broker", "text?"),
-                    ("interval_s", "int?")), True),
+                    ("interval_s", "int?"), ("ca_path", "path=")), True),
     ("reboot", (), False),
 )
 
@@ -97,6 +98,7 @@ def status(json=False):
         "operator_link": {
             "consumer_switch": "on" if app.switch.on else "off",
             "broker": app.link.get("broker"),
+            "transport": link_settings.describe(app.link),
             "keys": app.keys.fingerprints() or None,
             "pending_readings": up.pending_readings(),
             "last_contact_utc": civiltime.iso_utc(up.state["contact_s"]) if up.state["contact_s"] else None,
@@ -122,6 +124,7 @@ def status(json=False):
                            % data["watchdog"]) if data["watchdog"] else
                           "none running (started by the metering loop on a board)"),
         "operator link: consumer switch %s, broker %s" % (link["consumer_switch"], link["broker"] or "not set"),
+        "  transport %s" % link["transport"],
         "  keys %s" % (" ".join("%s=%s" % kv for kv in sorted(link["keys"].items())) if link["keys"] else "none (nothing is sent)"),
         "  outbox %d readings, last contact %s, last result: %s" % (
             link["pending_readings"], link["last_contact_utc"] or "never", link["last_result"]),
@@ -279,23 +282,30 @@ def reboot():
     main.restart()
 
 
-def commission(policy_path, keys_path, broker=None, interval_s=86400, json=False):
-    """First installation at the meter: trust policy + operator keys (+ broker). Prints
-    the policy fingerprint for the technician to compare with the operator's value."""
+def commission(policy_path, keys_path, broker=None, interval_s=86400, ca_path=None,
+               json=False):
+    """First installation at the meter: trust policy + operator keys (+ broker, and the
+    operator's CA for TLS: a PEM or DER file). Prints the policy fingerprint for the
+    technician to compare with the operator's value."""
     import binascii
 
     policy_raw = read_path(policy_path)
     keys = _json.loads(read_path(keys_path))
-    link = {"broker": broker, "interval_s": interval_s} if broker else None
+    ca = None
+    if ca_path is not None:
+        ca = binascii.hexlify(link_settings.der_from_file(read_path(ca_path))).decode()
+    link = {"broker": broker, "interval_s": interval_s, "tls_ca": ca} if broker else None
     fingerprint = _app().commission(policy_raw, binascii.unhexlify(keys["kek"]),
                                     binascii.unhexlify(keys["ek"]),
                                     binascii.unhexlify(keys["ak"]), link)
     import os
 
     os.remove(keys_path)  # the keys are installed (wrapped): no plaintext copy stays on flash
-    data = {"commissioned": True, "policy_fingerprint": fingerprint}
+    data = {"commissioned": True, "policy_fingerprint": fingerprint,
+            "link": link_settings.describe(link) if link else None}
     return _out(data, json, ["commissioned; policy fingerprint %s (compare with the "
-                             "operator's)" % fingerprint])
+                             "operator's)" % fingerprint] +
+                (["operator link: " + data["link"]] if link else []))
 
 
 OWNER = {"operator-root": "operator", "operator-release": "operator",
@@ -344,7 +354,8 @@ def controlplane(json=False):
              "events", "how_often": "every second", "protection": "local port only"},
             {"to": "grid operator (uplink)", "what": "quarter-hour register readings and "
              "audit-log entries", "how_often": _uplink_schedule(app.switch.on, link),
-             "protection": "AES-128-GCM under the operator's keys (DLMS suite 0)",
+             "protection": "AES-128-GCM under the operator's keys (DLMS suite 0); "
+                           "transport: " + link_settings.describe(link),
              "state": "on" if app.switch.on else "off (consumer opt-out)"},
         ],
     }

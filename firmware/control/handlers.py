@@ -4,6 +4,7 @@ out. Each returns a short text for the audit log."""
 import canonical
 from binascii import unhexlify
 
+from comms import link_settings
 from metering.calibration import Calibration
 from metering.tariff import TariffSchedule
 
@@ -35,11 +36,13 @@ def for_app(app):
             raise ValueError("broker must be HOST:PORT or null")
         if type(interval_s) is not int or not 900 <= interval_s <= 7 * 86400:
             raise ValueError("interval_s must be 900..604800")
-        settings = {"broker": broker, "interval_s": interval_s}
+        settings = {"broker": broker, "interval_s": interval_s,
+                    "tls_ca": link_settings.check_ca(params["tls_ca"])}
         app.store.write("operator-link.new", canonical.dumps(settings).encode())
         app.store.rename("operator-link.new", "operator-link")
         app.apply_link_settings(settings)
-        return "operator link %s every %d s" % (broker or "off", interval_s)
+        return "operator link %s every %d s, %s" % (broker or "off", interval_s,
+                                                    link_settings.describe(settings))
 
     def set_tariffs(params):
         schedule = TariffSchedule(params["schedule"])  # validated before anything changes

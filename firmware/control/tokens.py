@@ -21,7 +21,7 @@ _BODY = ("command", "counter", "expires", "format", "meter", "params", "type")
 COMMANDS = {
     "set-calibration": (("calibration",), (RELEASE, ROOT), (ROOT, EMERGENCY)),
     "install-keys": (("wrapped_ak", "wrapped_ek", "wrapped_kek"), (RELEASE, ROOT), (ROOT, EMERGENCY)),
-    "set-operator-link": (("broker", "interval_s"), (RELEASE, ROOT), (ROOT, EMERGENCY)),
+    "set-operator-link": (("broker", "interval_s", "tls_ca"), (RELEASE, ROOT), (ROOT, EMERGENCY)),
     "set-tariffs": (("schedule",), (RELEASE, ROOT), (ROOT, EMERGENCY)),
     "break-glass-on": (("reason",), (EMERGENCY,), (EMERGENCY,)),
     "break-glass-off": (("reason",), (ROOT,), (ROOT,)),

@@ -5,3 +5,4 @@ AK = bytes.fromhex("d0d1d2d3d4d5d6d7d8d9dadbdcdddedf")
 TITLE = b"OSM\x00\x00\x00\xe2\xe2"  # meter_e2e.py
 FW_TITLE = b"OSM\x00\x00\x00\xe2\xe3"  # firmware_e2e.py
 NOW_S = 1795449600
+TLS_TITLE = b"OSM\x00\x00\x00\xe2\xe4"  # tls_e2e.py

@@ -1,0 +1,56 @@
+"""The operator link's settings: the CA pinned for TLS is one DER certificate, given as a
+PEM or DER file at commissioning or as hex in a signed set-operator-link command; a bad
+one changes nothing."""
+from binascii import hexlify, b2a_base64
+
+import main
+from comms import link_settings
+from control import tokens
+from fixtures.update import kit
+from mptest import raises, temp_root
+
+# the shape of a DER certificate (SEQUENCE, two-byte length) around filler: what the
+# meter checks before its TLS stack parses the certificate at the first connection
+CA_DER = b"\x30\x82\x01\x00" + bytes(range(256))
+
+
+def test_a_ca_is_checked_and_read_from_pem_or_der():
+    assert link_settings.check_ca(None) is None
+    assert link_settings.check_ca(hexlify(CA_DER).decode().upper()) == hexlify(CA_DER).decode()
+    for bad in ("zz", "3082", hexlify(CA_DER[:-1]).decode(), hexlify(b"\x31" + CA_DER[1:]).decode(), 7):
+        raises(ValueError, link_settings.check_ca, bad)
+    pem = (b"-----BEGIN CERTIFICATE-----\n" + b2a_base64(CA_DER) + b"-----END CERTIFICATE-----\n")
+    assert link_settings.der_from_file(pem) == CA_DER
+    assert link_settings.der_from_file(CA_DER) == CA_DER
+    raises(ValueError, link_settings.der_from_file, b"-----BEGIN-----\nAAAA\n-----END-----\n")
+    text = link_settings.describe({"tls_ca": hexlify(CA_DER).decode()})
+    assert text.startswith("TLS, operator CA ") and "pinned" in text
+    assert link_settings.describe({}).startswith("plain MQTT")
+
+
+def _token(app, params, counter):
+    body = {"type": "open-meter-command", "format": 1, "command": "set-operator-link",
+            "params": params, "meter": app.meter_id, "counter": counter,
+            "expires": app.hw.clock.time() + 3600}
+    return kit.envelope(body, ("release1",), tokens.DOMAIN)
+
+
+def test_a_signed_command_pins_a_ca_and_a_bad_one_changes_nothing():
+    app = main.build("sim", paced=False, storage_root=temp_root("link-ca"), p1_path=None)
+    app.policies.commission(kit.policy())
+    ca_hex = hexlify(CA_DER).decode()
+    result = app.apply_token(_token(app, {"broker": "broker.example:8883", "interval_s": 900,
+                                          "tls_ca": ca_hex}, 1))
+    assert "TLS, operator CA" in result
+    assert app.link["tls_ca"] == ca_hex and app.uplink.connector is not None
+    stored = app.store.read("operator-link")
+    assert ca_hex.encode() in stored
+    refused = raises(tokens.TokenRefused, app.apply_token,
+                     _token(app, {"broker": "evil.example:8883", "interval_s": 900,
+                                  "tls_ca": "3082"}, 2))
+    assert refused.reason == "malformed"
+    assert app.link["broker"] == "broker.example:8883" and app.store.read("operator-link") == stored
+    # without the CA parameter the command is malformed: it is not optional
+    body_without = raises(tokens.TokenRefused, app.apply_token,
+                          _token(app, {"broker": "broker.example:8883", "interval_s": 900}, 3))
+    assert body_without.reason == "malformed"
