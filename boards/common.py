@@ -75,14 +75,17 @@ def shared_calibration():
 class SystemClock:
     """The clock the logic is handed: monotonic ticks plus UTC epoch seconds."""
 
-    def __init__(self, trusted=True):
+    def __init__(self, trusted=True, rtc=None):
         """trusted: time() is the true time from the start (the host's clock). A board
         without a battery-backed RTC starts untrusted at the port's epoch; the first
-        authenticated time from the operator sets it (comms.uplink)."""
+        authenticated time from the operator sets it (comms.uplink).
+        rtc: the board's machine.RTC, set on every adjustment, because mbedTLS checks
+        certificate dates against it (a TLS link after a power cut needs it past 2000)."""
         import time
 
         self._time = time
         self.trusted = trusted
+        self._rtc = rtc
         # MicroPython's time.time() counts from 1970 on the unix port and the boards
         # since v1.22; the RTC is set from the operator link or NTP.
         self.ticks_ms = time.ticks_ms if hasattr(time, "ticks_ms") else self._ticks_ms
@@ -104,7 +107,13 @@ class SystemClock:
         return int(self._time.time()) + self.offset_s
 
     def adjust(self, delta_s):
-        self.offset_s += delta_s
+        target = self.time() + delta_s
+        if self._rtc is not None:
+            t = self._time.gmtime(target)  # (year, month, day, h, m, s, weekday, ...)
+            self._rtc.datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+        # whatever the RTC did, time() is now the target (on a board the RTC moved and
+        # the offset returns to 0; where time() cannot move, the offset carries it)
+        self.offset_s = target - int(self._time.time())
 
 
 def mqtt_connector(server, port, keepalive=0, ca_der=None):

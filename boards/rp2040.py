@@ -237,7 +237,7 @@ def hardware():
         _P1_UART_ID, P1_BAUD, tx=machine.Pin(_P1_TX_PIN), invert=machine.UART.INV_TX
     )
     led = machine.Pin(LED_PIN, machine.Pin.OUT, value=0)
-    return common.Hardware(adc, p1, common.SystemClock(trusted=False), STORAGE_ROOT, led,
+    return common.Hardware(adc, p1, common.SystemClock(False, machine.RTC()), STORAGE_ROOT, led,
                            common.chip_meter_id(NAME), machine.reset,
                            common.machine_watchdog, common.machine_reset_cause,
                            ScratchRetained())

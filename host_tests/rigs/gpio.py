@@ -88,3 +88,19 @@ class Watchdog:
 def reset_cause_of(machine_module):
     """machine.reset_cause(): the port's constant named by state.reset_cause."""
     return getattr(machine_module, state.reset_cause)
+
+
+class RigRTC:
+    """machine.RTC().datetime(tuple) as docs/library/machine.RTC.rst has it: (year, month,
+    day, weekday, hours, minutes, seconds, subseconds), weekday 0 = Monday. The rig
+    records what the firmware set (state.rtc_set); the host's time.time() does not move."""
+
+    def datetime(self, value=None):
+        if value is None:
+            return state.rtc_set
+        year, month, day, weekday, hour, minute, second, _sub = value
+        if not (2000 <= year <= 2099 and 1 <= month <= 12 and 1 <= day <= 31
+                and 0 <= weekday <= 6 and 0 <= hour < 24 and 0 <= minute < 60
+                and 0 <= second < 60):
+            raise ValueError("RTC datetime out of range: %r" % (value,))
+        state.rtc_set = tuple(value)

@@ -13,6 +13,7 @@ watchdog = None  # once the firmware starts machine.WDT: what the rig saw (gpio.
 # ESP32 RTC slow memory (machine.RTC().memory())
 scratch = [0] * 8
 rtc_memory = b""
+rtc_set = None  # the last machine.RTC().datetime() the firmware set
 t0_us = 0
 threads_started = 0
 
@@ -54,6 +55,7 @@ def watchdog_overdue():
 def power_cut():
     """The supply went: what only a reset survives is gone (the chips' power-on values:
     scratch registers zero, RTC user memory empty)."""
-    global rtc_memory
+    global rtc_memory, rtc_set
     scratch[:] = [0] * 8
     rtc_memory = b""
+    rtc_set = None

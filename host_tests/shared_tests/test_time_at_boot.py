@@ -12,7 +12,7 @@ from metering.meter import Meter
 from shared_tests import test_uplink as up_tests
 
 PORT_EPOCH_S = 946684800  # 2000-01-01: where a board's time() starts after power-on
-SAVED_S = 1795449600  # 2026-11-24: the meter's last save before the power cut
+SAVED_S = 1795449600  # 2026-11-23 16:00 UTC: the last save before the power cut
 
 
 def _meter(flash, clock):
@@ -92,3 +92,25 @@ def test_the_operator_time_sets_an_unset_clock_whatever_the_step_but_not_before_
     before = clock.time()
     up.send_now()
     assert clock.time() == before and len(steps) == 1
+
+
+class RecordingRTC:
+    def __init__(self):
+        self.set = []
+
+    def datetime(self, value):
+        self.set.append(tuple(value))
+
+
+def test_an_adjustment_sets_the_boards_rtc_for_the_tls_date_check():
+    import time
+
+    rtc = RecordingRTC()
+    clock = common.SystemClock(False, rtc)
+    before = clock.time()
+    target = 1796094245  # 2026-12-01 03:04:05 UTC, a Tuesday
+    clock.adjust(target - before)
+    # machine.RTC.datetime: (year, month, day, weekday 0 = Monday, h, m, s, subseconds)
+    assert rtc.set == [(2026, 12, 1, 1, 3, 4, 5, 0)], rtc.set
+    assert abs(clock.time() - target) <= 1  # the rig's time.time() does not move: the offset
+    assert abs(clock.offset_s - (target - int(time.time()))) <= 1

@@ -35,9 +35,10 @@ class WDT(gpio.Watchdog):
         return _thread.get_ident() == self._task
 
 
-class RTC:
-    """machine.RTC() as far as the firmware uses it: memory() reads the user memory,
-    memory(buf) replaces it (at most 2048 bytes, ports/esp32/machine_rtc.c)."""
+class RTC(gpio.RigRTC):
+    """machine.RTC() as far as the firmware uses it: datetime() (gpio.RigRTC); memory()
+    reads the user memory, memory(buf) replaces it (at most 2048 bytes,
+    ports/esp32/machine_rtc.c)."""
 
     def memory(self, data=None):
         if data is None:

@@ -16,6 +16,9 @@ WDT_RESET = 3
 _WDT_TIMEOUT_MAX = 8388  # the 24-bit counter at 2 ticks per microsecond
 
 
+RTC = gpio.RigRTC
+
+
 class WDT(gpio.Watchdog):
     def _check_timeout(self, timeout):
         if timeout > _WDT_TIMEOUT_MAX:
