@@ -1,10 +1,8 @@
 """Append-only log: records come back in order with rising seq, a full log drops the oldest
 and counts them, torn or corrupt records are never returned, and a power cut at any write
 keeps every acknowledged record and never rewinds the sequence number."""
-import os
-import sys
 
-from mptest import raises
+from mptest import raises, temp_root
 from fakes.flash import FakeFlash, PowerLoss
 from storage.applog import AppendLog, frame
 from storage.flash import FileStore
@@ -191,13 +189,7 @@ def test_scan_reads_record_by_record_not_whole_segments():
 
 
 def test_append_log_works_on_a_real_directory():
-    path = "/tmp/meter_applog_%s_%d" % (sys.implementation.name,
-                                        os.getpid() if hasattr(os, "getpid") else 0)
-    try:
-        for name in os.listdir(path):
-            os.remove(path + "/" + name)
-    except OSError:
-        pass
+    path = temp_root("applog")  # unique per run: the unix port has no os.getpid()
     log = AppendLog(FileStore(path), "ev", 400, segment_bytes=100)
     written = _fill(log, 30)
     log.drop_through(written[-5][0])

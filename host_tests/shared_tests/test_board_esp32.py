@@ -79,10 +79,14 @@ def test_esp32_meter_uses_the_drivers_block_size_and_measured_skew():
     app = board_rig.build_app(board)
     assert len(app.meter.sampler._buf) == 2 * app.hw.adc.block_pairs
     assert app.meter.sampler.i_delay_us == app.hw.adc.i_delay_us
-    board_rig.step_windows(app, 3)
-    snap = app.meter.snapshot()
-    assert abs(snap["freq_hz"] - 50.0) < 0.05, snap["freq_hz"]
-    assert abs(snap["vrms"] - 230.0) < 1.0, snap["vrms"]
+    got = []
+    board_rig.step_windows(app, 4, got)
+    # the rig reads the signal when the loop really reads (late reads are late, as on the
+    # chip): on a loaded host that jitter moves a window's frequency by a few 0.01 Hz,
+    # while a wrong pacing rate would move it by a whole hertz or more
+    freqs = sorted(w.freq_hz for w, _, _ in got if w.freq_hz)  # the first only synchronises
+    assert len(freqs) >= 3 and abs(freqs[len(freqs) // 2] - 50.0) < 0.1, freqs
+    assert abs(app.meter.snapshot()["vrms"] - 230.0) < 1.0
 
 
 @micropython_only("the esp32 port rig runs on the MicroPython unix port")

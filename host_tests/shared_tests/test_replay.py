@@ -19,7 +19,6 @@ PF_HALF = {"load_a": 5.0, "phase_deg": 60.0}  # 230 V, 5 A, PF 0.5 inductive
 LIMIT_PCT = 0.3
 HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 FIXTURE = HERE + "/../fixtures/captures/synth_pf05_5a_3s"
-_PID = os.getpid() if hasattr(os, "getpid") else 0
 _GOOD = None
 
 
@@ -68,7 +67,7 @@ def _good():
 
 
 def _write(name, data):
-    path = "/tmp/meter_replay_%s_%d_%s.wav" % (sys.implementation.name, _PID, name)
+    path = "%s-%s.wav" % (mptest.temp_root("replay"), name)  # unique per run
     with open(path, "wb") as f:
         f.write(data)
     return path

@@ -1,10 +1,8 @@
 """Flash seam and two-slot records: bad names refused, corrupt or torn slots never returned,
 a power cut at any write leaves the old or the new payload. FileStore is checked on a real
 directory; FakeFlash (the power-cut model every storage test relies on) is checked here."""
-import os
-import sys
 
-from mptest import raises
+from mptest import raises, temp_root
 from fakes.flash import FakeFlash, PowerLoss
 from storage.flash import FileStore
 from storage.slots import SlotStore, pack, seq_newer, unpack
@@ -18,15 +16,7 @@ def _payload(i):
 
 
 def _tmp_dir(tag):
-    pid = os.getpid() if hasattr(os, "getpid") else 0
-    path = "/tmp/meter_%s_%s_%d" % (tag, sys.implementation.name, pid)
-    try:
-        for name in os.listdir(path):
-            os.remove(path + "/" + name)
-        os.rmdir(path)
-    except OSError:
-        pass
-    return path
+    return temp_root(tag)  # unique per run: the unix port has no os.getpid()
 
 
 # --- FakeFlash: the power-cut model -----------------------------------------------------
