@@ -116,7 +116,7 @@ class SystemClock:
         self.offset_s = target - int(self._time.time())
 
 
-def mqtt_connector(server, port, keepalive=0, ca_der=None):
+def mqtt_connector(server, port, keepalive=0, ca_der=None, network=None):
     """The network link the uplink is handed: client_id -> a connected umqtt.simple
     client (micropython-lib). Only wiring code calls this; logic never opens sockets.
 
@@ -124,9 +124,12 @@ def mqtt_connector(server, port, keepalive=0, ca_der=None):
     MQTT over TLS with CERT_REQUIRED: the broker's certificate must chain to that CA and
     name `server` (mbedTLS checks the name; MicroPython verifies nothing by default).
     A refused certificate is an OSError("tls: ...") to the uplink (mbedTLS raises
-    ValueError), so the uplink backs off and retries as for any network failure."""
+    ValueError), so the uplink backs off and retries as for any network failure.
+    network: the board's WifiLink (or None: the host's network), brought up first."""
 
     def connect(client_id):
+        if network is not None:
+            network.up()  # OSError("wifi: ..."): the uplink backs off as for any failure
         from umqtt.simple import MQTTClient
 
         params = {}
@@ -157,11 +160,81 @@ def mqtt_connector(server, port, keepalive=0, ca_der=None):
     return connect
 
 
+class WifiLink:
+    """Station-mode Wi-Fi for the operator link (network.WLAN), brought up by the uplink's
+    connector when a session starts, not at boot: with no broker set, or the consumer's
+    switch off, the radio stays off. A failure is an OSError("wifi: ...") that the uplink
+    backs off from (60 s doubling to an hour), like any network failure.
+
+    credentials: {"ssid", "password"} from the flash record `wifi`, which the technician
+    writes at the meter (service.wifi); None: no network set."""
+
+    CONNECT_TIMEOUT_MS = 10000
+    # network.STAT_* names that end an attempt (the esp32 port's; rp2's Pico W has fewer)
+    _FAILED = (("STAT_WRONG_PASSWORD", "wrong password"), ("STAT_NO_AP_FOUND", "network not found"),
+               ("STAT_CONNECT_FAIL", "connection failed"), ("STAT_ASSOC_FAIL", "association failed"),
+               ("STAT_HANDSHAKE_TIMEOUT", "handshake timeout"),
+               ("STAT_BEACON_TIMEOUT", "beacon timeout"))
+
+    def __init__(self, clock):
+        self._clock = clock
+        self._wlan = None
+        self.credentials = None
+        self.connects = 0
+        self.failures = 0
+        self.last_error = None
+
+    def _station(self):
+        import network
+
+        if self._wlan is None:
+            self._wlan = network.WLAN(network.STA_IF)
+        return network, self._wlan
+
+    def up(self):
+        network, wlan = self._station()
+        if wlan.active() and wlan.isconnected():
+            return
+        try:
+            self._connect(network, wlan)
+        except OSError as exc:
+            self.failures += 1
+            self.last_error = str(exc)
+            raise
+        self.connects += 1
+        self.last_error = None
+
+    def _connect(self, network, wlan):
+        if not self.credentials:
+            raise OSError("wifi: no network set (service.wifi at the meter)")
+        wlan.active(True)
+        wlan.connect(self.credentials["ssid"], self.credentials["password"])
+        clock = self._clock
+        start = clock.ticks_ms()
+        while not wlan.isconnected():
+            status = wlan.status()
+            for name, words in self._FAILED:
+                if status == getattr(network, name, None):
+                    wlan.disconnect()
+                    raise OSError("wifi: %s (%s)" % (words, self.credentials["ssid"]))
+            if clock.ticks_diff(clock.ticks_ms(), start) > self.CONNECT_TIMEOUT_MS:
+                wlan.disconnect()
+                raise OSError("wifi: no connection within %d s" % (self.CONNECT_TIMEOUT_MS // 1000))
+            clock.sleep_ms(100)
+
+    def state(self):
+        """For `status`: never the password."""
+        connected = self._wlan is not None and self._wlan.isconnected()
+        return {"ssid": self.credentials["ssid"] if self.credentials else None,
+                "connected": connected, "connects": self.connects, "failures": self.failures,
+                "last_error": self.last_error}
+
+
 class Hardware:
     """What a board's hardware() returns to the composition root."""
 
     def __init__(self, adc, p1, clock, storage_root, led, meter_id, reset=None, watchdog=None,
-                 reset_cause=None, retained=None):
+                 reset_cause=None, retained=None, network=None):
         self.adc = adc
         self.p1 = p1
         self.clock = clock
@@ -177,6 +250,7 @@ class Hardware:
         # words that survive a reset but not a power cut: load() -> 4 ints, store(words);
         # the meter keeps the energy since its last save there (metering.retained)
         self.retained = retained
+        self.network = network  # a WifiLink, or None where the host's network serves
 
 
 _RESET_CAUSES = (("PWRON_RESET", "power-on"), ("HARD_RESET", "hard reset"),

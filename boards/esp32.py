@@ -199,7 +199,8 @@ def hardware():
         _P1_UART_ID, P1_BAUD, tx=_P1_TX_PIN, rx=_P1_RX_PIN, invert=machine.UART.INV_TX
     )
     led = machine.Pin(_LED_PIN, machine.Pin.OUT, value=0)
-    return common.Hardware(adc, p1, common.SystemClock(False, machine.RTC()), STORAGE_ROOT, led,
+    clock = common.SystemClock(False, machine.RTC())
+    return common.Hardware(adc, p1, clock, STORAGE_ROOT, led,
                            common.chip_meter_id(NAME), machine.reset,
                            common.machine_watchdog, common.machine_reset_cause,
-                           RTCRetained())
+                           RTCRetained(), common.WifiLink(clock))

@@ -91,6 +91,8 @@ class App:
         self.uplink = Uplink(
             self.store, self.keys, InvocationCounter(self.store), self.system_title,
             self.meter.intervals, self.audit, self.switch, hw.clock, None, lock=self.lock)
+        if hw.network is not None:
+            hw.network.credentials = load_json(self.store, "wifi") or None
         self.apply_link_settings(load_json(self.store, "operator-link"))
         tariffs = load_json(self.store, "tariffs")
         if tariffs:
@@ -219,9 +221,23 @@ class App:
             host, port = self.link["broker"].rsplit(":", 1)
             ca = self.link.get("tls_ca")
             connector = self.board.mqtt_connector(host, int(port),
-                                                  ca_der=unhexlify(ca) if ca else None)
+                                                  ca_der=unhexlify(ca) if ca else None,
+                                                  network=self.hw.network)
         self.uplink.connector = connector
         self.uplink.interval_s = self.link.get("interval_s", 86400)
+
+    def set_wifi(self, ssid, password):
+        """The network the operator link leaves by (the technician, at the meter: the
+        home's or the operator's Wi-Fi). Stored atomically; used from the next session."""
+        if self.hw.network is None:
+            raise ValueError("this board has no Wi-Fi")
+        if type(ssid) is not str or not 1 <= len(ssid) <= 32 or type(password) is not str \
+                or len(password) > 64:
+            raise ValueError("ssid must be 1..32 characters, password at most 64")
+        with self.lock:
+            self.store.write("wifi.new", _dumps({"ssid": ssid, "password": password}))
+            self.store.rename("wifi.new", "wifi")
+        self.hw.network.credentials = {"ssid": ssid, "password": password}
 
     def apply_token(self, raw, channel="shell"):
         """An operator-signed command; TokenRefused (logged) if it does not check out."""

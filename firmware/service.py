@@ -34,6 +34,7 @@ VERBS = (
                    ("i_ref", "float="), ("p_ref", "float=")), True),
     ("commission", (("policy_path", "path"), ("keys_path", "path"), ("broker", "text?"),
                     ("interval_s", "int?"), ("ca_path", "path=")), True),
+    ("wifi", (("ssid", "text"), ("password", "text")), True),
     ("reboot", (), False),
 )
 
@@ -99,6 +100,7 @@ def status(json=False):
             "consumer_switch": "on" if app.switch.on else "off",
             "broker": app.link.get("broker"),
             "transport": link_settings.describe(app.link),
+            "wifi": app.hw.network.state() if app.hw.network is not None else None,
             "keys": app.keys.fingerprints() or None,
             "pending_readings": up.pending_readings(),
             "last_contact_utc": civiltime.iso_utc(up.state["contact_s"]) if up.state["contact_s"] else None,
@@ -125,12 +127,32 @@ def status(json=False):
                           "none running (started by the metering loop on a board)"),
         "operator link: consumer switch %s, broker %s" % (link["consumer_switch"], link["broker"] or "not set"),
         "  transport %s" % link["transport"],
+        "  wifi %s" % _wifi_line(link["wifi"]),
         "  keys %s" % (" ".join("%s=%s" % kv for kv in sorted(link["keys"].items())) if link["keys"] else "none (nothing is sent)"),
         "  outbox %d readings, last contact %s, last result: %s" % (
             link["pending_readings"], link["last_contact_utc"] or "never", link["last_result"]),
         RULE,
     ]
     return _out(data, json, lines)
+
+
+def _wifi_line(wifi):
+    if wifi is None:
+        return "none on this board (the host's network)"
+    if wifi["ssid"] is None:
+        return "no network set (service.wifi)"
+    return "%s, %s, %d connects, %d failures%s" % (
+        wifi["ssid"], "connected" if wifi["connected"] else "not connected",
+        wifi["connects"], wifi["failures"],
+        ", last: " + wifi["last_error"] if wifi["last_error"] else "")
+
+
+def wifi(ssid, password, json=False):
+    """The Wi-Fi network the operator link leaves by (ESP32). The password is stored on
+    the meter's flash and never shown."""
+    _app().set_wifi(ssid, password)
+    data = {"wifi": ssid}
+    return _out(data, json, ["wifi set to %s; used from the next uplink session" % ssid])
 
 
 def _watchdog_status(app):

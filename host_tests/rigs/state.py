@@ -14,6 +14,8 @@ watchdog = None  # once the firmware starts machine.WDT: what the rig saw (gpio.
 scratch = [0] * 8
 rtc_memory = b""
 rtc_set = None  # the last machine.RTC().datetime() the firmware set
+wifi_aps = {}  # ssid -> password of the access points in range (esp32 rig's network)
+wifi_attempts = []  # ssids the firmware tried to join
 t0_us = 0
 threads_started = 0
 
@@ -24,9 +26,11 @@ class BoardReset(SystemExit):
 
 def reset(new_port, new_signal, new_wiring):
     global port, signal, wiring, uart_tx, resets, t0_us, threads_started, watchdog
-    global reset_cause
+    global reset_cause, wifi_aps, wifi_attempts
     port = new_port
     power_cut()
+    wifi_aps = {}
+    wifi_attempts = []
     watchdog = None
     reset_cause = "PWRON_RESET"
     signal = new_signal

@@ -139,3 +139,44 @@ def test_esp32_reset_keeps_the_registers_in_retained_memory_a_power_cut_does_not
     from shared_tests import board_rig
 
     board_rig.assert_reset_keeps_registers(_rig()[0])
+
+
+@micropython_only("the esp32 port rig runs on the MicroPython unix port")
+def test_esp32_brings_wifi_up_for_the_uplink_and_backs_off_when_it_cannot():
+    import service
+    import main
+    from shared_tests import board_rig
+
+    board, state = _rig()
+    state.wifi_aps = {"meterkast": "correct horse"}
+    board_rig.fresh_flash("esp32")
+    app = board_rig.build_app(board)
+    app.keys.commission(bytes(16), bytes(range(16)), bytes(range(16, 32)))
+    # a broker nobody listens on: once Wi-Fi is up, the MQTT connect is what fails
+    app.apply_link_settings({"broker": "127.0.0.1:9", "interval_s": 900, "tls_ca": None})
+    main.app = app
+    try:
+        def session():
+            app.uplink.next_s = app.hw.clock.time()
+            return app.uplink.poll(app.hw.clock.time())
+
+        assert session() == "failed: wifi: no network set (service.wifi at the meter)"
+        assert app.uplink.next_s - app.hw.clock.time() >= 60 and state.wifi_attempts == []
+        service.wifi("meterkast", "wrong")
+        assert session() == "failed: wifi: wrong password (meterkast)"
+        service.wifi("elsewhere", "correct horse")
+        assert session() == "failed: wifi: network not found (elsewhere)"
+        service.wifi("meterkast", "correct horse")
+        import sys
+
+        sys.path.append(board_rig.ROOT + "/.venv/mplib/lib")  # umqtt.simple, as on the board
+        result = session()
+        assert not result.startswith("failed: wifi"), result  # up; the broker refused
+        shown = service.status(json=True)["operator_link"]["wifi"]
+        assert shown == {"ssid": "meterkast", "connected": True, "connects": 1,
+                         "failures": 3, "last_error": None}, shown
+        assert "correct horse" not in repr(service.status(json=True))
+        again = board_rig.build_app(board)  # the network is kept on flash
+        assert again.hw.network.credentials["ssid"] == "meterkast"
+    finally:
+        main.app = None
