@@ -30,7 +30,7 @@ from comms import payload  # noqa: E402
 from comms.uplink import HEADEND_SYSTEM_TITLE  # noqa: E402 - the meter accepts only this
 from control.audit import AuditError, verify_chain  # noqa: E402
 from metering import intervals  # noqa: E402
-from tools.headend_firmware import OFFSET_TOPIC, RESULT_TOPIC, FirmwareServer  # noqa: E402
+from tools.headend_firmware import OFFSET_TOPIC, FirmwareServer  # noqa: E402
 from tools.headend_store import (REPLAY, Store, StoreError, load_keys_file,  # noqa: E402
                                  parse_hex)
 
@@ -146,6 +146,9 @@ class HeadEnd:
         report = {"event": "accepted", "meter": title, "counter": ic,
                   "downlink_counter": downlink_ic}
         report.update(counts)
+        verdicts = [i["text"] for i in items if i["type"] == "fw_result"]
+        if verdicts:  # authenticated: the firmware sender may retire the package
+            report["firmware_results"] = verdicts
         return report, ("meters/%s/down" % title, ack)
 
 
@@ -207,7 +210,7 @@ def serve(args):
     host, port = _broker(args.broker)
     head = HeadEnd(_open_store(args.db, must_exist=False), load_keys_file(args.keys))
     firmware = FirmwareServer(args.firmware) if args.firmware else None
-    topics = [UP_TOPIC] + ([OFFSET_TOPIC, RESULT_TOPIC] if firmware else [])
+    topics = [UP_TOPIC] + ([OFFSET_TOPIC] if firmware else [])
     state = {"last_s": time.monotonic(), "connected": False, "error": None, "stop": False,
              "accepted": 0, "rejected": 0}
     pending = []
@@ -265,6 +268,9 @@ def serve(args):
         state["accepted" if ack else "rejected"] += 1
         state["last_s"] = time.monotonic()
         emit(report)
+        for verdict in report.get("firmware_results", ()):
+            if firmware is not None:
+                emit(firmware.retire(report["meter"], verdict))
 
     # Persistent session (clean_session=False, fixed client id): QoS 1 uplinks that arrive
     # while the head-end is away wait at the broker and are delivered when it is back.

@@ -3,7 +3,8 @@ link, chunk by chunk, from wherever each meter says it is (resumable). It signs 
 and checks nothing: the meter's own update gate decides (docs/UPDATE.md).
 
 A package waiting for a meter is DIR/<system title hex>.pkg; when the meter reports
-its verdict the file is renamed to .pkg.accepted or .pkg.rejected, so it is sent once.
+its verdict (sealed, in an uplink message the head-end has authenticated: `retire`) the
+file is renamed to .pkg.accepted or .pkg.rejected, so it is sent once.
 Protocol: firmware/comms/fwlink.py.
 """
 import os
@@ -15,7 +16,6 @@ use_firmware()
 from comms import fwlink  # noqa: E402 - the wire format, as the meter speaks it
 
 OFFSET_TOPIC = "meters/+/" + fwlink.OFFSET_TOPIC
-RESULT_TOPIC = "meters/+/" + fwlink.RESULT_TOPIC
 
 
 class FirmwareServer:
@@ -30,19 +30,21 @@ class FirmwareServer:
         parts = topic.split("/")
         return parts[1] if len(parts) == 4 and parts[0] == "meters" else None
 
+    def retire(self, title, verdict):
+        """The meter's verdict, from an authenticated uplink message: the package is sent
+        once (busy, a firmware on trial, is temporary: it stays for later)."""
+        path = self._package(title)
+        if os.path.exists(path) and verdict != "rejected busy":
+            ending = ".accepted" if verdict.startswith("accepted") else ".rejected"
+            os.replace(path, path + ending)
+        return {"event": "firmware", "meter": title, "result": verdict}
+
     def handle(self, topic, msg):
-        """(report or None, [(topic, payload)] to publish) for a fw/offset or fw/result."""
+        """(report or None, [(topic, payload)] to publish) for a fw/offset."""
         title = self._title(topic)
         if title is None or not all(c in "0123456789abcdef" for c in title):
             return None, []
         path = self._package(title)
-        if topic.endswith("/" + fwlink.RESULT_TOPIC):
-            verdict = bytes(msg).decode("utf-8", "replace")[:200]
-            # busy (a firmware on trial) is temporary: the package stays for later
-            if os.path.exists(path) and verdict != "rejected busy":
-                ending = ".accepted" if verdict.startswith("accepted") else ".rejected"
-                os.replace(path, path + ending)
-            return {"event": "firmware", "meter": title, "result": verdict}, []
         offset = fwlink.unpack_offset(msg)
         if offset is None or not os.path.exists(path):
             return None, []

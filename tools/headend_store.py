@@ -193,6 +193,11 @@ class Store:
                         (title, seq, raw, e["time_s"], e["code"], e["text"], ic, now_s))
         counts["events"] += 1
 
+    def _store_fw_result(self, title, ic, item, now_s, counts, _check):
+        """A firmware verdict: reported to the firmware sender (serve), not stored; the
+        meter's audit log, which is stored, holds the same as update-accepted/-rejected."""
+        counts["firmware_results"] = counts.get("firmware_results", 0) + 1
+
     def _store_lost(self, title, ic, item, now_s, counts, _check):
         cur = self.db.execute("INSERT OR IGNORE INTO lost VALUES (?,?,?,?,?)",
                               (title, item["first_seq"], item["count"], ic, now_s))

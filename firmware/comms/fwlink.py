@@ -6,8 +6,9 @@ Protocol, inside an uplink session (after the readings), topics under meters/<ti
   fw/offset  meter -> head-end  u32 LE: bytes of the package the meter holds, where the
                                 head-end resumes; sent at the start and after each chunk
   fw/chunk   head-end -> meter  u32 LE offset | u32 LE total | data (at most 4 KiB)
-  fw/result  meter -> head-end  text: "accepted <version>" or the rejection reason
-A chunk at any other offset than the meter's is ignored (the head-end resends from the
+The verdict ("accepted <version>" or "rejected <reason>") goes back sealed like every
+uplink message, as a firmware-result item on meters/<title>/up (comms.payload), after
+the chunks: a forged verdict cannot retire a package at the head-end. A chunk at any other offset than the meter's is ignored (the head-end resends from the
 offset it is told); the part file survives sessions and reboots. When the meter holds
 `total` bytes it hands the file to the update gate and starts over empty, whatever the
 outcome. A forged chunk can at worst spoil one transfer: the gate refuses the result.
@@ -18,7 +19,6 @@ import struct
 # Topics under meters/<system title hex>/:
 OFFSET_TOPIC = "fw/offset"
 CHUNK_TOPIC = "fw/chunk"
-RESULT_TOPIC = "fw/result"
 MAX_CHUNK = 4096  # data bytes per chunk
 _HEAD = 8
 
@@ -42,8 +42,9 @@ class FirmwareDownload:
     """receiver(): an update.receiver.Receiver (offset, write, reset, path), built on first
     use. install(path): verify and stage the package, return the result text (it starts
     with "accepted" when staged). ready(): False while a package may not be taken (a
-    firmware on trial): no offset is offered. after_accept(): called once the session
-    that delivered an accepted package is over (the meter restarts into it)."""
+    firmware on trial): no offset is offered. after_accept(): called by session_over()
+    once the session that delivered an accepted package, and its sealed verdict, is over
+    (the meter restarts into it)."""
 
     def __init__(self, receiver, install, idle_ms=3000, max_session_ms=600000, ready=None,
                  after_accept=None):
@@ -123,9 +124,16 @@ class FirmwareDownload:
             seen = self._moves  # chunks handled inside publish() count too
             last = clock.ticks_ms()
             if self._result is not None:
-                result, self._result = self._result, None
-                client.publish((topic + "/" + RESULT_TOPIC).encode(), result.encode(), False, 1)
+                break  # a verdict: the uplink seals it and sends it now
             client.publish(offset_topic, pack_offset(rx.offset()), False, 1)
+
+    def take_result(self):
+        """The verdict on the package the last session completed (once), or None."""
+        result, self._result = self._result, None
+        return result
+
+    def session_over(self):
+        """The uplink session is over: an accepted package restarts the meter now."""
         if self._accepted and self.after_accept is not None:
             self._accepted = False
             self.after_accept()

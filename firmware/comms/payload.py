@@ -7,6 +7,8 @@
   type 2, audit entry: seq u32 | the raw entry (prev hash(32) | UTC s u32 | code u16 |
           text), so the head-end can verify the hash chain (control.audit)
   type 3, readings lost (outbox overflow): first seq u32 | count u32
+  type 4, firmware verdict on a package that came over the link: UTF-8 text,
+          "accepted <version>" or "rejected <reason>" (at most 200 bytes)
 
 Only what the operator needs: no instantaneous power, no per-second data.
 The same codec runs on the board (encode) and in the head-end (decode).
@@ -17,6 +19,8 @@ VERSION = 1
 ITEM_READING = 1
 ITEM_EVENT = 2
 ITEM_LOST = 3
+ITEM_FW_RESULT = 4
+MAX_FW_RESULT = 200
 _READING = ">IIIIIIB"
 _LOST = ">II"
 
@@ -44,6 +48,10 @@ def event(seq, raw_entry):
 
 def lost(first_seq, count):
     return _item(ITEM_LOST, struct.pack(_LOST, first_seq, count))
+
+
+def fw_result(text):
+    return _item(ITEM_FW_RESULT, text.encode()[:MAX_FW_RESULT])
 
 
 def message(items):
@@ -77,6 +85,8 @@ def decode(data):
         elif kind == ITEM_LOST and n == struct.calcsize(_LOST):
             first, count = struct.unpack(_LOST, body)
             items.append({"type": "lost", "first_seq": first, "count": count})
+        elif kind == ITEM_FW_RESULT and n <= MAX_FW_RESULT:
+            items.append({"type": "fw_result", "text": bytes(body).decode()})
         else:
             raise PayloadError("bad-item", "type %d length %d" % (kind, n))
     return items

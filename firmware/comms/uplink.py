@@ -160,12 +160,7 @@ class Uplink:
                 client.subscribe((self.meter_topic + "/" + fwlink.CHUNK_TOPIC).encode(), 1)
             sent = 0
             while items:
-                ic = self.counter.next()
-                apdu = dlms.seal(self.system_title, ic, keys[0], keys[1], payload.message(items),
-                                 self.keys.cipher())
-                self._acked = None
-                client.publish((self.meter_topic + "/up").encode(), apdu, False, 1)
-                self._wait_ack(client, ic)
+                self._send_sealed(client, keys, items)
                 with self._lock:
                     self.state["qh"] = qh_through
                     self.state["ev"] = ev_through
@@ -176,12 +171,28 @@ class Uplink:
                     items, qh_through, ev_through = self._collect(qh_limit, ev_limit)
             if self.firmware is not None:
                 self.firmware.session(client, self.meter_topic, self.clock)
+                verdict = self.firmware.take_result()
+                if verdict is not None:  # sealed and acknowledged like the readings
+                    self._send_sealed(client, keys, [payload.fw_result(verdict)])
+                    sent += 1
         finally:
             try:
                 client.disconnect()
             except OSError:
                 pass
+            if self.firmware is not None:
+                self.firmware.session_over()
         return "sent %d message(s)" % sent
+
+    def _send_sealed(self, client, keys, items):
+        """One message under a fresh invocation counter; returns once the head-end has
+        acknowledged it (LinkError otherwise)."""
+        ic = self.counter.next()
+        apdu = dlms.seal(self.system_title, ic, keys[0], keys[1], payload.message(items),
+                         self.keys.cipher())
+        self._acked = None
+        client.publish((self.meter_topic + "/up").encode(), apdu, False, 1)
+        self._wait_ack(client, ic)
 
     def _wait_ack(self, client, ic):
         start = self.clock.ticks_ms()

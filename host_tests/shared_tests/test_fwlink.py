@@ -26,13 +26,13 @@ class ChunkServer:
     def __init__(self, package, budget=10 ** 6):
         self.package = package
         self.budget = budget
-        self.results = []
+        self.results = []  # verdicts the head-end authenticated
+        self.plaintext = []  # anything published on a fw/ topic other than fw/offset
         self.offsets = []
 
     def __call__(self, topic, msg):
-        if topic.endswith(b"/fw/result"):
-            self.results.append(msg.decode())
-            self.package = None  # retired, whatever the outcome
+        if not topic.endswith(b"/fw/offset"):
+            self.plaintext.append((topic, bytes(msg)))
             return []
         if not topic.endswith(b"/fw/offset") or self.package is None or not self.budget:
             return []
@@ -44,6 +44,11 @@ class ChunkServer:
         data = self.package[offset:offset + CHUNK]
         head = struct.pack("<II", offset, len(self.package))
         return [(topic.replace(b"/fw/offset", b"/fw/chunk"), head + data)]
+
+    def retire(self, verdict):
+        """The meter's verdict, from an uplink message the head-end authenticated."""
+        self.results.append(verdict)
+        self.package = None  # retired, whatever the outcome
 
 
 def _meter(flash=None, tree=None):
@@ -69,6 +74,7 @@ def _serve(broker, head, server):
             return server(topic, msg)
         return head(topic, msg)
 
+    head.on_fw_result = server.retire
     broker.on_publish = route
 
 
@@ -188,6 +194,25 @@ def test_no_package_is_taken_while_a_firmware_is_on_trial_and_restart_waits_for_
     up_tests._quarters(intervals, clock, 1)
     uplink.send_now()
     assert restarts == [1]  # after the result went out, once
+    assert server.plaintext == []  # the verdict went sealed, nothing in clear on fw/
+
+
+def test_a_forged_verdict_on_the_link_retires_nothing():
+    flash, clock, broker, head, intervals, uplink, updater, tree = _meter()
+    server = ChunkServer(kit.package(version="2.0.0", counter=2))
+    _serve(broker, head, server)
+    # someone on the broker publishes "accepted" for this meter, in clear and as a sealed
+    # message under keys that are not the meter's: the head-end hears of no verdict
+    from comms import dlms, payload
+
+    forged = dlms.seal(up_tests.TITLE, 10 ** 6, bytes(16), bytes(16),
+                       payload.message([payload.fw_result("accepted 2.0.0")]))
+    try:
+        head(b"meters/" + up_tests.TITLE.hex().encode() + b"/up", forged)
+    except Exception:  # noqa: BLE001 - the fake head-end cannot unseal it: refused
+        pass
+    server(b"meters/x/fw/result", b"accepted 2.0.0")
+    assert server.results == [] and server.package is not None
 
 
 def test_break_glass_switched_on_reaches_a_gate_already_built():

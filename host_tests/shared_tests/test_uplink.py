@@ -26,6 +26,7 @@ class HeadEnd:
         self.clock = clock
         self.drop_acks = 0
         self.replays = 0
+        self.on_fw_result = None  # fn(text): an authenticated firmware verdict arrived
 
     def __call__(self, topic, apdu):
         title, ic, plain = dlms.unseal(apdu, EK, AK)
@@ -38,6 +39,8 @@ class HeadEnd:
                 self.readings.setdefault(item["seq"], item)
             elif item["type"] == "event":
                 self.events.setdefault(item["seq"], item)
+            elif item["type"] == "fw_result" and self.on_fw_result is not None:
+                self.on_fw_result(item["text"])
         if self.drop_acks:
             self.drop_acks -= 1
             return []
