@@ -6,6 +6,7 @@ nothing here. State is one two-slot record, so a power cut loses at most the ene
 since the last save and never rewinds a register.
 """
 import json
+import struct
 
 import canonical
 from metering import retained as retained_record
@@ -16,6 +17,10 @@ from metering.sampling import Sampler
 from metering.tariff import TariffSchedule
 from storage.slots import SlotStore
 
+# The state record: version, save number, registers (import T1, T2, export T1, T2 Wh,
+# remainders mJ, tariff), sags, swells, power failures, long ones, last alive UTC s, clean
+_STATE = "<BIIIIIIIBIIIIIB"
+_STATE_VERSION = 2
 LONG_POWER_FAIL_S = 180  # DSMR: a long power failure lasts more than 3 minutes
 # Pairs the driver lost are registered at their window's measured power. If the power in
 # a gap is within 15 % of its window's mean (a load step inside that second), 2 % lost
@@ -37,6 +42,7 @@ class Meter:
         self._words = [0] * retained_record.WORDS
         self._seq = 0  # number of the last state save; the retained record continues it
         self._slots = SlotStore(store, "meter")
+        self._log_slots = SlotStore(store, "pflog")  # written only by a long failure
         self.registers = Registers(starting_power_w)
         self.tariffs = tariffs or TariffSchedule()
         self.sag_v = sag_v
@@ -77,17 +83,14 @@ class Meter:
 
     def _parse(self, saved):
         """The saved state, with the retained words (a reset) applied: a dict, the time
-        metering stopped in "stopped_s", or RegisterError."""
+        metering stopped in "stopped_s", or RegisterError. Reads the binary record and
+        the JSON one that firmware before it wrote."""
         try:
-            state = json.loads(saved)
-            self.registers.restore(canonical.dumps(state["registers"]))
-            self.sags, self.swells = int(state["quality"][0]), int(state["quality"][1])
-            self.power_failures, self.long_power_failures = state["power_failures"]
-            self.power_fail_log = [[int(a), int(b)] for a, b in state["power_fail_log"]]
-            stopped_s = int(state["last_alive_s"])
-            clean = state["clean"] is True
-            self._seq = int(state.get("seq", 0))
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            if saved[:1] == b"{":
+                stopped_s, clean = self._parse_json(saved)
+            else:
+                stopped_s, clean = self._parse_binary(saved)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, struct.error):
             raise RegisterError("malformed", "saved meter state unreadable")
         kept = None
         if self._retained is not None:
@@ -99,6 +102,30 @@ class Meter:
             self.registers.add_joules(import_j, export_j)
             stopped_s += alive_s
         return {"clean": clean, "reset": kept is not None, "stopped_s": stopped_s}
+
+    def _parse_json(self, saved):
+        state = json.loads(saved)
+        self.registers.restore(canonical.dumps(state["registers"]))
+        self.sags, self.swells = int(state["quality"][0]), int(state["quality"][1])
+        self.power_failures, self.long_power_failures = state["power_failures"]
+        self.power_fail_log = [[int(a), int(b)] for a, b in state["power_fail_log"]]
+        if self.power_fail_log:  # the binary record leaves the log to a record of its own
+            self._log_slots.save(canonical.dumps(self.power_fail_log).encode())
+        self._seq = int(state.get("seq", 0))
+        return int(state["last_alive_s"]), state["clean"] is True
+
+    def _parse_binary(self, saved):
+        (version, seq, i1, i2, e1, e2, imp_mj, exp_mj, tariff, sags, swells, failures,
+         long_failures, alive_s, clean) = struct.unpack(_STATE, saved)
+        if version != _STATE_VERSION or clean not in (0, 1):
+            raise ValueError("meter state version %d" % version)
+        self.registers.load([i1, i2], [e1, e2], imp_mj, exp_mj, tariff)
+        self.sags, self.swells = sags, swells
+        self.power_failures, self.long_power_failures = failures, long_failures
+        log = self._log_slots.load()
+        self.power_fail_log = [[int(a), int(b)] for a, b in json.loads(log)] if log else []
+        self._seq = seq
+        return alive_s, clean == 1
 
     def _restore(self, state, now):
         self.kept_across_reset = state["reset"]
@@ -121,6 +148,7 @@ class Meter:
         if seconds > LONG_POWER_FAIL_S:
             self.long_power_failures += 1
             self.power_fail_log = (self.power_fail_log + [[now, seconds]])[-POWER_FAIL_LOG_LEN:]
+            self._log_slots.save(canonical.dumps(self.power_fail_log).encode())
 
     @property
     def down_unmeasured(self):
@@ -217,18 +245,16 @@ class Meter:
             self.save()
 
     def save(self, clean=False):
+        """One state record, small enough for littlefs to keep inline in its directory
+        (71 bytes with the slot's frame, under MicroPython's 128-byte cache): a save
+        appends to a metadata block instead of erasing a block of its own."""
         now = self._clock.time()
         seq = self._seq + 1
-        state = {
-            "seq": seq,
-            "registers": json.loads(self.registers.encode()),
-            "quality": [self.sags, self.swells],
-            "power_failures": [self.power_failures, self.long_power_failures],
-            "power_fail_log": self.power_fail_log,
-            "last_alive_s": now,
-            "clean": clean,
-        }
-        self._slots.save(canonical.dumps(state).encode())
+        reg = self.registers
+        self._slots.save(struct.pack(
+            _STATE, _STATE_VERSION, seq, reg.import_wh[1], reg.import_wh[2], reg.export_wh[1],
+            reg.export_wh[2], reg.import_mj, reg.export_mj, reg.tariff, self.sags, self.swells,
+            self.power_failures, self.long_power_failures, now, 1 if clean else 0))
         self._seq = seq
         self._last_save_s = now
         self.saves += 1

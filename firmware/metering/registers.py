@@ -87,6 +87,11 @@ class Registers:
             tariff = int(state["tariff"])
         except (ValueError, KeyError, TypeError):
             raise RegisterError("malformed", "saved registers unreadable")
+        self.load(imp, exp, imp_mj, exp_mj, tariff)
+
+    def load(self, imp, exp, imp_mj, exp_mj, tariff):
+        """Take saved values (import T1, T2; export T1, T2; remainders; tariff); refuses
+        anything out of range or that would make a register go backwards."""
         if len(imp) != 2 or len(exp) != 2 or min(imp + exp) < 0 or tariff not in (1, 2):
             raise RegisterError("malformed", "saved registers out of range")
         if not (0 <= imp_mj < MJ_PER_WH and 0 <= exp_mj < MJ_PER_WH):
