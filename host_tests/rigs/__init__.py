@@ -35,4 +35,11 @@ def install(port, design_cal, wiring, **scenario):
 
         sys.modules["_thread"] = rp2_thread
         sys.modules["os"] = rp2_os
+    if port == "esp32":
+        # the ESP32 driver's busy-wait pacing runs on the rig's clock (state.clock_us):
+        # the same sample instants on an idle or a loaded host
+        state.use_rig_clock()
+        board = sys.modules.get("boards.esp32")
+        if board is not None:
+            board.time = state.rig_time
     return state

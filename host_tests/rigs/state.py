@@ -18,6 +18,14 @@ wifi_aps = {}  # ssid -> password of the access points in range (esp32 rig's net
 wifi_attempts = []  # ssids the firmware tried to join
 t0_us = 0
 threads_started = 0
+# The esp32 rig's own microsecond clock (None: the rig runs on the host's, as rp2's
+# does). The ESP32 driver paces its reads by time.ticks_us() in a busy loop, so on the
+# host's clock a loaded machine made it lose slots and read late at random; on this
+# clock each ticks_us() call costs TICK_CALL_US and each ADC read ADC_READ_US, nothing
+# else moves it, and every run samples the same instants.
+clock_us = None
+TICK_CALL_US = 2  # a viper loop calling time.ticks_us at 240 MHz
+ADC_READ_US = 33  # ESP32 ADC1 one-shot read, about 30 kS/s (boards/esp32.py I_DELAY_US)
 
 
 class BoardReset(SystemExit):
@@ -26,8 +34,9 @@ class BoardReset(SystemExit):
 
 def reset(new_port, new_signal, new_wiring):
     global port, signal, wiring, uart_tx, resets, t0_us, threads_started, watchdog
-    global reset_cause, wifi_aps, wifi_attempts
+    global reset_cause, wifi_aps, wifi_attempts, clock_us
     port = new_port
+    clock_us = None
     power_cut()
     wifi_aps = {}
     wifi_attempts = []
@@ -41,8 +50,45 @@ def reset(new_port, new_signal, new_wiring):
     t0_us = time.ticks_us()
 
 
+def use_rig_clock():
+    """From now on the signal's time axis is the rig's own clock (see clock_us)."""
+    global clock_us
+    clock_us = 0
+
+
+def advance_us(us):
+    global clock_us
+    clock_us += us
+
+
+def stall_ms(ms):
+    """The firmware's loop stalls for ms (a flash write, a network wait): the rig's clock
+    moves on while nothing reads; on the host's clock, a real sleep."""
+    if clock_us is None:
+        time.sleep_ms(ms)
+    else:
+        advance_us(1000 * ms)
+
+
+def _ticks_us():
+    advance_us(TICK_CALL_US)
+    return clock_us & 0x3FFFFFFF
+
+
+class _RigTime:
+    """What boards/esp32.py takes from `time`, on the rig's clock."""
+
+
+rig_time = _RigTime()
+rig_time.ticks_us = _ticks_us
+rig_time.ticks_diff = time.ticks_diff
+rig_time.ticks_add = time.ticks_add
+
+
 def elapsed_s():
     """Seconds since the rig was installed: the time axis of the signal."""
+    if clock_us is not None:
+        return clock_us / 1e6
     return time.ticks_diff(time.ticks_us(), t0_us) / 1e6
 
 

@@ -17,9 +17,11 @@ ACCURACY_POINTS = (  # IEC 62053-21 test points that reach every part of the ana
 
 def fresh_flash(board_name):
     """An empty folder as the board's flash, made the working directory (the root of
-    the board's filesystem: `fw/`, `data/` are relative to it)."""
-    path = ROOT + "/build/rigs/" + board_name
-    _rmtree(path)
+    the board's filesystem: `fw/`, `data/` are relative to it). One per call, so that
+    runs sharing the machine (or the checkout) never share a board's flash."""
+    from mptest import temp_root
+
+    path = temp_root("rig-" + board_name)
     _makedirs(path)
     os.chdir(path)
     return path
@@ -84,9 +86,11 @@ def elapsed_energy_error(app, signal, stall_ms, windows=4):
     wait would), meter on; compare the energy registered between two window closes with
     the true power times the true elapsed time (pairs sampled plus pairs lost).
     Returns (relative error, pairs lost in the span)."""
+    from rigs import state
+
     got = []
     step_windows(app, 2, got)
-    time.sleep_ms(stall_ms)
+    state.stall_ms(stall_ms)
     step_windows(app, windows, got)
     first, last = got[1], got[-1]
     sampled = sum(w.n_pairs for w, _, _ in got[2:])
@@ -94,25 +98,6 @@ def elapsed_energy_error(app, signal, stall_ms, windows=4):
     elapsed_s = (sampled + lost) / app.meter.sampler.rate_hz
     expected_j = signal.truth()["p_w"] * elapsed_s
     return (last[1] - first[1] - expected_j) / expected_j, lost
-
-
-def _rmtree(path):
-    try:
-        entries = list(os.ilistdir(path)) if hasattr(os, "ilistdir") else None
-    except OSError:
-        return
-    if entries is None:
-        import shutil
-
-        shutil.rmtree(path, ignore_errors=True)
-        return
-    for entry in entries:
-        child = path + "/" + entry[0]
-        if entry[1] == 0x4000:
-            _rmtree(child)
-        else:
-            os.remove(child)
-    os.rmdir(path)
 
 
 def _makedirs(path):

@@ -108,6 +108,8 @@ class ADC:
         if self.atten != ADC.ATTN_11DB:
             return 4095  # the front-end's ~1.3 V bias saturates any lower range
         code = state.signal.code_at(state.elapsed_s(), self._current)
+        if state.clock_us is not None:
+            state.advance_us(state.ADC_READ_US)  # the conversion takes its time
         return code >> (12 - self.bits)
 
 
