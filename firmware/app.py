@@ -112,6 +112,9 @@ class App:
         self.booted_ticks = hw.clock.ticks_ms()  # the trial limit counts from here
         self.watchdog = None  # started by the metering loop (run)
         self.watchdog_feeds = 0
+        self.uplink_alive = False  # the uplink thread runs (start_uplink_thread)
+        self.uplink_restarts = 0
+        self._spawn_uplink = None
         self._fed_at_pairs = 0  # pairs metered when the watchdog was last fed
         self.restart_pending = False  # a package from the link waits for a restart
         self.uplink_in_metering_loop = False  # a port with no thread for the uplink
@@ -295,13 +298,46 @@ class App:
     def uplink_loop(self):
         """The uplink's own thread: network waits never stall sampling."""
         clock = self.hw.clock
-        while self.running:
-            try:
-                if self.uplink.connector is not None:
-                    self.uplink.poll(clock.time())
-            except Exception as exc:  # noqa: BLE001 - the link must not end its thread
-                self._survive("uplink", exc)
-            clock.sleep_ms(1000)
+        self.uplink_alive = True
+        try:
+            while self.running:
+                try:
+                    if self.uplink.connector is not None:
+                        self.uplink.poll(clock.time())
+                except Exception as exc:  # noqa: BLE001 - the link must not end its thread
+                    self._survive("uplink", exc)
+                clock.sleep_ms(1000)
+        finally:
+            self.uplink_alive = False
+
+    def start_uplink_thread(self, spawn):
+        """Run uplink_loop in a thread of its own; spawn(fn) starts one (OSError where
+        the port has none left). The metering loop, the supervisor, restarts it through
+        the same spawn if it ever ends while the meter runs."""
+        self.uplink_alive = True  # before the thread runs: never two at once
+        try:
+            spawn(self.uplink_loop)
+        except OSError:
+            self.uplink_alive = False
+            raise
+        self._spawn_uplink = spawn
+
+    def _supervise_uplink(self):
+        """An uplink thread that ended anyway (an exception no loop catches, such as a
+        BaseException from a library) is restarted, counted and audit-logged."""
+        if self._spawn_uplink is None or self.uplink_alive or not self.running:
+            return
+        self.uplink_restarts += 1
+        try:
+            with self.lock:
+                self.audit.append(self.hw.clock.time(), "loop-error",
+                                  "uplink thread ended; restarted (%d)" % self.uplink_restarts)
+        except Exception:  # noqa: BLE001 - a full flash: the restart matters more
+            pass
+        try:
+            self.start_uplink_thread(self._spawn_uplink)
+        except OSError:
+            pass  # no thread to be had now: the next second tries again
 
     def step(self):
         """One block of samples; a P1 telegram whenever a new second has begun."""
@@ -320,6 +356,7 @@ class App:
                 self._restart()
             if self.uplink_in_metering_loop and self.uplink.connector is not None:
                 self.uplink.poll(now)
+            self._supervise_uplink()
 
     def selftest(self):
         """[(check, passed)]: what the technician's self-test and a trial firmware's

@@ -57,7 +57,7 @@ def start(board_name=None, **hardware_options):
     app.running = True
     _thread.start_new_thread(app.run, (0, False))
     try:
-        _thread.start_new_thread(app.uplink_loop, ())
+        app.start_uplink_thread(lambda loop: _thread.start_new_thread(loop, ()))
     except OSError:
         app.uplink_in_metering_loop = True
     return app
@@ -73,7 +73,7 @@ def main(argv):
         import _thread
 
         app.running = True
-        _thread.start_new_thread(app.uplink_loop, ())
+        app.start_uplink_thread(lambda loop: _thread.start_new_thread(loop, ()))
     except ImportError:
         pass
     try:

@@ -95,6 +95,7 @@ def status(json=False):
         "power_on_self_test": app.post.to_dict(),
         "loop_errors": dict(app.loop_errors),
         "watchdog": _watchdog_status(app),
+        "uplink_thread_restarts": app.uplink_restarts,
         "readings": snap,
         "operator_link": {
             "consumer_switch": "on" if app.switch.on else "off",
@@ -120,8 +121,9 @@ def status(json=False):
         "power-on self-test %s   metering kernel %s" % (app.post.summary(), snap["kernel"]),
         "sampling coverage %.2f %% (%d pairs lost, registered as estimated)" % (
             100 * snap["coverage"], snap["lost_pairs_total"]),
-        "loop errors survived: %s" % (", ".join("%s %d" % kv for kv in sorted(
-            app.loop_errors.items())) or "none (see audit: loop-error)"),
+        "loop errors survived: %s; uplink thread restarts %d" % (", ".join(
+            "%s %d" % kv for kv in sorted(app.loop_errors.items())) or "none (see audit: "
+            "loop-error)", app.uplink_restarts),
         "watchdog: %s" % (("%(timeout_ms)d ms, fed %(feeds)d times while metering"
                            % data["watchdog"]) if data["watchdog"] else
                           "none running (started by the metering loop on a board)"),

@@ -124,3 +124,35 @@ def test_an_exception_in_the_uplink_loop_is_survived():
     app.uplink_loop()
     assert rounds[0] == 3 and app.loop_errors == {"uplink": 3}
     assert [e["event"] for _s, e in app.audit.entries()][-1] == "loop-error"
+
+
+class _Killed(BaseException):
+    """What no loop may catch: a thread that meets it ends."""
+
+
+def test_an_uplink_thread_that_ends_anyway_is_restarted_by_the_metering_loop():
+    root = temp_root("app-uplink-dies")
+    app = _app(root)
+    spawned = []
+    app.running = True
+    app.start_uplink_thread(spawned.append)  # a spawn that records instead of starting
+    assert app.uplink_alive and spawned == [app.uplink_loop]
+
+    def poll(now):
+        raise _Killed()
+
+    app.uplink.connector = object()
+    app.uplink.poll = poll
+    try:
+        spawned.pop()()  # the thread runs and dies of what no loop catches
+    except _Killed:
+        pass
+    assert not app.uplink_alive
+    app.p1._last_s = None
+    _run(app, 1)
+    while not spawned:  # the supervisor looks once per P1 second
+        app.step()
+    assert app.uplink_restarts == 1 and app.uplink_alive and spawned == [app.uplink_loop]
+    logged = [e["text"] for _s, e in app.audit.entries() if e["event"] == "loop-error"]
+    assert logged[-1] == "uplink thread ended; restarted (1)"
+    app.running = False
