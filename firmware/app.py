@@ -113,6 +113,8 @@ class App:
         self.watchdog = None  # started by the metering loop (run)
         self.watchdog_feeds = 0
         self.uplink_alive = False  # the uplink thread runs (start_uplink_thread)
+        self._flash_full = False  # quarter-hours wait in RAM (_watch_flash)
+        self._flash_peak = 0
         self.uplink_restarts = 0
         self._spawn_uplink = None
         self._fed_at_pairs = 0  # pairs metered when the watchdog was last fed
@@ -322,6 +324,30 @@ class App:
             raise
         self._spawn_uplink = spawn
 
+    def _watch_flash(self):
+        """Quarter-hours waiting in RAM mean the flash refused them (full): say so in the
+        audit log when it starts and when they are written again. The first entry may
+        not land either (the same full flash); the recovery entry says how many waited."""
+        intervals = self.meter.intervals
+        waiting = len(intervals.waiting)
+        if waiting and not self._flash_full:
+            self._flash_full = True
+            self._flash_peak = waiting
+            self._audit_best_effort("flash-full", "quarter-hour readings wait in RAM")
+        elif self._flash_full:
+            self._flash_peak = max(self._flash_peak, waiting)
+            if not waiting:
+                self._flash_full = False
+                self._audit_best_effort("flash-full", "recovered: %d readings had waited in RAM,"
+                                        " %d lost" % (self._flash_peak, intervals.lost_in_ram))
+
+    def _audit_best_effort(self, event, text):
+        try:
+            with self.lock:
+                self.audit.append(self.hw.clock.time(), event, text)
+        except Exception:  # noqa: BLE001 - a full flash: status says it instead
+            pass
+
     def _supervise_uplink(self):
         """An uplink thread that ended anyway (an exception no loop catches, such as a
         BaseException from a library) is restarted, counted and audit-logged."""
@@ -357,6 +383,7 @@ class App:
             if self.uplink_in_metering_loop and self.uplink.connector is not None:
                 self.uplink.poll(now)
             self._supervise_uplink()
+            self._watch_flash()
 
     def selftest(self):
         """[(check, passed)]: what the technician's self-test and a trial firmware's

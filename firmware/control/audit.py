@@ -38,6 +38,7 @@ CODES = {
     19: "command-applied",
     20: "self-test-failed",
     21: "loop-error",
+    22: "flash-full",
 }
 CODE_BY_NAME = {name: code for code, name in CODES.items()}
 _HEAD = ">IH"

@@ -12,6 +12,8 @@ import civiltime
 
 QUARTER_S = const(900)
 RETENTION_DAYS = const(12)  # >= 10 days required; margin for an outage of the uplink
+# Quarter-hours kept in RAM while the flash refuses them (full): four hours, 21 bytes each
+WAITING_MAX = const(16)
 _RECORD = ">IIIIIB"  # end of interval (UTC s), import T1/T2, export T1/T2 (Wh), status
 RECORD_SIZE = struct.calcsize(_RECORD)
 
@@ -40,6 +42,8 @@ class IntervalRegister:
         self.log = AppendLog(store, "qh", RETENTION_DAYS * per_day)
         self._next_end_s = (now_s // QUARTER_S + 1) * QUARTER_S
         self._status = STATUS_PARTIAL
+        self.waiting = []  # records the flash refused (full), oldest first, kept in RAM
+        self.lost_in_ram = 0  # records dropped from a full waiting list
 
     def last(self):
         """The newest record (decoded), or None."""
@@ -71,9 +75,25 @@ class IntervalRegister:
             self._status |= STATUS_POWER_FAIL
             end_s = now_s // QUARTER_S * QUARTER_S
         status = self._status | (STATUS_SUMMER if civiltime.is_summer(end_s) else 0)
-        seq = self.log.append(encode(end_s, values, status))
         self._next_end_s = end_s + QUARTER_S
         self._status = 0
+        self.waiting.append(encode(end_s, values, status))
+        if len(self.waiting) > WAITING_MAX:
+            self.waiting.pop(0)
+            self.lost_in_ram += 1
+        return self.flush()
+
+    def flush(self):
+        """Write the waiting records to flash, oldest first, stopping at the first the
+        flash refuses (it stays waiting; the next close tries again). Returns the seq of
+        the last record written, or None."""
+        seq = None
+        while self.waiting:
+            try:
+                seq = self.log.append(self.waiting[0])
+            except OSError:
+                return seq
+            self.waiting.pop(0)
         return seq
 
     def records(self, after_seq=None):

@@ -212,8 +212,17 @@ class Meter:
             self._interval_pairs = self._interval_lost = 0
             if not self._clock.trusted:
                 self.intervals.flag(STATUS_CLOCK_INVALID)
-            self.save()  # registers first: the record may never be ahead of the state
+            refused = None
+            try:
+                self.save()  # registers first: the record may never be ahead of the state
+            except OSError as exc:
+                # a full flash: the quarter-hour is still taken (it waits in RAM if the
+                # flash refuses it too); a record ahead of the saved state is caught up
+                # with at boot (_catch_up_with_intervals), so nothing goes backwards
+                refused = exc
             self.intervals.close(now, self.registers.values())
+            if refused is not None:
+                raise refused
         elif (now - self._last_save_s >= self.save_interval_s
               or self.registers.tariff != self._saved_tariff):
             self.save()  # a new tariff: the retained record holds one tariff's energy

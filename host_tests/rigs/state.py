@@ -81,8 +81,10 @@ class _RigTime:
 
 rig_time = _RigTime()
 rig_time.ticks_us = _ticks_us
-rig_time.ticks_diff = time.ticks_diff
-rig_time.ticks_add = time.ticks_add
+# MicroPython's tick arithmetic (the rigs run there; CPython imports this file for the
+# 32-bit word rig only, which needs none of it)
+rig_time.ticks_diff = getattr(time, "ticks_diff", None)
+rig_time.ticks_add = getattr(time, "ticks_add", None)
 
 
 def elapsed_s():

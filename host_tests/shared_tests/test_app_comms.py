@@ -156,3 +156,39 @@ def test_an_uplink_thread_that_ends_anyway_is_restarted_by_the_metering_loop():
     logged = [e["text"] for _s, e in app.audit.entries() if e["event"] == "loop-error"]
     assert logged[-1] == "uplink thread ended; restarted (1)"
     app.running = False
+
+
+def test_a_full_flash_is_said_in_status_and_the_audit_log_and_recovers():
+    import service
+
+    app = _app(temp_root("app-flash-full"))
+    _run(app, 2)
+    store = app.store
+    real_append = store.append
+
+    def refuse(name, data):
+        raise OSError(28, "ENOSPC")
+
+    store.append = refuse  # the interval log and the audit log: flash full
+    now = app.hw.clock.time()
+    app.meter.intervals.close(now + 900, app.meter.registers.values())
+    assert len(app.meter.intervals.waiting) == 1
+    app.p1._last_s = None
+    _run(app, 1)
+    import main
+
+    main.app = app
+    try:
+        shown = service.status(json=True)["readings_waiting_in_ram"]  # prints it too
+    finally:
+        main.app = None
+    assert shown == 1
+    store.append = real_append  # space again
+    app.meter.intervals.close(now + 1800, app.meter.registers.values())
+    assert app.meter.intervals.waiting == []
+    app.p1._last_s = None
+    _run(app, 1)
+    while app._flash_full:  # the next P1 second looks
+        app.step()
+    texts = [e["text"] for _s, e in app.audit.entries() if e["event"] == "flash-full"]
+    assert texts == ["recovered: 1 readings had waited in RAM, 0 lost"], texts

@@ -175,3 +175,60 @@ def test_a_supply_that_stays_away_is_saved_once_not_per_block():
     meter.poll()
     meter.poll()
     assert meter.saves == saves + 2  # the next collapse saves again
+
+
+class FillingFlash(FakeFlash):
+    """A flash that runs full: while `full`, every write and append is refused (ENOSPC)
+    and nothing of it lands."""
+
+    full = False
+
+    def write(self, name, data):
+        if self.full:
+            raise OSError(28, "ENOSPC")
+        return FakeFlash.write(self, name, data)
+
+    def append(self, name, data):
+        if self.full:
+            raise OSError(28, "ENOSPC")
+        return FakeFlash.append(self, name, data)
+
+
+def test_quarter_hours_wait_in_ram_while_the_flash_is_full_and_are_written_after():
+    from metering import intervals as iv
+
+    flash, clock = FillingFlash(), FakeClock()
+    meter = _meter(flash, clock)
+    _run_windows(meter, 4)
+    written = len(list(meter.intervals.records()))
+    flash.full = True
+    closes = 0
+    while closes < 3:  # three quarter-hours with a full flash: the state saves fail too
+        before = len(meter.intervals.waiting)
+        try:
+            _run_windows(meter, 1)
+        except OSError:
+            pass  # the state save refused: the App's loop survives it (test_app_comms)
+        closes += len(meter.intervals.waiting) - before
+    assert len(list(meter.intervals.records())) == written  # nothing reached the flash
+    waiting = [iv.decode(r) for r in meter.intervals.waiting]
+    assert len(waiting) == 3 and meter.intervals.lost_in_ram == 0
+    flash.full = False
+    _run_windows(meter, 3)  # the next close writes them all, in order, then its own
+    assert meter.intervals.waiting == []
+    records = [r for _s, r in meter.intervals.records()]
+    assert records[written:written + 3] == waiting
+    ends = [r["end_s"] for r in records]
+    assert ends == sorted(ends) and len(set(ends)) == len(ends)
+
+
+def test_a_full_waiting_list_drops_the_oldest_and_counts_it():
+    from metering import intervals as iv
+
+    flash = FillingFlash()
+    reg = iv.IntervalRegister(flash, 1795449600)
+    flash.full = True
+    for k in range(iv.WAITING_MAX + 3):
+        reg.close(1795449600 + (k + 1) * iv.QUARTER_S, [k, 0, 0, 0])
+    assert len(reg.waiting) == iv.WAITING_MAX and reg.lost_in_ram == 3
+    assert iv.decode(reg.waiting[0])["import_wh"][0] == 3  # the oldest three went
