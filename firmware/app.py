@@ -65,7 +65,6 @@ class App:
         self.meter_id = getattr(hw, "meter_id", board.NAME)
         self.p1 = P1Port(hw.p1, self.meter_id)
         self.lock = new_lock()  # flash structures shared by the metering and uplink threads
-        now = hw.clock.time()
         self.audit = AuditLog(self.store)
         cause = hw.reset_cause() if hw.reset_cause is not None else None
         gap = self.meter.restart_gap_s
@@ -73,16 +72,17 @@ class App:
         if self.meter.kept_across_reset:
             kept = "; registers kept, not metered for %s" % (
                 "%d s" % gap if gap is not None else "a time measured once the clock is set")
-        self.audit.append(now, "boot", "calibration %s%s%s" % (
+        self._audit_best_effort("boot", "calibration %s%s%s" % (
             self.cal_source, "; reset: %s" % cause if cause else "", kept))
         if not (self.post.crypto_ok and self.post.kernel_ok):
-            self.audit.append(now, "self-test-failed", self.post.summary()
+            self._audit_best_effort("self-test-failed", self.post.summary()
                               + ("" if self.post.crypto_ok else "; updates and tokens refused")
                               + ("" if self.post.kernel_ok else "; metering on the plain kernel"))
         if self.meter.outage_s is not None:
-            self.audit.append(now, "power-failure", "off for %d s" % self.meter.outage_s)
+            self._audit_best_effort("power-failure", "off for %d s" % self.meter.outage_s)
         elif self.meter.down_unmeasured == "power":
-            self.audit.append(now, "power-failure", "off for a time measured once the clock is set")
+            self._audit_best_effort("power-failure",
+                                    "off for a time measured once the clock is set")
         self.keys = OperatorKeys(self.store)
         self.keys.cipher()  # the uplink's AES-GCM tables (5 KB) now, not late in life
         self.switch = OperatorLinkSwitch(self.store)
@@ -101,7 +101,8 @@ class App:
         self._control = None
         self.uplink.on_command = self.command_from_link
         self.uplink.on_clock_step = self._clock_stepped
-        self.uplink.time_floor_s = self.meter.boot_s  # not before the last save
+        last = self.meter.intervals.last()  # nor before a quarter-hour already closed
+        self.uplink.time_floor_s = max(self.meter.boot_s, last["end_s"] if last else 0)
         self.uplink.firmware = FirmwareDownload(
             self._link_receiver, self.update_from_link, ready=lambda: not self.trial,
             after_accept=self._restart_soon)
@@ -117,6 +118,7 @@ class App:
         self._flash_peak = 0
         self.uplink_restarts = 0
         self._spawn_uplink = None
+        self._uplink_logged = -1
         self._fed_at_pairs = 0  # pairs metered when the watchdog was last fed
         self.restart_pending = False  # a package from the link waits for a restart
         self.uplink_in_metering_loop = False  # a port with no thread for the uplink
@@ -319,7 +321,7 @@ class App:
         self.uplink_alive = True  # before the thread runs: never two at once
         try:
             spawn(self.uplink_loop)
-        except OSError:
+        except BaseException:
             self.uplink_alive = False
             raise
         self._spawn_uplink = spawn
@@ -353,17 +355,16 @@ class App:
         BaseException from a library) is restarted, counted and audit-logged."""
         if self._spawn_uplink is None or self.uplink_alive or not self.running:
             return
-        self.uplink_restarts += 1
-        try:
-            with self.lock:
-                self.audit.append(self.hw.clock.time(), "loop-error",
-                                  "uplink thread ended; restarted (%d)" % self.uplink_restarts)
-        except Exception:  # noqa: BLE001 - a full flash: the restart matters more
-            pass
+        if self._uplink_logged != self.uplink_restarts:
+            # once per death, not once per failed restart: the audit log is bounded
+            self._uplink_logged = self.uplink_restarts
+            self._audit_best_effort("loop-error", "uplink thread ended; restarting (%d)"
+                                    % (self.uplink_restarts + 1))
         try:
             self.start_uplink_thread(self._spawn_uplink)
-        except OSError:
-            pass  # no thread to be had now: the next second tries again
+            self.uplink_restarts += 1
+        except Exception:  # noqa: BLE001 - no thread (or heap) now: the next second tries
+            pass
 
     def step(self):
         """One block of samples; a P1 telegram whenever a new second has begun."""
@@ -430,6 +431,7 @@ class App:
         reset = getattr(self.hw, "reset", None)
         if reset is not None:
             with self.lock:
+                self.meter.intervals.flush()  # readings waiting in RAM, if the flash takes them
                 self.meter.save(clean=True)
             reset()
 
@@ -462,6 +464,7 @@ class App:
                 if seconds and clock.ticks_diff(clock.ticks_ms(), start) >= seconds * 1000:
                     break
         finally:
+            self.meter.intervals.flush()
             self.meter.save(clean=True)
             self.running = False
             self.stopped = True

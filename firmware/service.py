@@ -11,7 +11,7 @@ import json as _json
 
 import civiltime
 from comms import link_settings
-from storage.flash import read_path
+from storage.flash import read_path, remove_path
 
 RULE = "-" * 78
 # The shell's verbs as tools.field offers them (`python -m tools.field VERB [ARG ...]`):
@@ -326,9 +326,7 @@ def commission(policy_path, keys_path, broker=None, interval_s=86400, ca_path=No
     fingerprint = _app().commission(policy_raw, binascii.unhexlify(keys["kek"]),
                                     binascii.unhexlify(keys["ek"]),
                                     binascii.unhexlify(keys["ak"]), link)
-    import os
-
-    os.remove(keys_path)  # the keys are installed (wrapped): no plaintext copy stays on flash
+    remove_path(keys_path)  # the keys are installed (wrapped): no plaintext copy stays on flash
     data = {"commissioned": True, "policy_fingerprint": fingerprint,
             "link": link_settings.describe(link) if link else None}
     return _out(data, json, ["commissioned; policy fingerprint %s (compare with the "

@@ -127,13 +127,18 @@ class FirmwareDownload:
                 break  # a verdict: the uplink seals it and sends it now
             client.publish(offset_topic, pack_offset(rx.offset()), False, 1)
 
-    def take_result(self):
-        """The verdict on the package the last session completed (once), or None."""
-        result, self._result = self._result, None
-        return result
+    def result(self):
+        """The verdict on the package the last session completed, until delivered()."""
+        return self._result
+
+    def delivered(self):
+        """The head-end acknowledged the sealed verdict."""
+        self._result = None
 
     def session_over(self):
-        """The uplink session is over: an accepted package restarts the meter now."""
-        if self._accepted and self.after_accept is not None:
+        """The uplink session is over: an accepted package restarts the meter now, once
+        its verdict reached the head-end (else the head-end would send it again, and it
+        would be installed again); an undelivered verdict goes with the next session."""
+        if self._accepted and self._result is None and self.after_accept is not None:
             self._accepted = False
             self.after_accept()

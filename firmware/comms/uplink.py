@@ -170,10 +170,12 @@ class Uplink:
                     sent += 1
                     items, qh_through, ev_through = self._collect(qh_limit, ev_limit)
             if self.firmware is not None:
-                self.firmware.session(client, self.meter_topic, self.clock)
-                verdict = self.firmware.take_result()
+                if self.firmware.result() is None:  # no verdict still to deliver first
+                    self.firmware.session(client, self.meter_topic, self.clock)
+                verdict = self.firmware.result()
                 if verdict is not None:  # sealed and acknowledged like the readings
                     self._send_sealed(client, keys, [payload.fw_result(verdict)])
+                    self.firmware.delivered()
                     sent += 1
         finally:
             try:

@@ -41,8 +41,10 @@ class Meter:
         self._retained = retained
         self._words = [0] * retained_record.WORDS
         self._seq = 0  # number of the last state save; the retained record continues it
-        self._slots = SlotStore(store, "meter")
+        self._slots = SlotStore(store, "state")  # the binary record, every save
+        self._legacy_slots = SlotStore(store, "meter")  # JSON, as older firmware reads it
         self._log_slots = SlotStore(store, "pflog")  # written only by a long failure
+        self._log_dirty = False
         self.registers = Registers(starting_power_w)
         self.tariffs = tariffs or TariffSchedule()
         self.sag_v = sag_v
@@ -56,8 +58,12 @@ class Meter:
         self.outage_s = None  # set when this boot follows a power failure
         self.restart_gap_s = None  # set when it follows a reset: the seconds not metered
         self._down = None  # (kind, stopped at) until a clock set since boot can measure it
+        # what the last landed save holds: the retained words count from it
+        self._base = (0, 0, 0, 0)
+        self._saved_tariff = 1
+        self._last_save_s = clock.time()
         self.kept_across_reset = False  # the retained words carried energy over a reset
-        saved = self._slots.load()
+        saved = self._newest(self._slots.load(), self._legacy_slots.load())
         state = self._parse(saved) if saved is not None else None
         if state is not None and not clock.trusted and clock.time() < state["stopped_s"]:
             # a board clock not set since boot (no battery-backed RTC) restarts at the
@@ -77,9 +83,30 @@ class Meter:
         self._silent = False  # a block without a zero crossing since the last window
         self.save_interval_s = save_interval_s
         self.saves = 0
+        self.saves_refused = 0  # by a full flash (_try_save)
+        self.save_error = None
+        self._retry_save_s = 0
         self._interval_pairs = 0  # sampled and lost pairs since the last quarter-hour
         self._interval_lost = 0
-        self.save(clean=False)  # from here on, an unclean stop counts as a power failure
+        # from here on, an unclean stop counts as a power failure (a full flash refusing
+        # it leaves the last record, whose save number the retained words continue)
+        self._try_save(now)
+
+    @staticmethod
+    def _newest(binary, legacy):
+        """The later of the two records by last-alive time: after a downgrade an older
+        firmware wrote only the JSON one."""
+        if binary is None or legacy is None:
+            return binary if legacy is None else legacy
+        try:
+            binary_s = struct.unpack(_STATE, binary)[13]
+        except (ValueError, struct.error):
+            return legacy
+        try:
+            legacy_s = int(json.loads(legacy)["last_alive_s"])
+        except (ValueError, KeyError, TypeError):
+            return binary
+        return legacy if legacy_s > binary_s else binary
 
     def _parse(self, saved):
         """The saved state, with the retained words (a reset) applied: a dict, the time
@@ -92,6 +119,11 @@ class Meter:
                 stopped_s, clean = self._parse_binary(saved)
         except (ValueError, KeyError, TypeError, IndexError, AttributeError, struct.error):
             raise RegisterError("malformed", "saved meter state unreadable")
+        reg = self.registers
+        self._base = (reg.import_wh[1] + reg.import_wh[2], reg.import_mj,
+                      reg.export_wh[1] + reg.export_wh[2], reg.export_mj)
+        self._saved_tariff = reg.tariff
+        self._last_save_s = stopped_s
         kept = None
         if self._retained is not None:
             kept = retained_record.decode(self._retained.load(), self._seq)
@@ -148,7 +180,7 @@ class Meter:
         if seconds > LONG_POWER_FAIL_S:
             self.long_power_failures += 1
             self.power_fail_log = (self.power_fail_log + [[now, seconds]])[-POWER_FAIL_LOG_LEN:]
-            self._log_slots.save(canonical.dumps(self.power_fail_log).encode())
+            self._log_dirty = True  # written after the state that counts it (save)
 
     @property
     def down_unmeasured(self):
@@ -166,11 +198,15 @@ class Meter:
         self.boot_s += delta_s
         self._last_save_s += delta_s  # the save interval runs on from the true time
         if self._down is None:
+            # the state's last-alive stamp must be the true time too, or the next outage
+            # would be measured with this correction in it
+            self._try_save(self._clock.time())
             return None
         kind, stopped_s = self._down
         self._down = None
         seconds = max(0, self.boot_s - stopped_s)
         self._measure_down(kind, seconds, self.boot_s)
+        self._try_save(self._clock.time())  # the set time and the counters, on flash now
         return kind, seconds
 
     def _catch_up_with_intervals(self):
@@ -203,7 +239,7 @@ class Meter:
             self._quality = quality
         failing = result.vrms < self.power_fail_v
         if failing and not self._failing:
-            self.save()  # supply collapsing: save while the hold-up capacitor lasts
+            self._try_save(now)  # supply collapsing: save while the hold-up capacitor lasts
         self._failing = failing or self._silent
         self._silent = False
         if self.intervals.due(now):
@@ -212,22 +248,31 @@ class Meter:
             self._interval_pairs = self._interval_lost = 0
             if not self._clock.trusted:
                 self.intervals.flag(STATUS_CLOCK_INVALID)
-            refused = None
-            try:
-                self.save()  # registers first: the record may never be ahead of the state
-            except OSError as exc:
-                # a full flash: the quarter-hour is still taken (it waits in RAM if the
-                # flash refuses it too); a record ahead of the saved state is caught up
-                # with at boot (_catch_up_with_intervals), so nothing goes backwards
-                refused = exc
+            # registers first: the record may never be ahead of the state. On a full flash
+            # the quarter-hour is still taken (it waits in RAM if refused too); a record
+            # ahead of the saved state is caught up with at boot, so nothing goes back
+            # hourly, the JSON record too (for a revert to older firmware, which then
+            # catches its registers up with the quarter-hour log itself)
+            self._try_save(now, legacy=now // 900 % 4 == 0)
             self.intervals.close(now, self.registers.values())
-            if refused is not None:
-                raise refused
-        elif (now - self._last_save_s >= self.save_interval_s
-              or self.registers.tariff != self._saved_tariff):
-            self.save()  # a new tariff: the retained record holds one tariff's energy
+        elif now >= self._retry_save_s and (now - self._last_save_s >= self.save_interval_s
+                                            or self.registers.tariff != self._saved_tariff):
+            self._try_save(now)  # a new tariff: the retained record holds one tariff's energy
         if self._retained is not None:
             self._retain(now)
+
+    def _try_save(self, now, legacy=False):
+        """save(), but a flash that refuses (full) is counted, not raised: a window must
+        never end half-way through a block, and the retained words go on being written
+        against the last save that did land. A refused periodic save waits an interval."""
+        try:
+            self.save(legacy=legacy)
+            return True
+        except OSError as exc:
+            self.saves_refused += 1
+            self.save_error = str(exc)
+            self._retry_save_s = now + self.save_interval_s
+            return False
 
     def _retain(self, now):
         """The energy since the last save into the board's retained words: what a reset
@@ -251,14 +296,26 @@ class Meter:
         self._silent = True
         if not self._failing:
             self._failing = True
-            self.save()
+            self._try_save(self._clock.time())
 
-    def save(self, clean=False):
+    def save(self, clean=False, legacy=False):
         """One state record, small enough for littlefs to keep inline in its directory
         (71 bytes with the slot's frame, under MicroPython's 128-byte cache): a save
-        appends to a metadata block instead of erasing a block of its own."""
+        appends to a metadata block instead of erasing a block of its own. legacy (hourly)
+        and clean saves also write the JSON record that firmware before
+        the binary one reads: a trial that reverts, or a fall back to an older factory
+        image, must find a state it can read (at worst an hour old; its registers then
+        catch up with the quarter-hour log)."""
         now = self._clock.time()
         seq = self._seq + 1
+        self._save_record(seq, now, clean)
+        if legacy or clean:
+            self._save_legacy(seq, now, clean)
+        if self._log_dirty:
+            self._log_slots.save(canonical.dumps(self.power_fail_log).encode())
+            self._log_dirty = False
+
+    def _save_record(self, seq, now, clean):
         reg = self.registers
         self._slots.save(struct.pack(
             _STATE, _STATE_VERSION, seq, reg.import_wh[1], reg.import_wh[2], reg.export_wh[1],
@@ -267,12 +324,18 @@ class Meter:
         self._seq = seq
         self._last_save_s = now
         self.saves += 1
-        reg = self.registers
         self._saved_tariff = reg.tariff
         self._base = (reg.import_wh[1] + reg.import_wh[2], reg.import_mj,
                       reg.export_wh[1] + reg.export_wh[2], reg.export_mj)
         if self._retained is not None:
             self._retain(now)  # nothing unsaved now; an older record must not be added
+
+    def _save_legacy(self, seq, now, clean):
+        state = {"seq": seq, "registers": json.loads(self.registers.encode()),
+                 "quality": [self.sags, self.swells],
+                 "power_failures": [self.power_failures, self.long_power_failures],
+                 "power_fail_log": self.power_fail_log, "last_alive_s": now, "clean": clean}
+        self._legacy_slots.save(canonical.dumps(state).encode())
 
     def set_calibration(self, cal):
         self.sampler.set_calibration(cal)

@@ -84,6 +84,12 @@ def open_locked(path, mode="rb"):
         return LockedFile(open(path, mode))
 
 
+def remove_path(path):
+    """Remove the file at path (a plaintext key file once its keys are installed)."""
+    with LOCK:
+        os.remove(path)
+
+
 def read_path(path):
     """All bytes of the file at path (a package or key file the technician copied)."""
     with open_locked(path) as f:

@@ -154,7 +154,7 @@ def test_an_uplink_thread_that_ends_anyway_is_restarted_by_the_metering_loop():
         app.step()
     assert app.uplink_restarts == 1 and app.uplink_alive and spawned == [app.uplink_loop]
     logged = [e["text"] for _s, e in app.audit.entries() if e["event"] == "loop-error"]
-    assert logged[-1] == "uplink thread ended; restarted (1)"
+    assert logged[-1] == "uplink thread ended; restarting (1)"
     app.running = False
 
 

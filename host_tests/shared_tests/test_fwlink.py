@@ -229,3 +229,27 @@ def test_break_glass_switched_on_reaches_a_gate_already_built():
     except UpdateRejected as exc:
         assert exc.reason == "not-allowed-in-break-glass"
     assert slots.UpdateState(flash).active == ""
+
+
+def test_an_unacknowledged_verdict_waits_for_the_next_session_and_the_restart_with_it():
+    flash, clock, broker, head, intervals, uplink, updater, tree = _meter()
+    restarts = []
+    uplink.firmware.after_accept = lambda: restarts.append(1)
+    server = ChunkServer(kit.package(version="2.0.0", counter=2))
+    _serve(broker, head, server)
+
+    def lose_the_ack(verdict):
+        head.drop_acks = 1  # the head-end got it, but its acknowledgement is lost
+
+    head.on_fw_result = lose_the_ack
+    up_tests._quarters(intervals, clock, 1)
+    try:
+        uplink.send_now()
+    except Exception:  # noqa: BLE001 - the verdict's ack never came: the session fails
+        pass
+    assert restarts == [] and uplink.firmware.result() == "accepted 2.0.0"
+    head.on_fw_result = server.retire
+    up_tests._quarters(intervals, clock, 1)
+    uplink.send_now()
+    assert server.results == ["accepted 2.0.0"] and restarts == [1]
+    assert uplink.firmware.result() is None

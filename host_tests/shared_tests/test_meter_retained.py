@@ -117,3 +117,36 @@ def test_a_tariff_change_saves_so_the_words_hold_one_tariffs_energy():
     meter.tariffs.tariff_at = lambda now: 3 - tariff  # the schedule switches now
     _run_windows(meter, 1)
     assert meter.saves == saves + 1 and meter.registers.tariff == 3 - tariff
+
+
+def test_a_full_flash_never_ends_a_window_half_way_and_the_words_go_on():
+    from shared_tests.test_meter_power_cut import FillingFlash
+
+    flash, clock, words = FillingFlash(), FakeClock(), Words()
+    meter = _retained_meter(flash, clock, words)
+    _run_windows(meter, 2)
+    flash.full = True
+    stores = words.stores
+    _run_windows(meter, 8)  # quarter-hours pass: every save is refused, nothing raises
+    assert meter.saves_refused >= 2 and "28" in meter.save_error
+    assert words.stores >= stores + 8  # the retained words still follow every window
+    live = meter.registers.values()
+    again = _retained_meter(flash, clock, words, seed=2)  # a reset on the full flash
+    assert all(k >= v for k, v in zip(again.registers.values(), live))
+
+
+def test_a_revert_to_older_firmware_finds_a_json_state_it_can_read():
+    import json
+
+    from storage.slots import SlotStore
+
+    flash, clock, words = FakeFlash(), FakeClock(), Words()
+    meter = _retained_meter(flash, clock, words)
+    _run_windows(meter, 16)  # the sped-up clock passes a whole hour
+    legacy = SlotStore(flash, "meter").load()  # where and how older firmware reads it
+    state = json.loads(legacy)
+    for key in ("registers", "quality", "power_failures", "power_fail_log", "last_alive_s",
+                "clean"):
+        assert key in state
+    old = state["registers"]["import_wh"]
+    assert 0 < sum(old) <= sum(meter.registers.values()[:2])

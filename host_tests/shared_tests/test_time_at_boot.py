@@ -114,3 +114,19 @@ def test_an_adjustment_sets_the_boards_rtc_for_the_tls_date_check():
     assert rtc.set == [(2026, 12, 1, 1, 3, 4, 5, 0)], rtc.set
     assert abs(clock.time() - target) <= 1  # the rig's time.time() does not move: the offset
     assert abs(clock.offset_s - (target - int(time.time()))) <= 1
+
+
+def test_the_first_set_is_saved_so_the_next_outage_is_measured_from_true_time():
+    flash, clock = _powered_off_meter()
+    meter = _meter(flash, clock)
+    _run_windows(meter, 1)
+    delta = SAVED_S + 3 * 86400 - meter.boot_s
+    clock.adjust(delta)
+    clock.trusted = True
+    meter.clock_stepped(delta, True)
+    _run_windows(meter, 1)  # less than a save interval later the power goes again
+    flash.reboot()
+    clock.advance_s(600)
+    again = _meter(flash, clock)
+    assert again.outage_s is not None and again.outage_s <= 900, again.outage_s
+    assert again.power_fail_log[-1][1] == again.outage_s  # 600 s and a window, not 3 days
