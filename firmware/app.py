@@ -260,10 +260,12 @@ class App:
         except TokenRefused:
             return None  # refused and audit-logged; nothing changed
 
-    def commission(self, policy_raw, kek, ek, ak, link=None):
+    def commission(self, policy_raw, kek, ek, ak, link=None, utc=None):
         """First installation by the operator's technician at the meter (physical
         presence, no keys yet): the trust policy, the uplink keys, the link settings.
-        Refused once done; afterwards only signed commands change these."""
+        Refused once done; afterwards only signed commands change these. utc: the
+        technician's time, which sets a clock not set since boot (a board's RTC reads
+        2000 until then, and TLS would refuse every broker certificate as not yet valid)."""
         if not self.post.crypto_ok:
             from update.errors import UpdateRejected
 
@@ -277,6 +279,14 @@ class App:
             self.audit.append(self.hw.clock.time(), "policy-changed",
                               "commissioned v%d %s" % (policy.version, policy.fingerprint()))
             self.audit.append(self.hw.clock.time(), "keys-installed", "commissioning")
+            clock = self.hw.clock
+            if utc is not None and not clock.trusted:
+                delta = int(utc) - clock.time()
+                clock.adjust(delta)
+                clock.trusted = True
+                more = self._clock_stepped(delta, True)
+                self.audit.append(clock.time(), "clock-corrected", "%+d s (set at commissioning%s)"
+                                  % (delta, "; " + more if more else ""))
         return policy.fingerprint()
 
     def comms(self, on):

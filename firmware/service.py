@@ -33,7 +33,7 @@ VERBS = (
     ("calibrate", (("step", "text"), ("windows", "int?"), ("v_ref", "float="),
                    ("i_ref", "float="), ("p_ref", "float=")), True),
     ("commission", (("policy_path", "path"), ("keys_path", "path"), ("broker", "text?"),
-                    ("interval_s", "int?"), ("ca_path", "path=")), True),
+                    ("interval_s", "int?"), ("ca_path", "path="), ("utc", "int=")), True),
     ("wifi", (("ssid", "text"), ("password", "text")), True),
     ("reboot", (), False),
 )
@@ -311,10 +311,11 @@ def reboot():
 
 
 def commission(policy_path, keys_path, broker=None, interval_s=86400, ca_path=None,
-               json=False):
+               utc=None, json=False):
     """First installation at the meter: trust policy + operator keys (+ broker, and the
-    operator's CA for TLS: a PEM or DER file). Prints the policy fingerprint for the
-    technician to compare with the operator's value."""
+    operator's CA for TLS: a PEM or DER file; utc: the technician's time, for a clock not
+    set since boot). Prints the policy fingerprint for the technician to compare with the
+    operator's value."""
     import binascii
 
     policy_raw = read_path(policy_path)
@@ -325,7 +326,7 @@ def commission(policy_path, keys_path, broker=None, interval_s=86400, ca_path=No
     link = {"broker": broker, "interval_s": interval_s, "tls_ca": ca} if broker else None
     fingerprint = _app().commission(policy_raw, binascii.unhexlify(keys["kek"]),
                                     binascii.unhexlify(keys["ek"]),
-                                    binascii.unhexlify(keys["ak"]), link)
+                                    binascii.unhexlify(keys["ak"]), link, utc)
     remove_path(keys_path)  # the keys are installed (wrapped): no plaintext copy stays on flash
     data = {"commissioned": True, "policy_fingerprint": fingerprint,
             "link": link_settings.describe(link) if link else None}

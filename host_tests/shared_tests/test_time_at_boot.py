@@ -130,3 +130,24 @@ def test_the_first_set_is_saved_so_the_next_outage_is_measured_from_true_time():
     again = _meter(flash, clock)
     assert again.outage_s is not None and again.outage_s <= 900, again.outage_s
     assert again.power_fail_log[-1][1] == again.outage_s  # 600 s and a window, not 3 days
+
+
+def test_commissioning_sets_a_clock_not_set_since_boot_from_the_technicians_time():
+    import main
+    from mptest import temp_root
+
+    app = main.build("sim", paced=False, storage_root=temp_root("commission-clock"),
+                     p1_path=None)
+    app.hw.clock.trusted = False  # as on a board after power-on
+    technician_s = app.hw.clock.time() + 86400
+    app.commission(kit_policy(), bytes(16), bytes(range(16)), bytes(range(16, 32)),
+                   utc=technician_s)
+    assert app.hw.clock.trusted and abs(app.hw.clock.time() - technician_s) <= 1
+    texts = [e["text"] for _s, e in app.audit.entries() if e["event"] == "clock-corrected"]
+    assert texts and "set at commissioning" in texts[-1]
+
+
+def kit_policy():
+    from fixtures.update import kit
+
+    return kit.policy()
