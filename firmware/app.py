@@ -231,7 +231,7 @@ class App:
                                                   ca_der=unhexlify(ca) if ca else None,
                                                   network=self.hw.network)
         self.uplink.connector = connector
-        self.uplink.interval_s = self.link.get("interval_s", 86400)
+        self.uplink.set_interval(self.link.get("interval_s", 86400), self.hw.clock.time())
 
     def set_wifi(self, ssid, password):
         """The network the operator link leaves by (the technician, at the meter: the

@@ -35,6 +35,7 @@ VERBS = (
     ("commission", (("policy_path", "path"), ("keys_path", "path"), ("broker", "text?"),
                     ("interval_s", "int?"), ("ca_path", "path="), ("utc", "int=")), True),
     ("wifi", (("ssid", "text"), ("password", "text")), True),
+    ("sendnow", (), True),
     ("reboot", (), False),
 )
 
@@ -140,6 +141,19 @@ def status(json=False):
         RULE,
     ]
     return _out(data, json, lines)
+
+
+def sendnow(json=False):
+    """Test the operator link: the uplink sends what is pending at its next round (within
+    a second); `status` shows the result. Nothing is sent with the consumer's switch off
+    or without keys."""
+    app = _app()
+    if app.uplink.connector is None:
+        data = {"sendnow": False, "reason": "no broker set"}
+        return _out(data, json, ["no broker set: nothing to send to"])
+    app.uplink.send_soon(app.hw.clock.time())
+    data = {"sendnow": True}
+    return _out(data, json, ["the uplink sends within a second; see status for the result"])
 
 
 def _wifi_line(wifi):

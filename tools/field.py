@@ -188,7 +188,7 @@ def main(argv=None):
 # the line the wrapper prints after the shell's own output: the verb's returned dict
 RESULT_MARK = "field-result:"
 REBOOT_WAIT_S = 180  # a trial firmware that fails boots up to three times before the revert
-_REFUSAL_KEYS = ("accepted", "applied", "passed", "commissioned")
+_REFUSAL_KEYS = ("accepted", "applied", "passed", "commissioned", "sendnow")
 
 
 def split_result(out):

@@ -66,6 +66,17 @@ class Uplink:
         self._acked = None
         self._clock_logged = False
 
+    def set_interval(self, interval_s, now):
+        """A new schedule takes effect now: the next send is at the next boundary of the
+        new interval if that comes before the one already planned (after commissioning
+        with 900 s the first send is within 15 minutes, not at the next 02:00)."""
+        self.interval_s = interval_s
+        self.next_s = min(self.next_s, now - now % interval_s + interval_s)
+
+    def send_soon(self, now):
+        """A technician's link test: the uplink thread sends at its next round."""
+        self.next_s = now
+
     def _save(self):
         self._slots.save(canonical.dumps(self.state).encode())
 

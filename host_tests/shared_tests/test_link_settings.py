@@ -54,3 +54,21 @@ def test_a_signed_command_pins_a_ca_and_a_bad_one_changes_nothing():
     body_without = raises(tokens.TokenRefused, app.apply_token,
                           _token(app, {"broker": "broker.example:8883", "interval_s": 900}, 3))
     assert body_without.reason == "malformed"
+
+
+def test_a_new_interval_takes_effect_now_and_a_technician_can_send_at_once():
+    import service
+
+    app = main.build("sim", paced=False, storage_root=temp_root("link-interval"), p1_path=None)
+    now = app.hw.clock.time()  # the default schedule: daily, at 02:00 UTC
+    app.apply_link_settings({"broker": "broker.example:8883", "interval_s": 900,
+                             "tls_ca": None})
+    assert 0 < app.uplink.next_s - now <= 900  # the next quarter-hour, not the next 02:00
+    main.app = app
+    try:
+        assert service.sendnow(json=True) == {"sendnow": True}
+        assert app.uplink.due(app.hw.clock.time())
+        app.apply_link_settings({})
+        assert service.sendnow(json=True)["sendnow"] is False  # no broker: a refusal
+    finally:
+        main.app = None
