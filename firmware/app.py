@@ -101,8 +101,7 @@ class App:
         self._control = None
         self.uplink.on_command = self.command_from_link
         self.uplink.on_clock_step = self._clock_stepped
-        last = self.meter.intervals.last()  # nor before a quarter-hour already closed
-        self.uplink.time_floor_s = max(self.meter.boot_s, last["end_s"] if last else 0)
+        self.uplink.time_floor_s = self.meter.time_floor_s
         self.uplink.firmware = FirmwareDownload(
             self._link_receiver, self.update_from_link, ready=lambda: not self.trial,
             after_accept=self._restart_soon)
@@ -279,14 +278,8 @@ class App:
             self.audit.append(self.hw.clock.time(), "policy-changed",
                               "commissioned v%d %s" % (policy.version, policy.fingerprint()))
             self.audit.append(self.hw.clock.time(), "keys-installed", "commissioning")
-            clock = self.hw.clock
-            if utc is not None and not clock.trusted:
-                delta = int(utc) - clock.time()
-                clock.adjust(delta)
-                clock.trusted = True
-                more = self._clock_stepped(delta, True)
-                self.audit.append(clock.time(), "clock-corrected", "%+d s (set at commissioning%s)"
-                                  % (delta, "; " + more if more else ""))
+        if utc is not None and not self.hw.clock.trusted:
+            self.uplink.take_time(int(utc), "set at commissioning")  # the lock it takes itself
         return policy.fingerprint()
 
     def comms(self, on):
@@ -508,13 +501,9 @@ class App:
         self._loop_error_logged[loop] = ticks
         if hasattr(sys, "print_exception"):  # MicroPython: on the technician's console
             sys.print_exception(exc)
-        now = clock.time()
-        try:
-            with self.lock:
-                self.audit.append(now, "loop-error", "%s: %s: %s (%d so far)" % (
-                    loop, type(exc).__name__, exc, count))
-        except Exception:  # noqa: BLE001 - the audit log may be what failed (a full flash)
-            pass
+        # the audit log may be what failed (a full flash): best effort
+        self._audit_best_effort("loop-error", "%s: %s: %s (%d so far)" % (
+            loop, type(exc).__name__, exc, count))
 
     def calibrate(self, step_name, windows=5, **reference):
         """A calibration step (no-load, pf1, pf05) measured on `windows` windows.

@@ -237,26 +237,27 @@ class Uplink:
             return  # replayed downlink
         self.state["down_ic"] = ic
         self._acked = acked
-        self._sync_clock(time_s)
+        self.take_time(time_s)
 
-    def _sync_clock(self, headend_s):
-        """The head-end's authenticated time. A clock not set since boot takes it whatever
-        the step (a board without a battery-backed RTC restarts at an estimate), but never
+    def take_time(self, utc_s, source="set: not set since boot"):
+        """A trusted time: the head-end's, authenticated (each acknowledgement), or the
+        technician's at commissioning. A clock not set since boot takes it whatever the
+        step (a board without a battery-backed RTC restarts at an estimate), but never
         earlier than the meter's last save; a set clock takes steps of at most
         MAX_CLOCK_STEP_S. Both are audit-logged; a refusal once per session."""
         first_set = not self.clock.trusted
-        delta = headend_s - self.clock.time()
+        delta = utc_s - self.clock.time()
         if -2 <= delta <= 2 and not first_set:
             return
         with self._lock:
-            if first_set and headend_s < self.time_floor_s:
+            if first_set and utc_s < self.time_floor_s:
                 refused = "%+d s: before the meter's last save" % delta
             elif first_set or -MAX_CLOCK_STEP_S <= delta <= MAX_CLOCK_STEP_S:
                 self.clock.adjust(delta)
                 self.clock.trusted = True
                 more = self.on_clock_step(delta, first_set) if self.on_clock_step else None
                 self.audit.append(self.clock.time(), "clock-corrected", "%+d s%s%s" % (
-                    delta, " (set: not set since boot)" if first_set else "",
+                    delta, " (%s)" % source if first_set else "",
                     "; " + more if more else ""))
                 return
             else:

@@ -58,10 +58,7 @@ class Meter:
         self.outage_s = None  # set when this boot follows a power failure
         self.restart_gap_s = None  # set when it follows a reset: the seconds not metered
         self._down = None  # (kind, stopped at) until a clock set since boot can measure it
-        # what the last landed save holds: the retained words count from it
-        self._base = (0, 0, 0, 0)
-        self._saved_tariff = 1
-        self._last_save_s = clock.time()
+        self._landed(clock.time())  # nothing saved yet: the retained words count from 0
         self.kept_across_reset = False  # the retained words carried energy over a reset
         saved = self._newest(self._slots.load(), self._legacy_slots.load())
         state = self._parse(saved) if saved is not None else None
@@ -119,11 +116,7 @@ class Meter:
                 stopped_s, clean = self._parse_binary(saved)
         except (ValueError, KeyError, TypeError, IndexError, AttributeError, struct.error):
             raise RegisterError("malformed", "saved meter state unreadable")
-        reg = self.registers
-        self._base = (reg.import_wh[1] + reg.import_wh[2], reg.import_mj,
-                      reg.export_wh[1] + reg.export_wh[2], reg.export_mj)
-        self._saved_tariff = reg.tariff
-        self._last_save_s = stopped_s
+        self._landed(stopped_s)
         kept = None
         if self._retained is not None:
             kept = retained_record.decode(self._retained.load(), self._seq)
@@ -211,8 +204,11 @@ class Meter:
 
     def _catch_up_with_intervals(self):
         """A cut between a quarter-hour record and the next state save must not let the
-        registers fall behind the record already written."""
+        registers fall behind the record already written. Also notes the earliest time a
+        first clock setting may give (time_floor_s): not before the last save, nor before
+        a quarter-hour already closed."""
         last = self.intervals.last()
+        self.time_floor_s = max(self.boot_s, last["end_s"] if last else 0)
         if last is None:
             return
         reg = self.registers
@@ -322,13 +318,19 @@ class Meter:
             reg.export_wh[2], reg.import_mj, reg.export_mj, reg.tariff, self.sags, self.swells,
             self.power_failures, self.long_power_failures, now, 1 if clean else 0))
         self._seq = seq
-        self._last_save_s = now
         self.saves += 1
-        self._saved_tariff = reg.tariff
-        self._base = (reg.import_wh[1] + reg.import_wh[2], reg.import_mj,
-                      reg.export_wh[1] + reg.export_wh[2], reg.export_mj)
+        self._landed(now)
         if self._retained is not None:
             self._retain(now)  # nothing unsaved now; an older record must not be added
+
+    def _landed(self, saved_s):
+        """The registers as they are now are what the flash holds (a save landed, or the
+        state was just read): the retained words count from here."""
+        reg = self.registers
+        self._base = (reg.import_wh[1] + reg.import_wh[2], reg.import_mj,
+                      reg.export_wh[1] + reg.export_wh[2], reg.export_mj)
+        self._saved_tariff = reg.tariff
+        self._last_save_s = saved_s
 
     def _save_legacy(self, seq, now, clean):
         state = {"seq": seq, "registers": json.loads(self.registers.encode()),

@@ -62,10 +62,6 @@ class LockedFile:
         with LOCK:
             return self._f.tell()
 
-    def flush(self):
-        with LOCK:
-            self._f.flush()
-
     def close(self):
         with LOCK:
             self._f.close()

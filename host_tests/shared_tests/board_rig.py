@@ -183,13 +183,11 @@ def assert_watchdog_fed_only_while_metering(board):
     finally:
         board.WATCHDOG_MS = timeout_ms
     state.reset_cause = "WDT_RESET"
-    if hasattr(app.hw.adc, "deinit"):
-        app.hw.adc.deinit()  # the DMA channels, before the next boot claims them
+    _release(app)
     again = build_app(board)
     boots = [e["text"] for _s, e in again.audit.entries() if e["event"] == "boot"]
     assert "reset: watchdog" in boots[-1] and boots[0].endswith("reset: power-on"), boots
-    if hasattr(again.hw.adc, "deinit"):
-        again.hw.adc.deinit()
+    _release(again)
 
 
 def assert_reset_keeps_registers(board):

@@ -150,3 +150,26 @@ def test_a_revert_to_older_firmware_finds_a_json_state_it_can_read():
         assert key in state
     old = state["registers"]["import_wh"]
     assert 0 < sum(old) <= sum(meter.registers.values()[:2])
+
+
+def test_after_a_downgrade_the_older_firmwares_json_state_is_taken_and_its_log_kept():
+    import json
+
+    from storage.slots import SlotStore
+
+    flash, clock, words = FakeFlash(), FakeClock(), Words()
+    meter = _retained_meter(flash, clock, words)
+    _run_windows(meter, 2)
+    meter.save(clean=True)  # binary record (and the JSON one, on a clean stop)
+    # an older firmware ran after the revert: it wrote only the JSON record, later
+    older = {"registers": {"import_wh": [7000, 9000], "export_wh": [0, 0], "import_mj": 0,
+                           "export_mj": 0, "tariff": 1},
+             "quality": [1, 2], "power_failures": [3, 1], "power_fail_log": [[100, 400]],
+             "last_alive_s": clock.time() + 60, "clean": True}
+    SlotStore(flash, "meter").save(json.dumps(older).encode())
+    clock.advance_s(120)
+    again = _retained_meter(flash, clock, Words(), seed=2)
+    assert again.registers.values()[:2] == (7000, 9000) and again.power_fail_log == [[100, 400]]
+    again.save(clean=True)  # binary again, newest now; the log moved to its own record
+    third = _retained_meter(flash, clock, Words(), seed=3)
+    assert third.registers.values()[:2] == (7000, 9000) and third.power_fail_log == [[100, 400]]
