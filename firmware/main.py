@@ -35,12 +35,94 @@ def build(board_name=None, **hardware_options):
 def build_app(board_name=None, post_result=None, **hardware_options):
     """The App on this board's hardware; post_result replaces the power-on self-test
     (tests inject a failed one)."""
+    board = board_module(board_name)
+    return wire(board, board.hardware(**hardware_options), post_result)
+
+
+def wire(board, hw, post_result=None):
+    """The meter's parts, each built once here and handed only what it uses. The only
+    place that knows how the parts connect (docs/ARCHITECTURE.md draws it)."""
     # imported here, not at the top: run as a script, this file is read before boot.py
     # has put the active slot on sys.path
-    from app import App
+    import hashlib
 
-    board = board_module(board_name)
-    return App(board, board.hardware(**hardware_options), post_result)
+    import post
+    import settings
+    from app import App
+    from boards.common import calibration_for
+    from comms.fwlink import FirmwareDownload
+    from comms.invocation import InvocationCounter
+    from comms.keys import OperatorKeys
+    from comms.operator_link import OperatorLink
+    from comms.p1 import P1Port
+    from comms.switch import OperatorLinkSwitch
+    from comms.uplink import Uplink
+    from control import handlers
+    from control.audit import AuditLog
+    from control.plane import ControlPlane
+    from metering.calibration_store import CalibrationStore
+    from metering.meter import Meter
+    from metering.tariff import TariffSchedule
+    from storage.flash import FileStore, new_lock
+    from update import apply
+    from update.layout import FW_DIR
+    from update.policy import PolicyStore
+    from update.receiver import Receiver
+    from update.tree import FileTree
+
+    # known answers first: a broken viper kernel must not meter, broken crypto must not
+    # verify (post.py)
+    checked = post_result if post_result is not None else post.run()
+    clock = hw.clock
+    store = FileStore(hw.storage_root)
+    lock = new_lock()  # flash structures shared by the metering and uplink threads
+    calibration = CalibrationStore(store, calibration_for(board))
+    v_nominal = board.MAINS_V_NOMINAL
+    meter = Meter(
+        hw.adc, calibration.cal, clock, store,
+        starting_power_w=0.5 * board.STARTING_CURRENT_A * v_nominal,
+        sag_v=board.SAG_V, swell_v=board.SWELL_V, v_nominal=v_nominal,
+        use_viper=checked.kernel_ok, retained=hw.retained,
+    )
+    calibration.applies_to(meter)
+    meter_id = getattr(hw, "meter_id", board.NAME)
+    p1 = P1Port(hw.p1, meter_id)
+    audit = AuditLog(store)
+    keys = OperatorKeys(store)
+    keys.cipher()  # the uplink's AES-GCM tables (5 KB) now, not late in life
+    switch = OperatorLinkSwitch(store)
+    # DLMS system title: 3-letter manufacturer flag + 5 bytes identifying this meter
+    system_title = b"OSM" + hashlib.sha256(meter_id.encode()).digest()[:5]
+    uplink = Uplink(store, keys, InvocationCounter(store), system_title, meter.intervals,
+                    audit, switch, clock, None, lock=lock)
+    link = OperatorLink(store, uplink, board.mqtt_connector, hw.network, clock, lock)
+    tariffs = settings.load(store, handlers.TARIFFS)
+    if tariffs:
+        meter.tariffs = TariffSchedule(tariffs)
+    # The trust policy, control plane and update gate load now, not on first use. The
+    # heap's peak then comes at boot, where a board too small fails at once rather than
+    # late in an update; and no table of names has to grow later (loaded late, the gate's
+    # code needed a 14 KB qstr pool in a fragmented heap). After boot nothing allocates
+    # more than 2 KB at once: BENCHMARKS.md, hole probe.
+    policies = PolicyStore(store)
+    control = ControlPlane(store, policies, audit, clock, meter_id,
+                           handlers.build(calibration, keys, link, meter, store, audit, clock),
+                           crypto_ok=checked.crypto_ok)
+
+    def gate():
+        return apply.Updater(FileStore(FW_DIR), FileTree(""), board.NAME, board.HARDWARE_ID,
+                             clock, audit, lock, lambda: control.break_glass,
+                             policies=policies, crypto_ok=checked.crypto_ok)
+
+    app = App(board, hw, checked, store, lock, calibration, meter, meter_id, p1, audit, keys,
+              switch, uplink, link, policies, control, gate)
+    uplink.on_command = app.command_from_link
+    uplink.on_clock_step = app.clock_stepped
+    uplink.time_floor_s = meter.time_floor_s
+    uplink.firmware = FirmwareDownload(
+        lambda: Receiver(FileTree("")), lambda path: apply.install_from_link(app.update_gate, path),
+        ready=lambda: not app.trial.on, after_accept=app.restart_soon)
+    return app
 
 
 def start(board_name=None, **hardware_options):
@@ -68,7 +150,7 @@ def main(argv):
     seconds = int(argv[1]) if len(argv) > 1 else 0
     app = build()
     print("meter on board %s, calibration %s, kernel %s; Ctrl-C stops" % (
-        app.board.NAME, app.cal_source, app.meter.sampler.kernel_name))
+        app.board.NAME, app.calibration.source, app.meter.sampler.kernel_name))
     try:
         import _thread
 

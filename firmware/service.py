@@ -92,7 +92,7 @@ def status(json=False):
         "clock_utc": civiltime.iso_utc(now),
         "clock_local": civiltime.dsmr_timestamp(now),
         "uptime_s": now - app.meter.boot_s,
-        "calibration": app.cal_source,
+        "calibration": app.calibration.source,
         "power_on_self_test": app.post.to_dict(),
         "loop_errors": dict(app.loop_errors),
         "watchdog": _watchdog_status(app),
@@ -101,8 +101,8 @@ def status(json=False):
         "readings": snap,
         "operator_link": {
             "consumer_switch": "on" if app.switch.on else "off",
-            "broker": app.link.get("broker"),
-            "transport": link_settings.describe(app.link),
+            "broker": app.link.settings.get("broker"),
+            "transport": link_settings.describe(app.link.settings),
             "wifi": app.hw.network.state() if app.hw.network is not None else None,
             "keys": app.keys.fingerprints() or None,
             "pending_readings": up.pending_readings(),
@@ -116,7 +116,7 @@ def status(json=False):
         RULE,
         "meter %s  board %s  firmware %s" % (app.meter_id, app.board.NAME, data["firmware"]),
         "clock %s (%s)  up %d s  calibration %s" % (
-            data["clock_utc"], data["clock_local"], data["uptime_s"], app.cal_source),
+            data["clock_utc"], data["clock_local"], data["uptime_s"], app.calibration.source),
     ]
     lines += readings_lines(snap)
     lines += [
@@ -170,7 +170,7 @@ def _wifi_line(wifi):
 def wifi(ssid, password, json=False):
     """The Wi-Fi network the operator link leaves by (ESP32). The password is stored on
     the meter's flash and never shown."""
-    _app().set_wifi(ssid, password)
+    _app().link.set_wifi(ssid, password)
     data = {"wifi": ssid}
     return _out(data, json, ["wifi set to %s; used from the next uplink session" % ssid])
 
@@ -193,7 +193,7 @@ def readings_lines(snap):
 
 
 def firmware_info(app):
-    info = getattr(app, "firmware", None)
+    info = app.trial.firmware
     return info if info else "dev (unsigned)"
 
 
@@ -349,57 +349,19 @@ def commission(policy_path, keys_path, broker=None, interval_s=86400, ca_path=No
                 (["operator link: " + data["link"]] if link else []))
 
 
-OWNER = {"operator-root": "operator", "operator-release": "operator",
-         "operator-emergency": "operator", "vendor": "vendor"}
-
-
 def controlplane(json=False):
     """Who controls this meter: channels, keys, thresholds, remote access, break-glass,
     and where which data goes. The sovereignty statement, meter by meter."""
+    from control.statement import statement
+
     app = _app()
     policy = app.policies.current()
     glass = app.control.break_glass
-    keys = []
-    thresholds = {}
-    if policy is not None:
-        for keyid in sorted(policy.keys):
-            role, _public = policy.keys[keyid]
-            keys.append({"keyid": keyid, "role": role, "owner": OWNER[role],
-                         "active": not (glass and role in ("vendor", "operator-release"))})
-        thresholds = dict(policy.thresholds)
-    uplink_keys = app.keys.fingerprints()
-    link = app.link
-    data = {
-        "meter_id": app.meter_id,
-        "remote_access": "off: no WebREPL, telnet or listening socket; the meter only "
-                         "connects out to the operator's broker",
-        "break_glass": glass,
-        "policy": {"version": policy.version if policy else None,
-                   "fingerprint": policy.fingerprint() if policy else None,
-                   "vendor_required_for_updates": policy.vendor_required if policy else None,
-                   "thresholds": thresholds, "keys": keys},
-        "channels": [
-            {"name": "local shell (USB/UART, mpremote)",
-             "accepts": "reading: anyone at the meter; changes: operator-signed tokens only; "
-                        "the consumer's operator-link switch: no token"},
-            {"name": "operator link (MQTT, outbound to %s)" % (link.get("broker") or "nobody"),
-             "accepts": "authenticated acknowledgements; operator-signed tokens on /cmd"},
-            {"name": "firmware update (shell or operator link)",
-             "accepts": "packages signed by the operator release threshold%s" % (
-                 " (break-glass: emergency or root keys; vendor keys ignored)" if glass else
-                 (" and the vendor threshold" if policy and policy.vendor_required else ""))},
-        ],
-        "uplink_keys": {"owner": "operator", "fingerprints": uplink_keys or None},
-        "data_flows": [
-            {"to": "consumer (P1 port)", "what": "all registers, power, voltage, current, "
-             "events", "how_often": "every second", "protection": "local port only"},
-            {"to": "grid operator (uplink)", "what": "quarter-hour register readings and "
-             "audit-log entries", "how_often": _uplink_schedule(app.switch.on, link),
-             "protection": "AES-128-GCM under the operator's keys (DLMS suite 0); "
-                           "transport: " + link_settings.describe(link),
-             "state": "on" if app.switch.on else "off (consumer opt-out)"},
-        ],
-    }
+    data = statement(app.meter_id, policy, glass, app.keys.fingerprints(),
+                     app.link.settings, app.switch.on)
+    thresholds = data["policy"]["thresholds"]
+    keys = data["policy"]["keys"]
+    uplink_keys = data["uplink_keys"]["fingerprints"]
     lines = [RULE, "WHO CONTROLS METER %s" % app.meter_id, RULE,
              "remote access: off (no WebREPL/telnet/listening socket)",
              "break-glass: %s" % ("ON: vendor and release keys disabled" if glass else "off"),
@@ -423,15 +385,6 @@ def controlplane(json=False):
                          if uplink_keys else "none: nothing is sent to the operator"))
     lines.append(RULE)
     return _out(data, json, lines)
-
-
-def _uplink_schedule(switch_on, link):
-    """When readings go to the operator, as it is now: the consumer's switch first."""
-    if not switch_on:
-        return "never: the consumer switched the operator link off"
-    if not link.get("broker"):
-        return "never (no broker set)"
-    return "every %d s" % link.get("interval_s", 86400)
 
 
 def _wrap(text, indent, width=78, first=None):

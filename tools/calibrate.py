@@ -5,7 +5,7 @@
   python -m tools.calibrate --device /dev/ttyACM0 --step pf1 --v-ref 230 --i-ref 5
 
 Captures replay through the firmware's metering module on the MicroPython unix port
-(tools.replay); the steps are the firmware's own (metering.calibrate), so the record
+(tools.replay); the steps are the firmware's own (metering.bench_calibration), so the record
 this writes is exactly what the board would compute. Exit 0 only on success.
 """
 import argparse
@@ -18,7 +18,7 @@ from tools.shared.paths import use_firmware, venv_tool
 
 use_firmware()
 
-from metering import calibrate  # noqa: E402
+from metering import bench_calibration  # noqa: E402
 from metering.calibration import Calibration, CalibrationError  # noqa: E402
 from tools.capture import ToolError, load_calibration, plot, write_json  # noqa: E402
 from tools.replay import replay_local  # noqa: E402
@@ -45,16 +45,16 @@ def from_captures(args):
             continue
         if None in reference.values():
             raise ToolError("step %s needs --v-ref, --i-ref%s" % (name, " and --p-ref" if name == "pf05" else ""))
-        cal = calibrate.step(cal, name, measure(capture, cal), **reference)
+        cal = bench_calibration.step(cal, name, measure(capture, cal), **reference)
         report["steps"].append(name)
     points = []
     for spec in args.verify or []:
         capture, _, p_ref = spec.rpartition(":")
         if not capture:
             raise ToolError("--verify takes CAPTURE:P_REF, got %r" % spec)
-        m = calibrate.average(measure(capture, cal))
+        m = bench_calibration.average(measure(capture, cal))
         points.append({"label": os.path.basename(capture), "current_a": m["irms"],
-                       "error_pct": calibrate.error_pct(m, float(p_ref))})
+                       "error_pct": bench_calibration.error_pct(m, float(p_ref))})
     report["calibration"] = cal.to_dict()
     report["verification"] = points
     if args.out:
@@ -97,7 +97,7 @@ def main(argv=None):
     parser.add_argument("--out", help="write the new calibration JSON here")
     parser.add_argument("--plot", help="PNG of the error curve of the verification points")
     parser.add_argument("--device", help="calibrate a board (or virtual board) instead")
-    parser.add_argument("--step", choices=calibrate.STEPS, help="with --device: the step to run")
+    parser.add_argument("--step", choices=bench_calibration.STEPS, help="with --device: the step to run")
     parser.add_argument("--windows", type=int, default=5, help="windows to average (device)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
@@ -110,7 +110,7 @@ def main(argv=None):
             if not args.cal:
                 raise ToolError("give --cal (captures mode) or --device")
             report = from_captures(args)
-    except (ToolError, CalibrationError, calibrate.CalibrationStepError) as exc:
+    except (ToolError, CalibrationError, bench_calibration.CalibrationStepError) as exc:
         print("calibrate: %s" % exc, file=sys.stderr)
         return 1
     if args.json:

@@ -217,7 +217,7 @@ def _record(seconds):
     app = getattr(main, "app", None) or globals().get("app")
     resume = False
     if app is not None:
-        adc, cal = app.hw.adc, app.cal.to_dict()
+        adc, cal = app.hw.adc, app.calibration.cal.to_dict()
         if app.running:
             app.stop()
             t0 = time.ticks_ms()

@@ -222,7 +222,7 @@ _BOOT_PROBE = """\
 import main
 _a = main.app
 _b = [s for s, e in _a.audit.tail(30) if e["event"] == "boot"] if _a is not None else []
-print("field-boot:", _b[-1] if _b else -1, _a.firmware if _a is not None else "")
+print("field-boot:", _b[-1] if _b else -1, _a.trial.firmware if _a is not None else "")
 """
 
 

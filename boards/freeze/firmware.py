@@ -12,6 +12,6 @@ _FIRMWARE = "../../firmware"
 for _package in ("comms", "control", "crypto", "metering", "storage", "update"):
     package(_package, base_path=_FIRMWARE)
 for _module in ("app.py", "boot.py", "canonical.py", "civiltime.py", "compat.py", "main.py",
-                "post.py", "service.py"):
+                "post.py", "refusal.py", "service.py", "settings.py"):
     module(_module, base_path=_FIRMWARE)
 package("boards", files=["__init__.py", "common.py", options.board + ".py"], base_path="../..")

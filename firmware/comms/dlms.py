@@ -7,6 +7,7 @@ Framing only: keys are handed in, counters come from comms.invocation. Standard 
 tooling (dlms-cosem, Gurux) decrypts what this builds.
 """
 from crypto import gcm
+from refusal import Refusal
 
 TAG_GENERAL_GLOBAL_CIPHERING = 0xDB
 SC_AUTHENTICATED_ENCRYPTED = 0x30  # bit 4 authenticated, bit 5 encrypted, suite 0
@@ -14,10 +15,8 @@ GCM_TAG_LEN = 12
 SYSTEM_TITLE_LEN = 8
 
 
-class APDUError(ValueError):
-    def __init__(self, reason, detail=""):
-        super().__init__(reason + (": " + detail if detail else ""))
-        self.reason = reason
+class APDUError(Refusal):
+    pass
 
 
 def ber_length(n):

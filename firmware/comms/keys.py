@@ -11,13 +11,12 @@ import json
 
 import canonical
 from crypto import keywrap
+from refusal import Refusal
 from storage.slots import SlotStore
 
 
-class KeyError_(ValueError):
-    def __init__(self, reason, detail=""):
-        super().__init__(reason + (": " + detail if detail else ""))
-        self.reason = reason
+class KeyError_(Refusal):
+    pass
 
 
 def fingerprint(key):

@@ -15,6 +15,8 @@ The same codec runs on the board (encode) and in the head-end (decode).
 """
 import struct
 
+from refusal import Refusal
+
 VERSION = 1
 ITEM_READING = 1
 ITEM_EVENT = 2
@@ -25,10 +27,8 @@ _READING = ">IIIIIIB"
 _LOST = ">II"
 
 
-class PayloadError(ValueError):
-    def __init__(self, reason, detail=""):
-        super().__init__(reason + (": " + detail if detail else ""))
-        self.reason = reason
+class PayloadError(Refusal):
+    pass
 
 
 def _item(kind, body):

@@ -11,6 +11,7 @@ anchor a verifier that saw the earlier entries (the head-end) checks against.
 import hashlib
 import struct
 
+from refusal import Refusal
 from storage.applog import AppendLog
 
 ZERO_HASH = bytes(32)
@@ -44,10 +45,8 @@ CODE_BY_NAME = {name: code for code, name in CODES.items()}
 _HEAD = ">IH"
 
 
-class AuditError(ValueError):
-    def __init__(self, reason, detail=""):
-        super().__init__(reason + (": " + detail if detail else ""))
-        self.reason = reason
+class AuditError(Refusal):
+    pass
 
 
 def entry_hash(seq, entry):

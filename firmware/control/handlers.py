@@ -1,33 +1,38 @@
 """What each operator command does to the running meter. Reached only through
 ControlPlane.apply, i.e. after the token's signatures, meter, counter and expiry checked
-out. Each returns a short text for the audit log."""
-import canonical
+out, with the meter's lock held. Each returns a short text for the audit log.
+
+Handed exactly the parts the commands change (built by main.py): the calibration in use,
+the uplink keys, the operator link, the meter (its tariffs) with the flash store of its
+settings, and the audit log.
+"""
 from binascii import unhexlify
 
+import settings
 from comms import link_settings
 from metering.calibration import Calibration
 from metering.tariff import TariffSchedule
 
+TARIFFS = "tariffs"  # the tariff schedule's settings record
 
-def for_app(app):
+
+def build(calibration, keys, link, meter, store, audit, clock):
+    """{command name: handler(params)}. calibration: metering.calibration_store;
+    keys: comms.keys.OperatorKeys; link: comms.operator_link.OperatorLink."""
     def set_calibration(params):
-        values = app.cal.to_dict()
+        values = calibration.cal.to_dict()
         values.update(params["calibration"])
         cal = Calibration(**values)  # range-checked: a bad record raises, nothing changes
-        app.store.write("calibration.new", cal.encode())
-        app.store.rename("calibration.new", "calibration")
-        app.cal, app.cal_source = cal, "stored"
-        app.meter.set_calibration(cal)
-        app.audit.append(app.hw.clock.time(), "calibration-changed", "by operator command")
+        calibration.replace(cal)
+        audit.append(clock.time(), "calibration-changed", "by operator command")
         return "calibration replaced"
 
     def install_keys(params):
         kek = params["wrapped_kek"]
-        app.keys.install_wrapped(unhexlify(params["wrapped_ek"]), unhexlify(params["wrapped_ak"]),
-                                 unhexlify(kek) if kek else None)
-        app.audit.append(app.hw.clock.time(), "keys-installed",
-                         "ek %s" % app.keys.fingerprints()["ek"])
-        return "keys replaced (generation %d)" % app.keys.generation
+        keys.install_wrapped(unhexlify(params["wrapped_ek"]), unhexlify(params["wrapped_ak"]),
+                             unhexlify(kek) if kek else None)
+        audit.append(clock.time(), "keys-installed", "ek %s" % keys.fingerprints()["ek"])
+        return "keys replaced (generation %d)" % keys.generation
 
     def set_operator_link(params):
         broker = params["broker"]
@@ -36,19 +41,16 @@ def for_app(app):
             raise ValueError("broker must be HOST:PORT or null")
         if type(interval_s) is not int or not 900 <= interval_s <= 7 * 86400:
             raise ValueError("interval_s must be 900..604800")
-        settings = {"broker": broker, "interval_s": interval_s,
-                    "tls_ca": link_settings.check_ca(params["tls_ca"])}
-        app.store.write("operator-link.new", canonical.dumps(settings).encode())
-        app.store.rename("operator-link.new", "operator-link")
-        app.apply_link_settings(settings)
+        new = {"broker": broker, "interval_s": interval_s,
+               "tls_ca": link_settings.check_ca(params["tls_ca"])}
+        link.replace(new)
         return "operator link %s every %d s, %s" % (broker or "off", interval_s,
-                                                    link_settings.describe(settings))
+                                                    link_settings.describe(new))
 
     def set_tariffs(params):
         schedule = TariffSchedule(params["schedule"])  # validated before anything changes
-        app.store.write("tariffs.new", canonical.dumps(params["schedule"]).encode())
-        app.store.rename("tariffs.new", "tariffs")
-        app.meter.tariffs = schedule
+        settings.replace(store, TARIFFS, params["schedule"])
+        meter.tariffs = schedule
         return "tariff schedule replaced"
 
     return {

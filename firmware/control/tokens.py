@@ -8,6 +8,7 @@ separated, Ed25519 signatures naming their key ids) around
 Verification fails closed: every check must pass, in order, before the one exit that
 accepts. Vendor keys can never command a meter.
 """
+from refusal import Refusal
 from update import signed
 from update.errors import UpdateRejected
 from update.policy import EMERGENCY, RELEASE, ROOT, VENDOR
@@ -32,11 +33,8 @@ REASONS = ("malformed", "too-large", "unknown-command", "wrong-meter", "expired"
            "not-allowed-in-break-glass", "no-policy", "self-test-failed")
 
 
-class TokenRefused(Exception):
-    def __init__(self, reason, detail=""):
-        super().__init__(reason + (": " + detail if detail else ""))
-        self.reason = reason
-        self.detail = detail
+class TokenRefused(Refusal):
+    pass
 
 
 def _authenticate(policy, msg, signatures):

@@ -24,6 +24,7 @@ from compat import const
 
 from crypto.ed25519_table import BASE_MULTIPLES
 from crypto.sha512 import SHA512
+from refusal import Refusal
 
 P = 2**255 - 19
 L = 2**252 + 27742317777372353535851937790883648493  # order of B (RFC 8032 §5.1)
@@ -51,14 +52,9 @@ SMALL_ORDER_KEYS = tuple(bytes.fromhex(h) for h in (
 ))
 
 
-class Ed25519Error(ValueError):
+class Ed25519Error(Refusal):
     """A public key that cannot be trusted: reason code ("bad-length", "non-canonical",
     "not-on-curve", "small-order") and detail."""
-
-    def __init__(self, reason, detail=""):
-        super().__init__(reason + (": " + detail if detail else ""))
-        self.reason = reason
-        self.detail = detail
 
 
 def _sqn(x, n):

@@ -6,6 +6,7 @@ refused rather than silently used. Never changed by comms or update code.
 import json
 
 import canonical
+from refusal import Refusal
 
 from binascii import crc32
 
@@ -29,12 +30,8 @@ FIELDS = {
 }
 
 
-class CalibrationError(ValueError):
+class CalibrationError(Refusal):
     """A calibration record that cannot be trusted: reason code and detail."""
-
-    def __init__(self, reason, detail=""):
-        super().__init__(reason + (": " + detail if detail else ""))
-        self.reason = reason
 
 
 class Calibration:

@@ -1,6 +1,7 @@
 """The per-sample hot loop: integer sums over interleaved (voltage, current) ADC codes.
 
-Plain-Python twin of kernel_viper; both must give identical results. No allocation,
+Plain-Python twin of kernel_viper, which is selected here (VIPER_ACCUMULATE); both must
+give identical results. No allocation,
 no floats, no exceptions: everything per sample is an integer add or multiply.
 """
 from compat import const
@@ -126,3 +127,9 @@ def accumulate(buf, start, end, acc, st):
     st[ST_WN] = wn
     st[ST_STOPPED] = stopped
     return k
+
+
+try:  # the viper build (metering/kernel_viper.py), on MicroPython; the POST checks it
+    from metering.kernel_viper import accumulate as VIPER_ACCUMULATE
+except (ImportError, SyntaxError, ValueError):  # CPython, or a port without viper
+    VIPER_ACCUMULATE = None

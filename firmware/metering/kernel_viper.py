@@ -1,6 +1,6 @@
 """Viper build of kernel.accumulate for MicroPython: same sums, same stopping rule.
 
-Selected at import by metering.sampling; the plain twin in kernel.py is the reference
+Selected at import by metering.kernel; the plain twin in kernel.py is the reference
 that the tests compare it with.
 
 The native emitters keep only a function's first two or three locals in registers (by

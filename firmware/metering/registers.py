@@ -8,14 +8,13 @@ import canonical
 import json
 
 from compat import const
+from refusal import Refusal
 
 MJ_PER_WH = const(3600000)
 
 
-class RegisterError(ValueError):
-    def __init__(self, reason, detail=""):
-        super().__init__(reason + (": " + detail if detail else ""))
-        self.reason = reason
+class RegisterError(Refusal):
+    pass
 
 
 class Registers:

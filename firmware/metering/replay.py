@@ -13,6 +13,7 @@ from compat import const
 from metering.calibration import Calibration
 from metering.registers import MJ_PER_WH, Registers
 from metering.sampling import Sampler
+from refusal import Refusal
 
 _BYTES_PER_PAIR = const(4)
 _FORMAT_PCM = const(1)
@@ -26,14 +27,9 @@ _SCAN_PAIRS = const(32)
 _HYSTERESIS_COUNTS = const(8)  # as metering.sampling: armed below mid - 8 counts
 
 
-class CaptureError(ValueError):
+class CaptureError(Refusal):
     """A capture that cannot be replayed: reason code ("not-wav", "not-pcm16-stereo",
     "truncated", "too-short", "bad-rate", "code-out-of-range", "no-cycles") and detail."""
-
-    def __init__(self, reason, detail=""):
-        super().__init__(reason + (": " + detail if detail else ""))
-        self.reason = reason
-        self.detail = detail
 
 
 def _u16(data, at):

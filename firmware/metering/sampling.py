@@ -12,17 +12,8 @@ from array import array
 from metering import kernel
 from metering.window import WindowSums, analyse
 
-try:
-    from metering.kernel_viper import accumulate as _fast_accumulate
-except (ImportError, SyntaxError, ValueError):  # CPython, or a port without viper
-    _fast_accumulate = None
-
 from compat import const
 
-
-def fast_accumulate():
-    """The viper kernel, or None on an interpreter without viper (the POST checks it)."""
-    return _fast_accumulate
 
 _HYSTERESIS_COUNTS = const(8)  # a rising crossing needs the voltage below -8 counts first
 # |code - mid| <= 2048 + 512, so 256 pairs of squares stay below 2^31 (1.68e9)
@@ -52,8 +43,9 @@ class Sampler:
         self._acc = array("i", bytes(4 * kernel.ACC_LEN))
         kernel.clear(self._acc)  # the window's sums: carried by the kernel, read at close
         self._st = array("i", bytes(4 * kernel.ST_LEN))
-        self._accumulate = _fast_accumulate if (use_viper and _fast_accumulate) else kernel.accumulate
-        self.kernel_name = "viper" if self._accumulate is _fast_accumulate else "python"
+        fast = kernel.VIPER_ACCUMULATE
+        self._accumulate = fast if (use_viper and fast) else kernel.accumulate
+        self.kernel_name = "viper" if self._accumulate is fast else "python"
         self._sums = WindowSums()
         target = int(self.rate_hz * window_s)
         # close at the first rising crossing once the window is within half a cycle of

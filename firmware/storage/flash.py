@@ -161,6 +161,13 @@ class FileStore:
                 f.write(data)
                 f.flush()
 
+    def replace(self, name, data):
+        """Replace the whole content atomically: written beside as `<name>.new`, then
+        renamed over. A cut leaves the old record or the new, never a part. The one home
+        of a record's atomic replace (settings, calibration, Wi-Fi)."""
+        self.write(name + ".new", data)
+        self.rename(name + ".new", name)
+
     def append(self, name, data):
         path = self._path(name)
         with LOCK:

@@ -6,7 +6,9 @@ Never activates anything the verifier has not accepted; never imports main (it i
 the app's parts).
 """
 from storage.flash import NoLock
-from update import errors, slots
+from update import errors
+from update.firmware_slots import UpdateState
+from update.layout import slot_dir
 from update.errors import UpdateRejected
 from update.policy import PolicyStore
 from update.receiver import PART_PATH, Receiver  # noqa: F401 - the link's receiver
@@ -38,7 +40,7 @@ class Updater:
         self.break_glass = break_glass
         self.buf = buf  # chunk buffer for the verifier (None: its default size)
         self.policies = policies if policies is not None else PolicyStore(state_store)
-        self.state = slots.UpdateState(state_store)
+        self.state = UpdateState(state_store)
         # False when the power-on known-answer tests failed: a verifier that may compute
         # wrong results must not be asked (fail closed)
         self.crypto_ok = crypto_ok
@@ -106,7 +108,7 @@ class Updater:
         if free is None:
             return None
         free -= FLASH_RESERVE_BYTES
-        top = slots.slot_dir(slot)
+        top = slot_dir(slot)
         return free + sum(self.tree.size(p) or 0 for p in _files(self.tree, top))
 
     def install_policy(self, raws):
@@ -175,18 +177,17 @@ def _files(tree, top):
     return list(walk_files(tree, top))
 
 
+def install_from_link(gate, path):
+    """A package that arrived over the operator link: the same gate as the shell (gate():
+    the Updater). The verdict's text for the head-end."""
+    try:
+        result = gate().install_file(path)
+    except UpdateRejected as exc:
+        return "rejected %s" % exc.reason
+    return "accepted %s" % result["version"]
+
+
 # --- the service shell (`from update import apply`); `app` is main.app -------------------
-
-def for_app(app, root=""):
-    """The Updater wired to a running App: its board, clock, audit log, lock, trust
-    policy (the control plane's) and break-glass state."""
-    from storage.flash import FileStore
-
-    state_dir = root.rstrip("/") + "/" + slots.FW_DIR if root else slots.FW_DIR
-    return Updater(FileStore(state_dir), FileTree(root), app.board.NAME, app.board.HARDWARE_ID,
-                   app.hw.clock, app.audit, app.lock, lambda: app.control.break_glass,
-                   policies=app.policies, crypto_ok=app.post.crypto_ok)
-
 
 def from_file(app, path=PACKAGE_PATH):
     """Verify and stage the package at `path`, activate it on trial; reboot to run it."""

@@ -4,6 +4,8 @@ reason code (shown by the shell, stored in the audit log) and a detail.
 Reason codes are data: every code raised anywhere in update/ is listed here.
 """
 
+from refusal import Refusal
+
 REASONS = {
     "malformed": "not in the package or policy format",
     "bad-signature": "a signature does not verify",
@@ -34,15 +36,10 @@ def internal(exc):
     return UpdateRejected("internal-error", "%s: %s" % (type(exc).__name__, exc))
 
 
-class UpdateRejected(Exception):
+class UpdateRejected(Refusal):
     """A package, policy or slot refused; `reason` is a key of REASONS."""
 
     def __init__(self, reason, detail=""):
         if reason not in REASONS:
             raise ValueError("unknown reason code " + reason)
         super().__init__(reason, detail)
-        self.reason = reason
-        self.detail = detail
-
-    def __str__(self):
-        return self.reason + (": " + self.detail if self.detail else "")

@@ -9,9 +9,7 @@ import sys
 
 from update.errors import UpdateRejected
 
-# Defined here, not in update.slots: a factory meter's boot never imports update.slots
-FW_DIR = "fw"  # the slots fw/a, fw/b and the pointer record
-MAX_TRIAL_BOOTS = 3
+from update.layout import FW_DIR, MAX_TRIAL_BOOTS, slot_dir
 
 # Modules the boot stage itself imports; forgotten after the choice so the slot's own
 # copies are the ones the firmware gets.
@@ -21,10 +19,10 @@ _BOOT_MODULES = ("storage", "update", "crypto", "canonical", "compat")
 def select_slot(store, tree, max_trial_boots=MAX_TRIAL_BOOTS, check=True, buf=None):
     """The folder to import the firmware from: "fw/a", "fw/b", or "" for the factory image
     at the root. store: the flash store holding the pointer; tree: the file tree."""
-    from update import slots
+    from update import firmware_slots
 
     try:
-        state = slots.UpdateState(store)
+        state = firmware_slots.UpdateState(store)
     except UpdateRejected:
         return ""  # an unreadable pointer (never written by this code): factory image
     buf = buf if buf is not None else bytearray(512)
@@ -33,13 +31,13 @@ def select_slot(store, tree, max_trial_boots=MAX_TRIAL_BOOTS, check=True, buf=No
         if not check:
             break
         try:
-            slots.check(tree, state.active, buf)
+            firmware_slots.check(tree, state.active, buf)
             break
         except UpdateRejected as exc:
             state.revert("slot %s damaged: %s" % (state.active, exc))
         except OSError as exc:
             state.revert("slot %s unreadable: %s" % (state.active, exc))
-    return slots.slot_dir(state.active)
+    return slot_dir(state.active)
 
 
 def running_slot():

@@ -130,7 +130,7 @@ class Manifest:
             stream.seek(start)
             _sigs, body_at, body_len = signed.read_signatures(stream, length, buf)
         else:
-            body_at, body_len = message._at, message._len
+            body_at, body_len = message.body_at, message.body_len
         body = signed.read_body(stream, body_at, body_len, buf)
         return cls(body, signatures, message, (stream, start, length, buf))
 

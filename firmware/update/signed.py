@@ -174,6 +174,8 @@ def read_signatures(stream, length, buf):
     stream.seek(start + head)
     try:
         entries = json.load(_Bounded(stream, list_len, buf))
+    except UpdateRejected:
+        raise  # the bounded reader's own refusal (a Refusal is a ValueError)
     except ValueError:
         _fail("not JSON")
     if type(entries) is not list or len(entries) > MAX_SIGNATURES:
@@ -205,6 +207,8 @@ def read_body(stream, body_at, body_len, buf):
     stream.seek(body_at)
     try:
         body = json.load(_Bounded(stream, body_len, buf))
+    except UpdateRejected:
+        raise  # the bounded reader's own refusal (a Refusal is a ValueError)
     except ValueError:  # UnicodeError is a ValueError on both interpreters
         _fail("not JSON")
     if type(body) is not dict:
@@ -227,15 +231,15 @@ class StreamedMessage:
     def __init__(self, domain, stream, body_at, body_len, buf):
         self.domain = domain
         self._stream = stream
-        self._at = body_at
-        self._len = body_len
+        self.body_at = body_at  # where the body's text lies in the stream (manifest.read)
+        self.body_len = body_len
         self._mv = memoryview(buf)
 
     def hash_into(self, h):
         h.update(self.domain)
         stream = self._stream
-        stream.seek(self._at)
-        left = self._len
+        stream.seek(self.body_at)
+        left = self.body_len
         mv = self._mv
         while left:
             n = stream.readinto(mv[:left if left < len(mv) else len(mv)])

@@ -19,7 +19,8 @@ from update import manifest as manifest_mod
 from update.errors import UpdateRejected
 from update.manifest import Manifest, check_path
 from update.signed import read_into
-from update.slots import MANIFEST_NAME, clear, slot_dir
+from update.firmware_slots import clear
+from update.layout import MANIFEST_NAME, slot_dir
 
 MAGIC = b"OMUP"
 FORMAT = 1

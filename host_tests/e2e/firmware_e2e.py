@@ -25,7 +25,8 @@ from comms.uplink import Uplink
 from control.audit import AuditLog
 from metering import intervals as iv
 from storage.flash import FileStore
-from update import slots
+from update import firmware_slots
+from update.layout import FW_DIR
 from update.apply import Receiver, Updater
 from update.errors import UpdateRejected
 from update.policy import PolicyStore
@@ -67,7 +68,7 @@ if policies.current() is None:
         policies.commission(f.read())
 audit = AuditLog(store)
 tree = FileTree("")
-updater = Updater(FileStore(slots.FW_DIR), tree, "sim", "sim-v1", clock, audit,
+updater = Updater(FileStore(FW_DIR), tree, "sim", "sim-v1", clock, audit,
                   policies=policies)
 
 
@@ -88,4 +89,4 @@ for k in range(int(sessions)):
     result = uplink.send_now()
     print(json.dumps({"session": k, "result": result,
                       "part_bytes": tree.size("update.part") or 0}))
-print("FINAL " + json.dumps(slots.UpdateState(FileStore(slots.FW_DIR)).fields))
+print("FINAL " + json.dumps(firmware_slots.UpdateState(FileStore(FW_DIR)).fields))

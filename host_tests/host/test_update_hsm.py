@@ -165,9 +165,9 @@ def _boot_stage_starts_the_new_slot(fs):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.split() == ["fw/a", "fw/a/main.py"]
     import_state = subprocess.run(
-        [micropython_binary(), "-c", "import sys\nsys.path[:] = ['']\nfrom update import slots"
+        [micropython_binary(), "-c", "import sys\nsys.path[:] = ['']\nfrom update import firmware_slots"
          "\nfrom storage.flash import FileStore\nimport json\n"
-         "print(json.dumps(slots.UpdateState(FileStore('fw')).fields))"],
+         "print(json.dumps(firmware_slots.UpdateState(FileStore('fw')).fields))"],
         cwd=fs, capture_output=True, text=True, timeout=60)
     state = json.loads(import_state.stdout)
     assert state["trial"] and state["boots"] == 1 and state["active_version"] == "9.1.0"

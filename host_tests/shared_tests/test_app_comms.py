@@ -75,7 +75,7 @@ def test_unsigned_command_over_the_operator_link_changes_nothing_and_is_logged()
         app.uplink.send_now()  # no head-end acks here: the session times out
     except Exception:
         pass
-    assert app.link.get("broker") is None  # nothing changed
+    assert app.link.settings.get("broker") is None  # nothing changed
     refused = [e for _s, e in app.audit.entries() if e["event"] == "token-refused"]
     assert refused and "operator-link" in refused[-1]["text"]
 
@@ -188,7 +188,7 @@ def test_a_full_flash_is_said_in_status_and_the_audit_log_and_recovers():
     assert app.meter.intervals.waiting == []
     app.p1._last_s = None
     _run(app, 1)
-    while app._flash_full:  # the next P1 second looks
+    while app.flash_full:  # the next P1 second looks
         app.step()
     texts = [e["text"] for _s, e in app.audit.entries() if e["event"] == "flash-full"]
     assert texts == ["recovered: 1 readings had waited in RAM, 0 lost"], texts

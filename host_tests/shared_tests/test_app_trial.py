@@ -32,12 +32,12 @@ def _booted_on_trial(limit_s):
                           version="2.0.0")
     gate.install(kit.stream(package))  # staged in slot a, active on trial
     first.meter.save(clean=True)
+    main.board_module("sim").TRIAL_LIMIT_S = limit_s  # read when the trial starts
     sys.path.insert(0, "fw/a")  # the modules are loaded already: nothing comes from it
     try:
         app = main.build("sim", paced=False, storage_root="data", p1_path=None)
     finally:
         sys.path.pop(0)
-    app.board.TRIAL_LIMIT_S = limit_s
     resets = []
     app.hw.reset = lambda: resets.append(app.meter.sampler.windows)
     return app, resets
@@ -54,10 +54,10 @@ def test_a_trial_that_never_confirms_reverts_once_its_time_limit_passes():
     limit_s = main.board_module("sim").TRIAL_LIMIT_S
     try:
         app, resets = _booted_on_trial(limit_s=0)
-        assert app.trial and "on trial" in app.firmware
-        app.trial_windows = 10 ** 9  # metering goes on, the confirmation never comes
+        assert app.trial.on and "on trial" in app.trial.firmware
+        app.trial.confirm_windows = 10 ** 9  # metering goes on, the confirmation never comes
         _step_windows(app, 2)
-        assert not app.trial and resets  # reverted and restarted at once
+        assert not app.trial.on and resets  # reverted and restarted at once
         state = app.update_gate().status()
         assert (state["active"], state["trial"], state["floor"]) == ("", False, 0)
         reverts = [e["text"] for _s, e in app.audit.entries() if e["event"] == "update-reverted"]
@@ -74,8 +74,8 @@ def test_a_trial_within_its_time_limit_confirms_as_before():
         app, resets = _booted_on_trial(limit_s=limit_s)
         # unpaced, windows close faster than real time; the confirmation comes with the
         # first P1 telegram (one per wall-clock second) after trial_windows windows
-        _step_windows(app, app.trial_windows)
-        while app.trial:
+        _step_windows(app, app.trial.confirm_windows)
+        while app.trial.on:
             app.step()
         state = app.update_gate().status()
         assert (state["active"], state["trial"], state["floor"]) == ("a", False, 2), state

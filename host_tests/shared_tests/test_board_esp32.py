@@ -153,7 +153,7 @@ def test_esp32_brings_wifi_up_for_the_uplink_and_backs_off_when_it_cannot():
     app = board_rig.build_app(board)
     app.keys.commission(bytes(16), bytes(range(16)), bytes(range(16, 32)))
     # a broker nobody listens on: once Wi-Fi is up, the MQTT connect is what fails
-    app.apply_link_settings({"broker": "127.0.0.1:9", "interval_s": 900, "tls_ca": None})
+    app.link.apply({"broker": "127.0.0.1:9", "interval_s": 900, "tls_ca": None})
     main.app = app
     try:
         def session():

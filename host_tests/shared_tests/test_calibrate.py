@@ -3,7 +3,7 @@ that is off from its nominal values, from a reference source (here the sim front
 import math
 
 from boards import common, sim
-from metering import calibrate
+from metering import bench_calibration
 from metering.calibration import Calibration
 from metering.sampling import Sampler
 from mptest import raises
@@ -23,7 +23,7 @@ def _measure(cal, windows=5, **scenario):
     sampler = Sampler(sim.SimADC(fe), cal, got.append)
     while len(got) < windows + 1:
         sampler.poll()
-    return calibrate.average(got[1:]), fe.truth()
+    return bench_calibration.average(got[1:]), fe.truth()
 
 
 def _nominal_off_unit():
@@ -35,17 +35,17 @@ def _nominal_off_unit():
 def _full_calibration():
     cal = _nominal_off_unit()
     m, _ = _measure(cal, load_a=0.0)
-    cal = calibrate.no_load(cal, m)
+    cal = bench_calibration.no_load(cal, m)
     m, t = _measure(cal, load_a=5.0, phase_deg=0.0)
-    cal = calibrate.unity_power_factor(cal, m, t["vrms"], t["irms"])
+    cal = bench_calibration.unity_power_factor(cal, m, t["vrms"], t["irms"])
     m, t = _measure(cal, load_a=5.0, phase_deg=60.0)
-    cal = calibrate.half_power_factor(cal, m, t["p_w"], t["vrms"], t["irms"])
+    cal = bench_calibration.half_power_factor(cal, m, t["p_w"], t["vrms"], t["irms"])
     return cal
 
 
 def test_uncalibrated_unit_is_far_off_at_pf_half():
     m, t = _measure(_nominal_off_unit(), load_a=5.0, phase_deg=60.0)
-    assert abs(calibrate.error_pct(m, t["p_w"])) > 3.0
+    assert abs(bench_calibration.error_pct(m, t["p_w"])) > 3.0
 
 
 def test_calibration_brings_pf_half_and_unity_within_0_2_percent():
@@ -53,7 +53,7 @@ def test_calibration_brings_pf_half_and_unity_within_0_2_percent():
     assert abs(cal.phase_deg - 1.5) < 0.05
     for load, phase in ((5.0, 0.0), (5.0, 60.0), (0.5, 60.0), (20.0, -36.87)):
         m, t = _measure(cal, load_a=load, phase_deg=phase, seed=7)
-        assert abs(calibrate.error_pct(m, t["p_w"])) < 0.2, (load, phase, m, t)
+        assert abs(bench_calibration.error_pct(m, t["p_w"])) < 0.2, (load, phase, m, t)
         assert abs(m["vrms"] / t["vrms"] - 1) < 0.002
 
 
@@ -71,14 +71,14 @@ def test_no_load_step_without_voltage_is_refused():
     while len(got) < 4:
         sampler.poll()
     # without voltage there are no zero crossings, so no whole-cycle windows to average
-    exc = raises(calibrate.CalibrationStepError, calibrate.average, got)
+    exc = raises(bench_calibration.CalibrationStepError, bench_calibration.average, got)
     assert exc.reason == "too-few-windows"
     m = {"vrms": 0.05, "irms": 0.0, "p_w": 0.0, "q_var": 0.0}
-    assert raises(calibrate.CalibrationStepError, calibrate.no_load, cal, m).reason == "no-voltage"
+    assert raises(bench_calibration.CalibrationStepError, bench_calibration.no_load, cal, m).reason == "no-voltage"
 
 
 def test_reference_outside_pf_half_range_is_refused():
     cal = Calibration(**common.shared_calibration())
     m = {"vrms": 230.0, "irms": 5.0, "p_w": 575.0, "q_var": 996.0}
-    exc = raises(calibrate.CalibrationStepError, calibrate.half_power_factor, cal, m, 2000.0, 230.0, 5.0)
+    exc = raises(bench_calibration.CalibrationStepError, bench_calibration.half_power_factor, cal, m, 2000.0, 230.0, 5.0)
     assert exc.reason == "bad-reference"

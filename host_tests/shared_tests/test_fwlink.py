@@ -10,7 +10,7 @@ from fakes.clock import FakeClock
 from fakes.flash import FakeFlash
 from fakes.tree import FakeTree
 from fixtures.update import kit
-from update import slots
+from update import firmware_slots
 from update.apply import Receiver, Updater
 from update.errors import UpdateRejected
 
@@ -87,7 +87,7 @@ def test_package_arrives_in_chunks_and_is_staged_on_trial():
     uplink.send_now()
     assert server.results == ["accepted 2.0.0"]
     assert server.offsets[0] == 0 and len(server.offsets) >= len(package) // CHUNK
-    state = slots.UpdateState(flash)
+    state = firmware_slots.UpdateState(flash)
     assert (state.active, state.trial, state.fields["active_version"]) == ("a", True, "2.0.0")
     assert tree.size("update.part") is None  # nothing left behind
 
@@ -136,7 +136,7 @@ def test_tampered_or_vendor_only_package_over_the_link_changes_nothing():
     up_tests._quarters(intervals, clock, 1)
     uplink.send_now()
     assert server.results[-1] == "rejected vendor-only"
-    state = slots.UpdateState(flash)
+    state = firmware_slots.UpdateState(flash)
     assert (state.active, state.trial) == ("", False)
     assert tree.size("update.part") is None
 
@@ -228,7 +228,7 @@ def test_break_glass_switched_on_reaches_a_gate_already_built():
         raise AssertionError("a release-only package was accepted in break-glass")
     except UpdateRejected as exc:
         assert exc.reason == "not-allowed-in-break-glass"
-    assert slots.UpdateState(flash).active == ""
+    assert firmware_slots.UpdateState(flash).active == ""
 
 
 def test_an_unacknowledged_verdict_waits_for_the_next_session_and_the_restart_with_it():

@@ -42,14 +42,14 @@ def test_a_signed_command_pins_a_ca_and_a_bad_one_changes_nothing():
     result = app.apply_token(_token(app, {"broker": "broker.example:8883", "interval_s": 900,
                                           "tls_ca": ca_hex}, 1))
     assert "TLS, operator CA" in result
-    assert app.link["tls_ca"] == ca_hex and app.uplink.connector is not None
+    assert app.link.settings["tls_ca"] == ca_hex and app.uplink.connector is not None
     stored = app.store.read("operator-link")
     assert ca_hex.encode() in stored
     refused = raises(tokens.TokenRefused, app.apply_token,
                      _token(app, {"broker": "evil.example:8883", "interval_s": 900,
                                   "tls_ca": "3082"}, 2))
     assert refused.reason == "malformed"
-    assert app.link["broker"] == "broker.example:8883" and app.store.read("operator-link") == stored
+    assert app.link.settings["broker"] == "broker.example:8883" and app.store.read("operator-link") == stored
     # without the CA parameter the command is malformed: it is not optional
     body_without = raises(tokens.TokenRefused, app.apply_token,
                           _token(app, {"broker": "broker.example:8883", "interval_s": 900}, 3))
@@ -61,14 +61,14 @@ def test_a_new_interval_takes_effect_now_and_a_technician_can_send_at_once():
 
     app = main.build("sim", paced=False, storage_root=temp_root("link-interval"), p1_path=None)
     now = app.hw.clock.time()  # the default schedule: daily, at 02:00 UTC
-    app.apply_link_settings({"broker": "broker.example:8883", "interval_s": 900,
+    app.link.apply({"broker": "broker.example:8883", "interval_s": 900,
                              "tls_ca": None})
     assert 0 < app.uplink.next_s - now <= 900  # the next quarter-hour, not the next 02:00
     main.app = app
     try:
         assert service.sendnow(json=True) == {"sendnow": True}
         assert app.uplink.due(app.hw.clock.time())
-        app.apply_link_settings({})
+        app.link.apply({})
         assert service.sendnow(json=True)["sendnow"] is False  # no broker: a refusal
     finally:
         main.app = None

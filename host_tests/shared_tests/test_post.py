@@ -6,7 +6,6 @@ import io
 import main
 import post
 from crypto import gcm, sha512
-from metering import sampling
 from mptest import raises, temp_root
 from update.errors import UpdateRejected
 from control.tokens import TokenRefused
@@ -60,19 +59,19 @@ def test_post_catches_a_gcm_kernel_that_computes_wrong():
 def test_a_faulty_metering_kernel_fails_the_post_and_the_meter_uses_the_plain_twin():
     from metering import kernel
 
-    real = sampling._fast_accumulate
+    real = kernel.VIPER_ACCUMULATE
 
     def miscounting(buf, start, end, acc, st):
         stop = kernel.accumulate(buf, start, end, acc, st)
         acc[kernel.ACC_SVI0] += 1
         return stop
 
-    sampling._fast_accumulate = miscounting
+    kernel.VIPER_ACCUMULATE = miscounting
     try:
         result = post.run()
         app = _app(result)
     finally:
-        sampling._fast_accumulate = real
+        kernel.VIPER_ACCUMULATE = real
     assert result.kernel_failed == ["metering-kernel"] and result.crypto_ok
     assert app.meter.sampler.kernel_name == "python"
     checks = dict(app.selftest())

@@ -1,13 +1,14 @@
 """The control-plane statement says what happens now: the consumer's switch first, and no
 line cut at the edge of the terminal."""
 import service
+from control import statement
 
 
 def test_the_uplink_schedule_follows_the_consumer_switch_and_the_broker():
     link = {"broker": "broker.example:1883", "interval_s": 900}
-    assert service._uplink_schedule(True, link) == "every 900 s"
-    assert service._uplink_schedule(False, link).startswith("never: the consumer switched")
-    assert service._uplink_schedule(True, {}) == "never (no broker set)"
+    assert statement.uplink_schedule(True, link) == "every 900 s"
+    assert statement.uplink_schedule(False, link).startswith("never: the consumer switched")
+    assert statement.uplink_schedule(True, {}) == "never (no broker set)"
 
 
 def test_long_statements_wrap_whole_words_within_the_terminal():

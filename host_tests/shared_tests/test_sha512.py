@@ -83,7 +83,7 @@ def test_digest_leaves_the_hash_usable():
 
 
 def test_viper_build_matches_plain_twin_at_every_padding_boundary():
-    if sha512.compress_viper is None:
+    if sha512.VIPER_COMPRESS is None:
         skip("no viper on this interpreter")
     data = pseudo_random_bytes(300, 11)
     for n in range(0, 300, 7):
@@ -93,7 +93,7 @@ def test_viper_build_matches_plain_twin_at_every_padding_boundary():
 
 
 def test_viper_kernel_matches_twin_from_any_state_and_offset():
-    if sha512.compress_viper is None:
+    if sha512.VIPER_COMPRESS is None:
         skip("no viper on this interpreter")
     data = pseudo_random_bytes(128 * 4 + 5, 3)
     for seed in range(1, 9):
@@ -102,8 +102,8 @@ def test_viper_kernel_matches_twin_from_any_state_and_offset():
         fast[0:16] = array("I", state)
         plain = array("I", fast)
         off = 5 + 128 * (seed % 4)
-        sha512.compress_viper(fast, sha512.K, data, off)
-        sha512.compress_py(plain, sha512.K, data, off)
+        sha512.VIPER_COMPRESS(fast, sha512.K, data, off)
+        sha512.compress(plain, sha512.K, data, off)
         assert fast[0:16] == plain[0:16], seed
 
 
@@ -151,14 +151,14 @@ def test_viper_kernel_is_exact_with_32_bit_machine_words():
     # own source with every value a wrapping signed 32-bit word and compare with the twin.
     from rigs import word32
 
-    kernel = word32.load(sha512.__file__, "compress_viper")
+    kernel = word32.load(sha512.__file__.replace("sha512.py", "sha512_viper.py"), "compress")
     data = pseudo_random_bytes(256 + 3, 9)
     for seed in range(1, 6):
         board = array("I", bytes(4 * 176))
         board[0:16] = array("I", pseudo_random_bytes(64, seed))
         plain = array("I", board)
         kernel(board, sha512.K, data, 3 + 64 * (seed % 3))
-        sha512.compress_py(plain, sha512.K, data, 3 + 64 * (seed % 3))
+        sha512.compress(plain, sha512.K, data, 3 + 64 * (seed % 3))
         assert board[0:16] == plain[0:16], seed
     h = sha512.SHA512(use_viper=False)
     h._compress = kernel

@@ -12,7 +12,7 @@ from fakes.flash import FakeFlash, PowerLoss
 from fakes.tree import FakeTree
 from fixtures.update import kit
 from storage.slots import SlotStore
-from update import loader, slots
+from update import firmware_slots, layout, loader
 from update.apply import Updater
 from update.manifest import Manifest
 from update.policy import PolicyStore
@@ -69,7 +69,7 @@ def _update_and_confirm(board):
 
 def _update_never_confirmed(board):
     board.updater().install(kit.stream(PACKAGES["r2"]))
-    for _ in range(slots.MAX_TRIAL_BOOTS + 1):
+    for _ in range(layout.MAX_TRIAL_BOOTS + 1):
         board.boot()
     board.updater().report_boot()
     board.boot()
@@ -86,8 +86,8 @@ def _check_boots_into_a_signed_slot(board):
     folder = board.boot()
     assert folder in ("fw/a", "fw/b"), folder
     slot = folder[-1]
-    slots.check(board.tree, slot, bytearray(CHUNK))
-    env = board.tree.files[folder + "/" + slots.MANIFEST_NAME]
+    firmware_slots.check(board.tree, slot, bytearray(CHUNK))
+    env = board.tree.files[folder + "/" + layout.MANIFEST_NAME]
     assert ENVELOPES.get(env) in ("r1", "r2")  # never r0: it was being overwritten
     manifest = Manifest.from_bytes(env)
     policy = PolicyStore(board.flash).current()
@@ -98,12 +98,12 @@ def _check_boots_into_a_signed_slot(board):
 
 def _finish(board):
     """After the cut, the technician (or the trial firmware) finishes the job."""
-    state = slots.UpdateState(board.flash)
+    state = firmware_slots.UpdateState(board.flash)
     if state.trial:
         board.updater().confirm()
     elif state.fields["active_version"] != "r2":
         _update_and_confirm(board)
-    state = slots.UpdateState(board.flash)
+    state = firmware_slots.UpdateState(board.flash)
     assert (state.fields["active_version"], state.trial, state.floor) == ("r2", False, 3)
     assert _check_boots_into_a_signed_slot(board) == "r2"
 
@@ -148,8 +148,8 @@ def test_power_cut_at_every_write_of_a_self_test_revert():
 def test_uncut_flows_end_where_they_should():
     board = _golden()
     _update_never_confirmed(board)
-    state = slots.UpdateState(board.flash)
+    state = firmware_slots.UpdateState(board.flash)
     assert (state.active, state.fields["active_version"], state.floor) == ("b", "r1", 2)
     _update_and_confirm(board)
-    state = slots.UpdateState(board.flash)
+    state = firmware_slots.UpdateState(board.flash)
     assert (state.active, state.fields["active_version"], state.floor) == ("a", "r2", 3)

@@ -9,7 +9,7 @@ from fakes.flash import FakeFlash
 from fakes.tree import FakeTree
 from fixtures.update import kit
 from mptest import raises
-from update import loader, slots
+from update import firmware_slots, layout, loader
 from update.apply import Receiver, Updater
 from update.errors import UpdateRejected
 
@@ -40,7 +40,7 @@ class Meter:
         return [(e["event"], e["text"]) for _, e in self.audit.entries()]
 
     def state(self):
-        return slots.UpdateState(self.flash)
+        return firmware_slots.UpdateState(self.flash)
 
 
 def _release(tag, counter, **fields):
@@ -74,7 +74,7 @@ def test_confirm_keeps_the_slot_and_raises_the_security_counter():
 def test_security_counter_is_not_raised_before_confirmation():
     meter = Meter()
     meter.install(_release("r1", 7))
-    for _ in range(slots.MAX_TRIAL_BOOTS + 1):
+    for _ in range(layout.MAX_TRIAL_BOOTS + 1):
         meter.boot()
     assert meter.state().floor == 0
     assert meter.install(_release("r0", 3))["version"] == "r0"  # lower is still allowed
@@ -85,7 +85,7 @@ def test_unconfirmed_trial_reverts_after_the_allowed_boots():
     meter.install(_release("r1", 1))
     meter.updater().confirm()
     meter.install(_release("r2", 2))
-    for _ in range(slots.MAX_TRIAL_BOOTS):
+    for _ in range(layout.MAX_TRIAL_BOOTS):
         assert meter.boot() == "fw/b"
     assert meter.boot() == "fw/a"
     state = meter.state()
@@ -223,7 +223,7 @@ def test_use_slot_puts_the_slot_first_and_drops_the_root():
         loader.use_slot("fw/b", "/")
         assert sys.path[:2] == ["/fw/b", "/fw/b/lib"]
         assert "" not in sys.path and "/lib" in sys.path
-        assert "update.slots" not in sys.modules and "storage.slots" not in sys.modules
+        assert "update.firmware_slots" not in sys.modules and "storage.slots" not in sys.modules
         assert loader.running_slot() == "fw/b"  # the App's answer to "am I on trial?"
         sys.path[:] = ["", "/lib"]
         assert loader.running_slot() == ""  # the factory image

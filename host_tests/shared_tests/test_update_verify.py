@@ -8,7 +8,7 @@ from fakes.flash import FakeFlash
 from fakes.tree import FakeTree
 from fixtures.update import kit
 from mptest import raises
-from update import signed, slots
+from update import firmware_slots, signed
 from update.errors import UpdateRejected
 from update.policy import Policy
 from update.verify import Verifier
@@ -46,7 +46,7 @@ def _reason(package, verifier=None):
     exc = raises(UpdateRejected, (verifier or _verifier()).install, kit.stream(package), tree, "a")
     assert [p for p in tree.files if p.startswith("fw/a/")] == []
     assert tree.files == {p: before[p] for p in before if p.startswith("fw/b/")}
-    slots.check(tree, "b", bytearray(2048))
+    firmware_slots.check(tree, "b", bytearray(2048))
     return exc.reason
 
 
@@ -59,7 +59,7 @@ def _hex_sha256(data):
 def test_accepts_package_signed_by_an_operator_release_key():
     manifest, tree = _install(kit.package())
     assert manifest.version == "1.0.0"
-    assert slots.check(tree, "a", bytearray(2048)).version == "1.0.0"
+    assert firmware_slots.check(tree, "a", bytearray(2048)).version == "1.0.0"
     for path, data in kit.release_files().items():
         assert tree.files["fw/a/" + path] == data
 

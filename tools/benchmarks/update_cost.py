@@ -30,7 +30,7 @@ _BASE = gc.mem_alloc()
 import heap_probe  # noqa: E402 - tools/benchmarks, the script's own folder
 from update import signed  # noqa: E402
 from update.policy import Policy  # noqa: E402
-from update.slots import check  # noqa: E402
+from update.firmware_slots import check  # noqa: E402
 from update.tree import FileTree  # noqa: E402
 from update.verify import Verifier  # noqa: E402
 

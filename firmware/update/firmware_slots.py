@@ -13,22 +13,15 @@ import canonical
 from crypto.ct import equal
 from storage.slots import SlotStore
 from update.errors import UpdateRejected
-from update.loader import FW_DIR, MAX_TRIAL_BOOTS  # noqa: F401 - slots.FW_DIR for callers
+from update.layout import MANIFEST_NAME, MAX_TRIAL_BOOTS, SLOTS, slot_dir
 from update.manifest import Manifest, find
 from update.tree import walk_files
 
-SLOTS = ("a", "b")
-MANIFEST_NAME = "manifest.json"
 FACTORY = {
     "active": "", "active_version": "factory", "active_counter": 0,
     "previous": "", "previous_version": "", "previous_counter": 0,
     "trial": False, "boots": 0, "floor": 0, "reverted": "",
 }
-
-
-def slot_dir(slot):
-    """Folder of a slot relative to the flash root; "" for the factory image."""
-    return FW_DIR + "/" + slot if slot else ""
 
 
 def _decode(payload):

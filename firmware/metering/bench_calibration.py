@@ -7,11 +7,11 @@ REPL (from a running meter) and the host tool (from captures).
 """
 import math
 
+from refusal import Refusal
 
-class CalibrationStepError(ValueError):
-    def __init__(self, reason, detail=""):
-        super().__init__(reason + (": " + detail if detail else ""))
-        self.reason = reason
+
+class CalibrationStepError(Refusal):
+    pass
 
 
 def average(windows):
