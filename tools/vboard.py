@@ -17,7 +17,7 @@ import time
 import tty
 
 from tools.shared.paths import ROOT, use_firmware, venv_tool
-from tools.stage import StageError, stage
+from tools.deploy.stage import StageError, stage
 
 use_firmware()
 
