@@ -9,13 +9,12 @@ and the block-boundary and long messages of LONG_LINES (1023 is RFC 8032 TEST 10
 
 Usage: python -m tools.vectors.ed25519 [--out PATH] [--check]
 """
-import argparse
 import json
 import os
 import sys
 
 from tools.shared.paths import ROOT
-from tools.vectors.fixture_file import write_or_check
+from tools.vectors.fixture_file import arguments, vectors_path, write_or_check
 
 DEFAULT_OUT = os.path.join(ROOT, "host_tests", "fixtures", "vectors", "ed25519_rfc8032.json")
 VECTOR_FILE = ("asymmetric", "Ed25519", "sign.input")
@@ -66,23 +65,10 @@ def to_json(data):
         json.dumps(data["about"]), ",\n".join(cases))
 
 
-def _vector_path():
-    try:
-        import cryptography_vectors
-    except ImportError:
-        raise SystemExit("error: cryptography-vectors is not installed (run `make venv`)") \
-            from None
-    return os.path.join(os.path.dirname(cryptography_vectors.__file__), *VECTOR_FILE)
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=DEFAULT_OUT, help="JSON file to write")
-    parser.add_argument("--check", action="store_true",
-                        help="only check that the file is up to date (exit 1 if not)")
-    args = parser.parse_args(argv)
+    args = arguments(argv, __doc__, DEFAULT_OUT)
     try:
-        text = to_json(extract(_vector_path()))
+        text = to_json(extract(vectors_path(*VECTOR_FILE)))
     except (OSError, VectorError) as exc:
         print("error: %s" % exc)
         return 1

@@ -8,13 +8,12 @@ gcmDecrypt128.rsp, the first passing and the first FAIL case.
 
 Usage: python -m tools.vectors.gcm [--out PATH] [--check]
 """
-import argparse
 import json
 import os
 import sys
 
 from tools.shared.paths import ROOT
-from tools.vectors.fixture_file import write_or_check
+from tools.vectors.fixture_file import arguments, vectors_path, write_or_check
 
 DEFAULT_OUT = os.path.join(ROOT, "host_tests", "fixtures", "vectors", "gcm_nist.json")
 GCM_DIR = ("ciphers", "AES", "GCM")
@@ -99,21 +98,9 @@ def to_json(data):
     return "\n".join(lines) + "\n}\n"
 
 
-def _vectors_dir():
-    try:
-        import cryptography_vectors
-    except ImportError:
-        raise SystemExit("error: cryptography-vectors is not installed (run `make venv`)") from None
-    return os.path.join(os.path.dirname(cryptography_vectors.__file__), *GCM_DIR)
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=DEFAULT_OUT, help="JSON file to write")
-    parser.add_argument("--check", action="store_true",
-                        help="only check that the file is up to date (exit 1 if not)")
-    args = parser.parse_args(argv)
-    text = to_json(extract(_vectors_dir()))
+    args = arguments(argv, __doc__, DEFAULT_OUT)
+    text = to_json(extract(vectors_path(*GCM_DIR)))
     code = write_or_check(args.out, text, "python -m tools.vectors.gcm", args.check)
     if code or args.check:
         return code
