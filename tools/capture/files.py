@@ -11,6 +11,7 @@ import sys
 from array import array
 
 from tools.shared.errors import ToolError
+from tools.shared.files import read_json
 from tools.shared.paths import use_firmware
 
 use_firmware()  # boards/ and the firmware modules, as on the board
@@ -134,13 +135,7 @@ def check_wav(path):
 def load_calibration(path):
     """A calibration JSON merged over the board default; ToolError for anything wrong.
     The JSON must give at least v_per_count and a_per_count; unknown keys are refused."""
-    try:
-        with open(path) as f:
-            values = json.load(f)
-    except OSError as exc:
-        raise ToolError("cannot read calibration %s: %s" % (path, exc.strerror or exc))
-    except ValueError as exc:
-        raise ToolError("calibration %s is not valid JSON (%s)" % (path, exc))
+    values = read_json(path, "calibration ")
     if not isinstance(values, dict):
         raise ToolError("calibration %s must be a JSON object of field: value" % path)
     unknown = sorted(set(values) - set(FIELDS))

@@ -1,11 +1,11 @@
 """Drawing a capture and an error curve as a PNG (`python -m tools.capture plot`, and
 tools.calibrate's verification plot). Needs matplotlib and numpy, loaded only here.
 """
-import json
 import os
 
 from tools.capture.files import read_wav
 from tools.shared.errors import ToolError
+from tools.shared.files import read_json
 from tools.shared.paths import use_firmware
 
 use_firmware()  # boards/: the board default calibration
@@ -18,13 +18,7 @@ from boards import common  # noqa: E402
 def _error_points(path):
     """[(label, [(current_a, error_pct)])] from an accuracy JSON: a list of points (objects
     with a current and an error in percent, optionally a label, or [current, error])."""
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except OSError as exc:
-        raise ToolError("cannot read %s: %s" % (path, exc.strerror or exc))
-    except ValueError as exc:
-        raise ToolError("%s is not valid JSON (%s)" % (path, exc))
+    doc = read_json(path)
     points = doc.get("points") if isinstance(doc, dict) else doc
     if not isinstance(points, list) or not points:
         raise ToolError("%s must hold a list of points (current, error %%)" % path)

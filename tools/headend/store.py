@@ -5,8 +5,9 @@ Every message is applied in one transaction, so a crash never leaves half a mess
 never lets the downlink counter repeat. Keys never leave this module except to decrypt.
 """
 import hashlib
-import json
 import sqlite3
+
+from tools.shared.files import read_json
 
 SCHEMA_VERSION = 1
 MAX_COUNTER = 0xFFFFFFFF
@@ -61,13 +62,7 @@ def load_keys_file(path):
     """{title hex: (ek, ak)} from {"<system title hex>": {"ek": hex, "ak": hex}, ...}."""
     if not path:
         return {}
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except OSError as exc:
-        raise StoreError("cannot read keys file %s: %s" % (path, exc.strerror or exc))
-    except ValueError as exc:
-        raise StoreError("keys file %s is not valid JSON (%s)" % (path, exc))
+    data = read_json(path, "keys file ", refusal=StoreError)
     if not isinstance(data, dict):
         raise StoreError('keys file %s must map system title to {"ek": .., "ak": ..}' % path)
     keys = {}

@@ -32,6 +32,7 @@ import time  # noqa: E402
 from binascii import unhexlify  # noqa: E402
 
 import heap_probe  # noqa: E402 - tools/bench/benchmarks, the script's own folder
+from timing import median, median_ms  # noqa: E402
 
 from crypto import ed25519, ed25519_ref, sha512  # noqa: E402
 
@@ -48,20 +49,6 @@ SIG = unhexlify("92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69d
 # both (scruss.com "Parallel MicroPython Benchmarking", pyboard v1.1 vs Pico W).
 _PYB_PIDIGITS_MS = 104.1
 _BOARDS = {"esp32": 0.90, "rp2040": 0.66}
-
-
-def _median(values):
-    values = sorted(values)
-    return values[len(values) // 2]
-
-
-def _ms(fn, runs):
-    times = []
-    for _ in range(runs):
-        t0 = time.ticks_us()
-        fn()
-        times.append(time.ticks_diff(time.ticks_us(), t0) / 1000)
-    return _median(times)
 
 
 def _pi_digits(n):
@@ -98,16 +85,16 @@ def main():
     table_bytes = gc.mem_alloc() - before  # the table is the only thing verify() keeps
     fast, ref, pidigits = [], [], []
     for _ in range(7):  # interleaved, so all three see the same machine load
-        fast.append(_ms(_verify_ok, 1))
-        ref.append(_ms(lambda: ed25519_ref.verify(PK, MSG, SIG), 1))
-        pidigits.append(_ms(lambda: _pi_digits(65), 1))
-    verify_ms = _median(fast)
-    ref_ms = _median(ref)
-    pidigits_ms = _median(pidigits)
+        fast.append(median_ms(_verify_ok, 1))
+        ref.append(median_ms(lambda: ed25519_ref.verify(PK, MSG, SIG), 1))
+        pidigits.append(median_ms(lambda: _pi_digits(65), 1))
+    verify_ms = median(fast)
+    ref_ms = median(ref)
+    pidigits_ms = median(pidigits)
     data = bytes(1024)
-    sha_ms = _ms(lambda: sha512.SHA512(data).digest(), 9)
+    sha_ms = median_ms(lambda: sha512.SHA512(data).digest(), 9)
     try:
-        sha_plain_ms = _ms(lambda: sha512.SHA512(data, use_viper=False).digest(), 3)
+        sha_plain_ms = median_ms(lambda: sha512.SHA512(data, use_viper=False).digest(), 3)
     except MemoryError:  # big-int words in a small, fragmented heap
         sha_plain_ms = None
     alloc = None

@@ -23,7 +23,8 @@ sys.path[:0] = [sys.argv[2] if len(sys.argv) > 2 else sys.argv[1] + "/firmware",
 import gc  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import time  # noqa: E402
+
+from timing import median_ms  # noqa: E402 - tools/bench/benchmarks, the script's own folder
 
 gc.collect()
 _BASE = gc.mem_alloc()
@@ -143,20 +144,6 @@ def write_package(path, expires=NOW_S + 86400):
     return sum(size for _, size in _layout())
 
 
-def _median(values):
-    values = sorted(values)
-    return values[len(values) // 2]
-
-
-def _ms(fn, runs=5):
-    times = []
-    for _ in range(runs):
-        t0 = time.ticks_us()
-        fn()
-        times.append(time.ticks_diff(time.ticks_us(), t0) / 1000)
-    return _median(times)
-
-
 class Bench:
     def __init__(self):
         self.policy = _policy()
@@ -190,9 +177,9 @@ def main():
     gc.collect()
     bench = Bench()
     bench.install()  # warm: builds the Ed25519 table of B once, as a board after boot
-    check_ms = _ms(bench.check_manifest)
-    install_ms = _ms(bench.install)
-    boot_ms = _ms(bench.boot_check)
+    check_ms = median_ms(bench.check_manifest)
+    install_ms = median_ms(bench.install)
+    boot_ms = median_ms(bench.boot_check)
     out = {
         "package_bytes": total, "files": len(_layout()), "signatures": 2,
         "check_manifest_ms": round(check_ms, 2), "install_ms": round(install_ms, 2),
