@@ -1,5 +1,5 @@
 """Ed25519 verification (crypto.ed25519) on both interpreters: RFC 8032 vectors (a subset of
-cryptography-vectors' sign.input, extracted by tools/extract_ed25519_vectors.py), the strict
+cryptography-vectors' sign.input, extracted by tools/vectors/ed25519.py), the strict
 rejections the module promises, and on CPython agreement with `cryptography` (OpenSSL).
 
 Forged and edge-case signatures are built with the RFC 8032 §6 reference (crypto.ed25519_ref),

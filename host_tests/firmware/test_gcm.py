@@ -1,5 +1,5 @@
 """AES-128-GCM on both interpreters against NIST CAVP vectors (a subset extracted by
-tools/extract_vectors.py), the AES facade against FIPS-197, and on CPython against
+tools/vectors/gcm.py), the AES facade against FIPS-197, and on CPython against
 `cryptography`'s AESGCM for random messages."""
 import json
 from binascii import hexlify, unhexlify

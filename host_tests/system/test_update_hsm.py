@@ -130,7 +130,7 @@ def test_virtual_board_accepts_hsm_signed_package_and_refuses_vendor_only(signed
     fs = tmp_path / "fs"
     # The virtual board compiles the update gate from source next to the running meter;
     # 256K then runs out (fragmented heap). Boards run .mpy; the flow's own heap need is
-    # measured by tools/benchmarks/update_cost.py.
+    # measured by tools/bench/benchmarks/update_cost.py.
     with VirtualBoard(fs_dir=str(fs)) as vb:
         mpremote(vb.device, "resume", "fs", "cp", os.path.join(signed, "policy.json"),
                  ":policy.json")
