@@ -18,7 +18,7 @@ $(VENV)/.installed: requirements.txt requirements-stubs.txt requirements-board.t
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/stubs/esp32 micropython-esp32-stubs==1.29.0.post1 micropython-stdlib-stubs==1.29.0.post2
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/stubs/rp2 micropython-rp2-stubs==1.29.0.post1 micropython-stdlib-stubs==1.29.0.post2
-	$(PY) -m tools.board_libs
+	$(PY) -m tools.deploy.board_libs
 	touch $@
 
 venv: $(VENV)/.installed
@@ -29,7 +29,7 @@ test: venv
 # The sim board runs from a staged copy of the device's files, like a flashed board;
 # its data/ folder (registers, logs) survives re-staging as flash survives a deploy.
 sim: venv
-	$(PY) -m tools.stage sim build/sim
+	$(PY) -m tools.deploy.stage sim build/sim
 	cd build/sim && ../../$(MPY) -X heapsize=512K main.py $(SECONDS)
 
 # The virtual board: firmware behind a pseudo-terminal, for mpremote (`make vboard`).
@@ -37,7 +37,7 @@ vboard: venv
 	$(PY) -m tools.vboard --seconds $(SECONDS)
 
 stage: venv
-	$(PY) -m tools.stage $(BOARD) build/stage/$(BOARD)
+	$(PY) -m tools.deploy.stage $(BOARD) build/stage/$(BOARD)
 
 # Compile for the board with mpy-cross, check the heap budget (HEAP_KB states the board's
 # real heap), and copy with mpremote (data/ on the board is kept).
@@ -47,7 +47,7 @@ deploy: venv
 
 # mpy-cross for both targets and the stub type-check of the board modules.
 check: venv
-	$(PY) -m tools.check_build
+	$(PY) -m tools.deploy.check_build
 
 bench: venv
 	$(PY) -m tools.bench

@@ -1,5 +1,6 @@
-"""pytest wiring: firmware import paths, and every shared firmware test run a second time
-under the real MicroPython unix port, each reported as its own `[micropython]` item."""
+"""pytest wiring: firmware import paths, and every firmware test (host_tests/firmware) run a
+second time under the real MicroPython unix port, each reported as its own `[micropython]`
+item."""
 import os
 import re
 import subprocess
@@ -8,11 +9,13 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _path in (os.path.join(ROOT, "firmware"), ROOT, os.path.join(ROOT, "host_tests")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+# firmware modules as on the board, the repository (tools, boards, host_tests.*), then
+# host_tests itself (fakes, rigs, mptest, fixtures). The repository comes before
+# host_tests so that `tools` is the host programs, not host_tests/tools.
+_PATHS = [os.path.join(ROOT, "firmware"), ROOT, os.path.join(ROOT, "host_tests")]
+sys.path[:] = _PATHS + [p for p in sys.path if p not in _PATHS]
 
-SHARED_DIR = os.path.join(ROOT, "host_tests", "shared_tests")
+FIRMWARE_TESTS_DIR = os.path.join(ROOT, "host_tests", "firmware")
 MP_TIMEOUT_S = 900
 _LINE = re.compile(r"^MPTEST (\w+) (\S+)::(\S+) ?(.*)$")
 
@@ -101,7 +104,7 @@ def _test_names(path):
 
 def pytest_collect_file(parent, file_path):
     if (file_path.suffix == ".py" and file_path.name.startswith("test_")
-            and str(file_path.parent) == SHARED_DIR):
+            and str(file_path.parent) == FIRMWARE_TESTS_DIR):
         return MicroPythonFile.from_parent(parent, path=file_path)
     return None
 

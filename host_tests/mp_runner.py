@@ -1,4 +1,4 @@
-"""Runs shared firmware test files under the MicroPython unix port.
+"""Runs firmware test files (host_tests/firmware) under the MicroPython unix port.
 
 Usage: micropython host_tests/mp_runner.py REPO_ROOT FILE.py [FILE.py ...]
 Prints one line per test: MPTEST <outcome> <file>::<test> <message>
@@ -13,10 +13,11 @@ def main():
     import mptest
 
     for path in sys.argv[2:]:
-        name = path.split("/")[-1][:-3]
-        pkg = path.split("/")[-2]
+        # host_tests/firmware/test_x.py -> host_tests.firmware.test_x ("firmware" alone
+        # would be the firmware folder, which is on the path too)
+        module_name = ".".join(path.split("/")[-3:])[:-3]
         try:
-            module = __import__(pkg + "." + name, None, None, ("x",))
+            module = __import__(module_name, None, None, ("x",))
         except Exception as exc:
             print("MPTEST error %s::<import> %s: %s" % (path, type(exc).__name__, exc))
             sys.print_exception(exc)

@@ -5,8 +5,8 @@
   python -m tools.calibrate --device /dev/ttyACM0 --step pf1 --v-ref 230 --i-ref 5
 
 Captures replay through the firmware's metering module on the MicroPython unix port
-(tools.replay); the steps are the firmware's own (metering.bench_calibration), so the record
-this writes is exactly what the board would compute. Exit 0 only on success.
+(tools.replay.runner); the steps are the firmware's own (metering.bench_calibration), so the
+record this writes is exactly what the board would compute. Exit 0 only on success.
 """
 import argparse
 import json
@@ -20,8 +20,10 @@ use_firmware()
 
 from metering import bench_calibration  # noqa: E402
 from metering.calibration import Calibration, CalibrationError  # noqa: E402
-from tools.capture import ToolError, load_calibration, plot, write_json  # noqa: E402
-from tools.replay import replay_local  # noqa: E402
+from tools.capture.files import load_calibration, write_json  # noqa: E402
+from tools.capture.plot import plot  # noqa: E402
+from tools.replay.runner import replay_local  # noqa: E402
+from tools.shared.errors import ToolError  # noqa: E402
 
 
 class _Window:

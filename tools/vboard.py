@@ -17,7 +17,7 @@ import time
 import tty
 
 from tools.shared.paths import ROOT, use_firmware, venv_tool
-from tools.stage import StageError, stage
+from tools.deploy.stage import StageError, stage
 
 use_firmware()
 
@@ -27,7 +27,7 @@ DEFAULT_FS_DIR = os.path.join(ROOT, "build", "vboard", "fs")
 # The virtual board compiles the firmware from source as it imports it, next to the
 # running meter (which loads its update gate and control plane at boot): a shell command's
 # import of a large module needs room to compile. 512K failed now and then with
-# "allocating 3568 bytes"; the firmware's own budget is checked by tools/heap_budget.py.
+# "allocating 3568 bytes"; the firmware's own budget is checked by tools/deploy/heap_budget.py.
 DEFAULT_HEAP = "1M"
 BOOT_SCRIPT = "boot_vboard.py"
 DEVICE_FILE = "device"

@@ -2,6 +2,8 @@
 # modules freeze at the top level), the shared board modules plus the board's own, and
 # the micropython-lib packages of requirements-board.txt. Included by <board>/manifest.py
 # with board="<name>". The flash then holds only data/, fw/ (update slots) and board.txt.
+# tools/deploy/stage.py reads the same manifests: what they list is what `make deploy`,
+# the sim and virtual boards and update packages carry.
 options.defaults(board=None)
 if options.board is None:
     raise ValueError("include this manifest with board=<name>")
@@ -9,8 +11,13 @@ if options.board is None:
 require("umqtt.simple")  # pinned in requirements-board.txt
 
 _FIRMWARE = "../../firmware"
-for _package in ("comms", "control", "crypto", "metering", "storage", "update"):
+for _package in ("comms", "control", "metering", "storage", "update"):
     package(_package, base_path=_FIRMWARE)
+# crypto/ed25519_ref.py is left out: the RFC 8032 reference is for host tests and tools
+package("crypto", files=["__init__.py", "aes.py", "ct.py", "ed25519.py", "ed25519_table.py",
+                         "gcm.py", "gcm_viper.py", "keywrap.py", "sha512.py",
+                         "sha512_viper.py"],
+        base_path=_FIRMWARE)
 for _module in ("app.py", "boot.py", "canonical.py", "civiltime.py", "compat.py", "main.py",
                 "post.py", "refusal.py", "service.py", "settings.py"):
     module(_module, base_path=_FIRMWARE)

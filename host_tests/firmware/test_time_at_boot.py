@@ -1,0 +1,153 @@
+"""Time on a board without a battery-backed RTC: after boot the clock is not set. It never
+runs behind the meter's last save, the quarter-hours it closes say their times are
+estimated, the outage before the boot is measured once the operator's authenticated time
+arrives (accepted whatever the step, never earlier than the last save), and a set clock
+takes only bounded steps."""
+from boards import common, sim
+from fakes.clock import ClockedADC, FakeClock
+from fakes.flash import FakeFlash
+from metering import intervals as iv
+from metering.calibration import Calibration
+from metering.meter import Meter
+from host_tests.firmware import uplink_kit
+
+PORT_EPOCH_S = 946684800  # 2000-01-01: where a board's time() starts after power-on
+SAVED_S = 1795449600  # 2026-11-23 16:00 UTC: the last save before the power cut
+
+
+def _meter(flash, clock):
+    fe = sim.SimFrontEnd(load_a=10.0)
+    adc = ClockedADC(sim.SimADC(fe), clock, 300)  # quarter-hours pass in a few windows
+    cal = Calibration(**common.shared_calibration())
+    return Meter(adc, cal, clock, flash, starting_power_w=2.3, sag_v=207.0, swell_v=253.0)
+
+
+def _powered_off_meter():
+    """A meter that ran on a set clock, then lost power: its flash, then a board clock
+    restarted at the port's epoch, not set."""
+    flash = FakeFlash()
+    meter = _meter(flash, FakeClock(utc_s=SAVED_S))
+    meter.save()
+    flash.reboot()
+    return flash, FakeClock(utc_s=PORT_EPOCH_S + 3, trusted=False)
+
+
+def _run_windows(meter, count):
+    target = meter.sampler.windows + count
+    while meter.sampler.windows < target:
+        meter.poll()
+
+
+def test_an_unset_clock_never_runs_behind_the_last_save_and_flags_its_quarter_hours():
+    flash, clock = _powered_off_meter()
+    meter = _meter(flash, clock)
+    assert clock.time() == SAVED_S  # moved up to the last save, not left in 2000
+    assert meter.power_failures == 1 and meter.outage_s is None  # how long: not known yet
+    assert meter.down_unmeasured == "power"
+    _run_windows(meter, 12)  # an hour of quarter-hours on the sped-up clock
+    records = [r for _s, r in meter.intervals.records()]
+    assert records and all(r["status"] & iv.STATUS_CLOCK_INVALID for r in records)
+
+
+def test_the_first_set_measures_the_outage_and_the_quarter_hours_follow_true_time():
+    flash, clock = _powered_off_meter()
+    meter = _meter(flash, clock)
+    _run_windows(meter, 2)
+    off_s = 3 * 86400  # the supply was away three days
+    delta = SAVED_S + off_s - meter.boot_s
+    clock.adjust(delta)
+    clock.trusted = True
+    assert meter.clock_stepped(delta, True) == ("power", off_s)
+    assert meter.outage_s == off_s and meter.long_power_failures == 1
+    assert meter.power_fail_log[-1] == [SAVED_S + off_s, off_s]
+    _run_windows(meter, 8)
+    after = [r for _s, r in meter.intervals.records() if r["end_s"] > SAVED_S + off_s]
+    assert after and not after[-1]["status"] & iv.STATUS_CLOCK_INVALID
+    # the estimate ran three days behind: that is no reason to call the days switched off
+    assert not any(r["status"] & iv.STATUS_POWER_FAIL for r in after[1:])
+    assert after[0]["status"] & iv.STATUS_CLOCK_SET
+
+
+def test_the_operator_time_sets_an_unset_clock_whatever_the_step_but_not_before_the_save():
+    flash, clock, broker, head, intervals, audit, up = uplink_kit.uplink_rig()
+    clock.trusted = False
+    up.time_floor_s = clock.time()
+    steps = []
+    up.on_clock_step = lambda delta, first: steps.append((delta, first)) or "measured"
+    uplink_kit.close_quarters(intervals, clock, 1)
+    head.clock = FakeClock(up.time_floor_s - 600)  # a head-end ten minutes before the save
+    up.send_now()
+    assert not clock.trusted and not steps
+    refused = [e["text"] for _s, e in audit.entries() if e["event"] == "clock-correction-refused"]
+    assert refused and "before the meter's last save" in refused[-1]
+    uplink_kit.close_quarters(intervals, clock, 1)
+    head.clock = FakeClock(clock.time() + 40 * 86400)  # forty days ahead: accepted
+    up._clock_logged = False
+    up.send_now()
+    assert clock.trusted and steps == [(40 * 86400, True)]
+    set_entries = [e["text"] for _s, e in audit.entries() if e["event"] == "clock-corrected"]
+    assert set_entries[-1] == "+3456000 s (set: not set since boot); measured"
+    uplink_kit.close_quarters(intervals, clock, 1)
+    head.clock = FakeClock(clock.time() + 2 * 86400)  # now set: two days is absurd
+    before = clock.time()
+    up.send_now()
+    assert clock.time() == before and len(steps) == 1
+
+
+class RecordingRTC:
+    def __init__(self):
+        self.set = []
+
+    def datetime(self, value):
+        self.set.append(tuple(value))
+
+
+def test_an_adjustment_sets_the_boards_rtc_for_the_tls_date_check():
+    import time
+
+    rtc = RecordingRTC()
+    clock = common.SystemClock(False, rtc)
+    before = clock.time()
+    target = 1796094245  # 2026-12-01 03:04:05 UTC, a Tuesday
+    clock.adjust(target - before)
+    # machine.RTC.datetime: (year, month, day, weekday 0 = Monday, h, m, s, subseconds)
+    assert rtc.set == [(2026, 12, 1, 1, 3, 4, 5, 0)], rtc.set
+    assert abs(clock.time() - target) <= 1  # the rig's time.time() does not move: the offset
+    assert abs(clock.offset_s - (target - int(time.time()))) <= 1
+
+
+def test_the_first_set_is_saved_so_the_next_outage_is_measured_from_true_time():
+    flash, clock = _powered_off_meter()
+    meter = _meter(flash, clock)
+    _run_windows(meter, 1)
+    delta = SAVED_S + 3 * 86400 - meter.boot_s
+    clock.adjust(delta)
+    clock.trusted = True
+    meter.clock_stepped(delta, True)
+    _run_windows(meter, 1)  # less than a save interval later the power goes again
+    flash.reboot()
+    clock.advance_s(600)
+    again = _meter(flash, clock)
+    assert again.outage_s is not None and again.outage_s <= 900, again.outage_s
+    assert again.power_fail_log[-1][1] == again.outage_s  # 600 s and a window, not 3 days
+
+
+def test_commissioning_sets_a_clock_not_set_since_boot_from_the_technicians_time():
+    import main
+    from mptest import temp_root
+
+    app = main.build("sim", paced=False, storage_root=temp_root("commission-clock"),
+                     p1_path=None)
+    app.hw.clock.trusted = False  # as on a board after power-on
+    technician_s = app.hw.clock.time() + 86400
+    app.commission(kit_policy(), bytes(16), bytes(range(16)), bytes(range(16, 32)),
+                   utc=technician_s)
+    assert app.hw.clock.trusted and abs(app.hw.clock.time() - technician_s) <= 1
+    texts = [e["text"] for _s, e in app.audit.entries() if e["event"] == "clock-corrected"]
+    assert texts and "set at commissioning" in texts[-1]
+
+
+def kit_policy():
+    from fixtures.update import kit
+
+    return kit.policy()

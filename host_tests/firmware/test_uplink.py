@@ -1,0 +1,109 @@
+"""Store-and-forward uplink with an in-memory broker and a minimal head-end built from
+the DLMS codec (the independent dlms-cosem check is in host_tests/system)."""
+from comms import dlms
+from comms.keys import OperatorKeys
+from control.audit import verify_chain
+from fakes.clock import FakeClock
+from fakes.flash import FakeFlash
+from host_tests.firmware.uplink_kit import AK, EK, KEK, TITLE, close_quarters, uplink_rig
+
+
+def test_readings_arrive_once_and_are_dropped_only_after_the_ack():
+    flash, clock, broker, head, intervals, audit, up = uplink_rig()
+    close_quarters(intervals, clock, 5)
+    audit.append(clock.time(), "boot")
+    head.drop_acks = 1
+    result = None
+    try:
+        up.send_now()
+    except Exception as exc:  # the lost ack times out
+        result = exc.reason
+    assert result == "no-ack"
+    assert up.pending_readings() == 5  # not acknowledged: still pending
+    assert up.send_now().startswith("sent")
+    assert up.pending_readings() == 0
+    assert sorted(head.readings) == [1, 2, 3, 4, 5]
+    verify_chain([(s, e["raw"]) for s, e in sorted(head.events.items())])
+    ics = [dlms.parse(m)[1] for _t, m in broker.up]
+    assert ics == sorted(set(ics))  # every attempt sealed with a fresh counter
+
+
+def test_without_keys_nothing_is_sent():
+    flash, clock, broker, head, intervals, audit, up = uplink_rig(with_keys=False)
+    close_quarters(intervals, clock, 3)
+    assert up.send_now().startswith("no operator keys")
+    assert broker.up == []
+
+
+def test_opt_out_sends_nothing_and_never_sends_that_period_later():
+    flash, clock, broker, head, intervals, audit, up = uplink_rig()
+    close_quarters(intervals, clock, 2)
+    up.send_now()
+    up.switch.set(False)
+    up.skip_to_now()
+    close_quarters(intervals, clock, 4, start_wh=100)  # measured while opted out
+    assert up.send_now().startswith("off")
+    sent_before = len(broker.up)
+    up.switch.set(True)
+    up.skip_to_now()
+    close_quarters(intervals, clock, 2, start_wh=200)
+    up.send_now()
+    assert len(broker.up) == sent_before + 1
+    assert sorted(head.readings) == [1, 2, 7, 8]  # 3..6 were measured while opted out
+
+
+def test_broker_outage_retries_with_backoff_and_loses_nothing():
+    flash, clock, broker, head, intervals, audit, up = uplink_rig()
+    close_quarters(intervals, clock, 3)
+    broker.online = False
+    up.next_s = clock.time()
+    assert up.poll(clock.time()).startswith("failed")
+    assert up.next_s > clock.time()
+    broker.online = True
+    clock.advance_s(up.next_s - clock.time())
+    assert up.poll(clock.time()).startswith("sent")
+    assert sorted(head.readings) == [1, 2, 3]
+
+
+def test_clock_follows_authenticated_head_end_time_but_refuses_absurd_jumps():
+    flash, clock, broker, head, intervals, audit, up = uplink_rig()
+    close_quarters(intervals, clock, 1)
+    head.clock = FakeClock(clock.time() + 30)
+    up.send_now()
+    assert any(e["event"] == "clock-corrected" for _s, e in audit.entries())
+    head.clock = FakeClock(clock.time() + 10 * 86400)
+    close_quarters(intervals, clock, 1)
+    before = clock.time()
+    up.send_now()
+    assert clock.time() == before
+    assert any(e["event"] == "clock-correction-refused" for _s, e in audit.entries())
+
+
+def test_a_day_of_readings_goes_in_messages_under_two_kilobytes_and_all_arrive():
+    from comms.uplink import MAX_PLAINTEXT_BYTES
+
+    flash, clock, broker, head, intervals, audit, up = uplink_rig()
+    close_quarters(intervals, clock, 96)
+    for k in range(12):
+        audit.append(clock.time(), "boot", "event %d with some text to it" % k)
+    assert up.send_now() == "sent 3 message(s)"
+    sizes = [len(apdu) for _topic, apdu in broker.up]
+    assert max(sizes) < 2048, sizes  # one allocation each on the meter's heap
+    assert all(len(dlms.unseal(apdu, EK, AK)[2]) <= MAX_PLAINTEXT_BYTES for _t, apdu in broker.up)
+    assert sorted(head.readings) == list(range(1, 97))
+    assert len(head.events) == 12
+
+
+def test_the_uplink_cipher_is_built_once_and_rekeyed_in_place():
+    from crypto import gcm
+
+    keys = OperatorKeys(FakeFlash())
+    assert keys.cipher() is None
+    keys.commission(KEK, EK, AK)
+    first = keys.cipher()
+    iv_ = TITLE + bytes(4)
+    assert first.encrypt(iv_, b"reading", b"aad") == gcm.GCM(EK).encrypt(iv_, b"reading", b"aad")
+    new_ek = bytes(range(100, 116))
+    keys._set(KEK, new_ek, AK)  # as a wrapped key install does
+    assert keys.cipher() is first  # the same 5 KB of tables, re-keyed
+    assert first.encrypt(iv_, b"reading", b"aad") == gcm.GCM(new_ek).encrypt(iv_, b"reading", b"aad")

@@ -1,0 +1,5 @@
+import sys
+
+from tools.capture.cli import main
+
+sys.exit(main())

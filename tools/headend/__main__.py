@@ -1,0 +1,5 @@
+import sys
+
+from tools.headend.cli import main
+
+sys.exit(main())

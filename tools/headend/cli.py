@@ -1,0 +1,423 @@
+"""The operator's head-end: receives the meters' sealed uplink over MQTT, refuses replays
+and forgeries, stores readings exactly once, checks the audit hash chain and answers each
+accepted message with a sealed acknowledgement.
+
+Parses and decrypts with dlms-cosem, never with the firmware's crypto, so it is an
+independent check of the meter; only the plaintext codec (comms.payload) is shared.
+Never acknowledges a message it did not store.
+"""
+import argparse
+import csv
+import json
+import os
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+from tools.shared.errors import ToolError, exit_status
+from tools.shared.paths import use_firmware
+
+use_firmware()
+
+from dlms_cosem import security  # noqa: E402
+from dlms_cosem.exceptions import DecryptionError  # noqa: E402
+from dlms_cosem.protocol.xdlms.general_global_cipher import GeneralGlobalCipher  # noqa: E402
+
+from comms import payload  # noqa: E402
+from comms.uplink import HEADEND_SYSTEM_TITLE  # noqa: E402 - the meter accepts only this
+from control.audit import AuditError, verify_chain  # noqa: E402
+from metering import intervals  # noqa: E402
+from tools.headend.firmware_server import OFFSET_TOPIC, FirmwareServer  # noqa: E402
+from tools.headend.store import (REPLAY, Store, StoreError, load_keys_file,  # noqa: E402
+                                 parse_hex)
+
+SC_SUITE0_AUTH_ENC = 0x30
+GCM_TAG_LEN = 12
+UP_TOPIC = "meters/+/up"
+STATUS_BITS = ((intervals.STATUS_SUMMER, "summer"), (intervals.STATUS_POWER_FAIL, "power-fail"),
+               (intervals.STATUS_CLOCK_SET, "clock-set"), (intervals.STATUS_PARTIAL, "partial"),
+               (intervals.STATUS_ESTIMATED, "estimated"),
+               (intervals.STATUS_CLOCK_INVALID, "clock-invalid"))
+
+
+class Reject(Exception):
+    def __init__(self, reason, detail=""):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def _ber_length(n):
+    if n < 0x80:
+        return bytes((n,))
+    return bytes((0x81, n)) if n < 0x100 else bytes((0x82, n >> 8, n & 0xFF))
+
+
+def frame(system_title, security_control, ic, ciphered):
+    body = bytes((security_control,)) + ic.to_bytes(4, "big") + ciphered
+    return bytes((GeneralGlobalCipher.TAG, len(system_title))) + system_title + \
+        _ber_length(len(body)) + body
+
+
+def open_apdu(apdu):
+    """The parsed general-global-ciphering APDU; Reject("malformed") for anything else."""
+    try:
+        g = GeneralGlobalCipher.from_bytes(apdu)
+    except (ValueError, IndexError) as exc:
+        raise Reject("malformed", "not a general-global-ciphering APDU (%s)" % exc)
+    if len(g.system_title) != 8:
+        raise Reject("malformed", "system title of %d bytes" % len(g.system_title))
+    sc = g.security_control.to_bytes()[0]
+    if sc != SC_SUITE0_AUTH_ENC:  # only suite 0, authenticated and encrypted, is accepted
+        raise Reject("malformed", "security control 0x%02x" % sc)
+    if len(g.ciphered_text) < GCM_TAG_LEN:
+        raise Reject("malformed", "shorter than its tag")
+    if frame(bytes(g.system_title), sc, g.invocation_counter, g.ciphered_text) != bytes(apdu):
+        raise Reject("malformed", "length field disagrees with the APDU")
+    return g
+
+
+def seal_ack(ek, ak, downlink_ic, plaintext):
+    sc = security.SecurityControlField(security_suite=0, authenticated=True, encrypted=True)
+    ciphered = security.encrypt(sc, HEADEND_SYSTEM_TITLE, downlink_ic, ek, plaintext, ak)
+    return frame(HEADEND_SYSTEM_TITLE, sc.to_bytes()[0], downlink_ic, ciphered)
+
+
+def check_event(prev, seq, raw):
+    """(kind, detail) if entry `seq` does not follow the stored entry before it."""
+    try:
+        verify_chain([(seq, raw)] if prev is None else [prev, (seq, raw)])
+    except AuditError as exc:
+        return exc.reason, str(exc)
+    return None
+
+
+class HeadEnd:
+    """Turns one uplink message into stored rows and an ack; MQTT-free, so tests and
+    other transports can drive it."""
+
+    def __init__(self, store, extra_keys=None, clock=time.time):
+        self.store = store
+        self.extra_keys = extra_keys or {}
+        self.clock = clock
+
+    def keys(self, title):
+        return self.extra_keys.get(title) or self.store.keys(title)
+
+    def handle(self, topic, apdu):
+        """(report dict, (topic, ack APDU) or None)."""
+        now_s = int(self.clock())
+        parts = topic.split("/")
+        title = parts[1].lower()[:64] if len(parts) == 3 else "?"
+        ic = None
+        try:
+            g = open_apdu(apdu)
+            if bytes(g.system_title).hex() != title:
+                raise Reject("topic-mismatch", "APDU from %s on topic %s"
+                             % (bytes(g.system_title).hex(), topic))
+            ic = g.invocation_counter
+            keys = self.keys(title)
+            if keys is None:
+                raise Reject("unknown-meter", "no keys for this system title")
+            try:
+                plain = security.decrypt(g.security_control, bytes(g.system_title), ic,
+                                         keys[0], g.ciphered_text, keys[1])
+            except DecryptionError:
+                raise Reject("bad-tag", "authentication failed")
+            last = self.store.last_ic(title)
+            if ic <= last:  # authentic but not fresh
+                raise Reject(REPLAY, "counter %d, last accepted %d" % (ic, last))
+            try:
+                items = payload.decode(plain)
+            except (payload.PayloadError, ValueError) as exc:
+                raise Reject("bad-payload", str(exc))
+        except Reject as r:
+            self.store.reject(title, r.reason, r.detail, ic, now_s)
+            return {"event": "rejected", "meter": title, "counter": ic, "reason": r.reason,
+                    "detail": r.detail}, None
+        # the chain is checked entry after entry in sequence order
+        items = [i for i in items if i["type"] != "event"] + sorted(
+            (i for i in items if i["type"] == "event"), key=lambda i: i["seq"])
+        counts, downlink_ic = self.store.accept(title, ic, items, now_s, check_event)
+        ack = seal_ack(keys[0], keys[1], downlink_ic, payload.ack(ic, now_s))
+        report = {"event": "accepted", "meter": title, "counter": ic,
+                  "downlink_counter": downlink_ic}
+        report.update(counts)
+        verdicts = [i["text"] for i in items if i["type"] == "fw_result"]
+        if verdicts:  # authenticated: the firmware sender may retire the package
+            report["firmware_results"] = verdicts
+        return report, ("meters/%s/down" % title, ack)
+
+
+# --- command line helpers ------------------------------------------------------------
+def _open_store(path, must_exist=True):
+    if must_exist and not os.path.exists(path):
+        raise ToolError("no head-end database at %s (serve or keys add creates it)" % path)
+    return Store(path)
+
+
+def _broker(text):
+    host, _, port = text.rpartition(":")
+    if not host:
+        host, port = text, "1883"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ToolError("--broker must be HOST:PORT, got %r" % text)
+    return host.strip("[]"), int(port)
+
+
+def _iso(s):
+    return "-" if s is None else datetime.fromtimestamp(s, timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+
+def _kwh(wh):  # integer Wh to kWh text, no float on the way
+    return "%s%d.%03d" % ("-" if wh < 0 else "", abs(wh) // 1000, abs(wh) % 1000)
+
+
+def _describe(r):
+    kind = r["event"]
+    if kind == "rejected":
+        return "meter %s counter %s: REJECTED %s (%s)" % (
+            r["meter"], "-" if r["counter"] is None else r["counter"], r["reason"], r["detail"])
+    if kind == "accepted":
+        return ("meter %s counter %d: %d readings, %d events, %d lost notices, %d duplicates, "
+                "%d chain problems -> acked (downlink counter %d)"
+                % (r["meter"], r["counter"], r["readings"], r["events"], r["lost"],
+                   r["duplicates"], r["problems"], r["downlink_counter"]))
+    if kind == "connected":
+        return "connected to %s (%s)" % (r["broker"], "messages kept while away are coming"
+                                         if r["session_present"] else "new session")
+    if kind == "subscribed":
+        return "listening on %s" % r["topic"]
+    if kind == "firmware-sending":
+        return "meter %s: sending firmware package (%d bytes)" % (r["meter"], r["bytes"])
+    if kind == "firmware":
+        return "meter %s: firmware %s" % (r["meter"], r["result"])
+    if kind == "stopped":
+        return "stopped: %d messages accepted, %d rejected" % (r["accepted"], r["rejected"])
+    return "%s: %s" % (kind, r.get("detail", ""))
+
+
+# --- serve ---------------------------------------------------------------------------
+def serve(args):
+    try:
+        import paho.mqtt.client as mqtt
+    except ImportError:
+        raise ToolError("serve needs paho-mqtt (pip install -r requirements.txt)")
+    host, port = _broker(args.broker)
+    head = HeadEnd(_open_store(args.db, must_exist=False), load_keys_file(args.keys))
+    firmware = FirmwareServer(args.firmware) if args.firmware else None
+    topics = [UP_TOPIC] + ([OFFSET_TOPIC] if firmware else [])
+    state = {"last_s": time.monotonic(), "connected": False, "error": None, "stop": False,
+             "accepted": 0, "rejected": 0}
+    pending = []
+
+    def emit(report):
+        print(json.dumps(report, sort_keys=True) if args.json else _describe(report),
+              flush=True)
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            emit({"event": "refused", "detail": "broker refused: %s" % reason_code})
+            return
+        state["connected"] = True
+        state["last_s"] = time.monotonic()
+        for topic in topics:  # again after every reconnect
+            client.subscribe(topic, qos=1)
+        emit({"event": "connected", "broker": "%s:%d" % (host, port),
+              "session_present": bool(flags.session_present)})
+
+    def on_connect_fail(client, userdata):
+        emit({"event": "unreachable", "detail": "no broker at %s:%d; retrying" % (host, port)})
+
+    def on_subscribe(client, userdata, mid, reason_codes, properties):
+        if any(rc.is_failure for rc in reason_codes):
+            state["error"] = "the broker refused a subscription to %s" % ", ".join(topics)
+            return
+        emit({"event": "subscribed", "topic": UP_TOPIC})
+
+    def on_disconnect(client, userdata, flags, reason_code, properties):
+        if not state["stop"]:
+            emit({"event": "disconnected", "detail": "%s; reconnecting" % reason_code})
+
+    def on_message(client, userdata, msg):
+        if firmware is not None and "/fw/" in msg.topic:
+            report, out = firmware.handle(msg.topic, msg.payload)
+            for topic, data in out:
+                pending.append(client.publish(topic, data, qos=1))
+            client.ack(msg.mid, msg.qos)
+            state["last_s"] = time.monotonic()
+            if report:
+                emit(report)
+            return
+        try:
+            report, ack = head.handle(msg.topic, msg.payload)
+        except (StoreError, sqlite3.Error) as exc:  # not acked: the broker keeps it
+            state["error"] = "database: %s" % exc
+            return
+        except Exception as exc:  # a bug: stop, unacked, rather than lose what follows
+            state["error"] = "internal error on a message from %s: %r" % (msg.topic, exc)
+            raise
+        if ack is not None:
+            pending[:] = [info for info in pending if not info.is_published()]
+            pending.append(client.publish(ack[0], ack[1], qos=1))
+        client.ack(msg.mid, msg.qos)  # PUBACK only once the message is stored
+        state["accepted" if ack else "rejected"] += 1
+        state["last_s"] = time.monotonic()
+        emit(report)
+        for verdict in report.get("firmware_results", ()):
+            if firmware is not None:
+                emit(firmware.retire(report["meter"], verdict))
+
+    # Persistent session (clean_session=False, fixed client id): QoS 1 uplinks that arrive
+    # while the head-end is away wait at the broker and are delivered when it is back.
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=args.client_id,
+                         clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
+    client.on_connect, client.on_subscribe = on_connect, on_subscribe
+    client.on_disconnect, client.on_message = on_disconnect, on_message
+    client.on_connect_fail = on_connect_fail
+    client.reconnect_delay_set(1, 30)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: state.update(stop=True))
+    client.connect_async(host, port, keepalive=30)
+    client.loop_start()  # paho's thread connects, reconnects with back-off, delivers
+    try:
+        while not state["stop"] and state["error"] is None:
+            time.sleep(0.05)
+            if args.once_idle and time.monotonic() - state["last_s"] >= args.once_idle:
+                break
+    except KeyboardInterrupt:
+        pass
+    state["stop"] = True
+    deadline = time.monotonic() + 5
+    while state["connected"] and time.monotonic() < deadline and not all(
+            info.is_published() for info in pending):
+        time.sleep(0.02)
+    client.disconnect()
+    client.loop_stop()
+    if state["error"]:
+        raise ToolError(state["error"])
+    if not state["connected"]:
+        raise ToolError("could not reach the MQTT broker at %s:%d" % (host, port))
+    emit({"event": "stopped", "accepted": state["accepted"], "rejected": state["rejected"]})
+
+
+# --- keys, export, status ------------------------------------------------------------
+def keys_cmd(args):
+    if args.keys_command == "add":
+        title = parse_hex(args.system_title, 8, "--system-title").hex()
+        ek, ak = parse_hex(args.ek, 16, "--ek"), parse_hex(args.ak, 16, "--ak")
+        store = _open_store(args.db, must_exist=False)
+        store.add_keys(title, ek, ak, int(time.time()), args.replace)
+        rows = [k for k in store.key_list() if k["meter"] == title]
+    else:
+        rows = _open_store(args.db).key_list()
+    if args.json:
+        print(json.dumps(rows, sort_keys=True))
+        return
+    for k in rows:
+        print("%s  EK %s  AK %s  added %s" % (k["meter"], k["ek_fingerprint"],
+                                            k["ak_fingerprint"], _iso(k["added_s"])))
+    if not rows:
+        print("no keys stored")
+
+
+def export(args):
+    title = parse_hex(args.meter, 8, "--meter").hex()
+    rows = _open_store(args.db).readings(title)
+    if not rows:
+        raise ToolError("no readings stored for meter %s" % title)
+    out = sys.stdout if args.csv == "-" else open(args.csv, "w", newline="")
+    try:
+        w = csv.writer(out)
+        regs = ("import_t1", "import_t2", "export_t1", "export_t2")
+        w.writerow(["meter", "seq", "interval_end_utc"] + [r + "_kwh" for r in regs]
+                   + ["delta_" + r + "_kwh" for r in regs] + ["status"])
+        prev = None
+        for seq, end_s, *values, status in rows:
+            # a delta only between consecutive quarter-hours; empty after a gap
+            deltas = ([_kwh(v - p) for v, p in zip(values, prev[1])]
+                      if prev is not None and prev[0] == seq - 1 else [""] * 4)
+            flags = "|".join(name for bit, name in STATUS_BITS if status & bit)
+            w.writerow([title, seq, _iso(end_s)] + [_kwh(v) for v in values] + deltas + [flags])
+            prev = (seq, values)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if args.csv != "-":
+        summary = {"meter": title, "readings": len(rows), "csv": args.csv}
+        print(json.dumps(summary) if args.json else
+              "wrote %d readings of meter %s to %s" % (len(rows), title, args.csv))
+
+
+def status(args):
+    s = _open_store(args.db).status()
+    if args.json:
+        print(json.dumps(s, sort_keys=True))
+        return
+    head = ("meter", "db keys", "readings", "last reading (UTC)", "counter", "replays",
+            "forgeries", "duplicates", "lost", "chain problems")
+    fmt = "%-16s  %-7s  %8s  %-20s  %10s  %7s  %9s  %10s  %4s  %14s"
+    print(fmt % head)
+    for m in s["meters"]:
+        print(fmt % (m["meter"], "yes" if m["known"] else "NO", m["readings"],
+                     _iso(m["last_reading_s"]), m["last_counter"], m["replays"],
+                     m["forgeries"], m["duplicates"], m["readings_lost"], m["chain_problems"]))
+    if s["chain_problems"]:
+        print("chain problems:")
+        for p in s["chain_problems"]:
+            print("  %s entry %d: %s (%s)" % (p["meter"], p["seq"], p["kind"], p["detail"]))
+    print("downlink counter: %d" % s["downlink_counter"])
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="python -m tools.headend",
+        description="The operator's head-end: receives meter readings and audit entries over "
+        "MQTT, checks they are authentic and fresh, stores them and acknowledges them.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", default="headend.sqlite",
+                        help="the head-end database (default: headend.sqlite)")
+    common.add_argument("--json", action="store_true", help="print JSON for machines")
+    s = sub.add_parser("serve", parents=[common], help="receive, check, store and acknowledge")
+    s.add_argument("--broker", required=True, metavar="HOST:PORT", help="the MQTT broker")
+    s.add_argument("--keys", metavar="KEYS.json",
+                   help='extra meter keys {"<system title hex>": {"ek": hex, "ak": hex}}')
+    s.add_argument("--once-idle", type=float, metavar="SECONDS",
+                   help="stop after SECONDS without a message (default: run until Ctrl-C)")
+    s.add_argument("--firmware", metavar="DIR",
+                   help="send DIR/<system title>.pkg to that meter over the link")
+    s.add_argument("--client-id", default="headend-OPHE0001",
+                   help="MQTT client id; keep it fixed so the broker holds messages while the "
+                   "head-end is away (only one head-end may use it at a time)")
+    k = sub.add_parser("keys", help="the operator's meter keys (fingerprints only are shown)")
+    ksub = k.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    ka = ksub.add_parser("add", parents=[common], help="store a meter's EK and AK",
+                         description="Store a meter's keys in the head-end database. Keys "
+                         "typed here stay in the shell history; in production an HSM holds "
+                         "them and the head-end only asks it to decrypt and seal.")
+    ka.add_argument("--system-title", required=True, metavar="HEX", help="8 bytes, 16 hex digits")
+    ka.add_argument("--ek", required=True, metavar="HEX", help="encryption key, 16 bytes")
+    ka.add_argument("--ak", required=True, metavar="HEX", help="authentication key, 16 bytes")
+    ka.add_argument("--replace", action="store_true", help="replace the meter's keys (rotation)")
+    ksub.add_parser("list", parents=[common], help="meters with keys, with key fingerprints")
+    e = sub.add_parser("export", parents=[common], help="a meter's readings as CSV (kWh, UTC)")
+    e.add_argument("--meter", required=True, metavar="HEX", help="the meter's system title")
+    e.add_argument("--csv", required=True, metavar="OUT.csv", help="output file, - for stdout")
+    sub.add_parser("status", parents=[common],
+                   help="per meter: readings, counters, replays, forgeries, chain problems")
+    return p
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    run = {"serve": serve, "keys": keys_cmd, "export": export, "status": status}[args.command]
+    return exit_status("headend", lambda: run(args), refusals=(ToolError, StoreError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

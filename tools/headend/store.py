@@ -1,0 +1,242 @@
+"""The head-end's SQLite store: operator keys, per-meter counters, readings, audit entries,
+lost-readings notices, chain problems and the head-end's own downlink counter.
+
+Every message is applied in one transaction, so a crash never leaves half a message and
+never lets the downlink counter repeat. Keys never leave this module except to decrypt.
+"""
+import hashlib
+import sqlite3
+
+from tools.shared.files import read_json
+
+SCHEMA_VERSION = 1
+MAX_COUNTER = 0xFFFFFFFF
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (title TEXT PRIMARY KEY, ek BLOB NOT NULL, ak BLOB NOT NULL,
+    added_s INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meters (title TEXT PRIMARY KEY, last_ic INTEGER NOT NULL DEFAULT 0,
+    messages INTEGER NOT NULL DEFAULT 0, replays INTEGER NOT NULL DEFAULT 0,
+    forgeries INTEGER NOT NULL DEFAULT 0, duplicates INTEGER NOT NULL DEFAULT 0,
+    last_seen_s INTEGER);
+CREATE TABLE IF NOT EXISTS readings (title TEXT NOT NULL, seq INTEGER NOT NULL,
+    end_s INTEGER NOT NULL, import_t1_wh INTEGER NOT NULL, import_t2_wh INTEGER NOT NULL,
+    export_t1_wh INTEGER NOT NULL, export_t2_wh INTEGER NOT NULL, status INTEGER NOT NULL,
+    ic INTEGER NOT NULL, received_s INTEGER NOT NULL, PRIMARY KEY (title, seq));
+CREATE TABLE IF NOT EXISTS events (title TEXT NOT NULL, seq INTEGER NOT NULL, raw BLOB NOT NULL,
+    time_s INTEGER NOT NULL, code INTEGER NOT NULL, text TEXT NOT NULL, ic INTEGER NOT NULL,
+    received_s INTEGER NOT NULL, PRIMARY KEY (title, seq));
+CREATE TABLE IF NOT EXISTS lost (title TEXT NOT NULL, first_seq INTEGER NOT NULL,
+    count INTEGER NOT NULL, ic INTEGER NOT NULL, received_s INTEGER NOT NULL,
+    PRIMARY KEY (title, first_seq));
+CREATE TABLE IF NOT EXISTS chain_problems (id INTEGER PRIMARY KEY, title TEXT NOT NULL,
+    seq INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL, found_s INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rejects (id INTEGER PRIMARY KEY, title TEXT NOT NULL,
+    reason TEXT NOT NULL, detail TEXT NOT NULL, ic INTEGER, received_s INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+# a replayed APDU is authentic but stale; everything else refused is a forgery
+REPLAY = "replay"
+
+
+class StoreError(Exception):
+    pass
+
+
+def fingerprint(key):
+    """First 8 bytes of SHA-256, hex: the same fingerprint the meter shows (comms.keys)."""
+    return hashlib.sha256(key).digest()[:8].hex()
+
+
+def parse_hex(value, n_bytes, what):
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise StoreError("%s must be hexadecimal" % what)
+    if len(raw) != n_bytes:
+        raise StoreError("%s must be %d bytes (%d hex digits), got %d"
+                         % (what, n_bytes, 2 * n_bytes, len(raw)))
+    return raw
+
+
+def load_keys_file(path):
+    """{title hex: (ek, ak)} from {"<system title hex>": {"ek": hex, "ak": hex}, ...}."""
+    if not path:
+        return {}
+    data = read_json(path, "keys file ", refusal=StoreError)
+    if not isinstance(data, dict):
+        raise StoreError('keys file %s must map system title to {"ek": .., "ak": ..}' % path)
+    keys = {}
+    for title, entry in data.items():
+        if not isinstance(entry, dict) or not {"ek", "ak"} <= set(entry):
+            raise StoreError("keys file %s: %s needs ek and ak" % (path, title))
+        keys[parse_hex(title, 8, "system title").hex()] = (
+            parse_hex(entry["ek"], 16, "EK of " + title),
+            parse_hex(entry["ak"], 16, "AK of " + title))
+    return keys
+
+
+class Store:
+    def __init__(self, path):
+        try:
+            # one writer thread at a time (paho's); the main thread only reads at the end
+            self.db = sqlite3.connect(path, check_same_thread=False, timeout=10)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise StoreError("%s has schema version %d, this head-end knows %d"
+                                 % (path, version, SCHEMA_VERSION))
+            with self.db:
+                self.db.executescript(_SCHEMA)
+                self.db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+        except sqlite3.Error as exc:
+            raise StoreError("cannot use database %s: %s" % (path, exc))
+
+    def close(self):
+        self.db.close()
+
+    # --- keys (in production an HSM holds them and only decrypts/encrypts on request) ---
+    def add_keys(self, title, ek, ak, now_s, replace=False):
+        with self.db:
+            if not replace and self.keys(title) is not None:
+                raise StoreError("meter %s already has keys (use --replace to rotate them)"
+                                 % title)
+            # the meter's invocation counter carries on under new keys: last_ic is kept
+            self.db.execute("INSERT OR REPLACE INTO keys VALUES (?, ?, ?, ?)",
+                            (title, ek, ak, now_s))
+
+    def keys(self, title):
+        row = self.db.execute("SELECT ek, ak FROM keys WHERE title=?", (title,)).fetchone()
+        return None if row is None else (bytes(row[0]), bytes(row[1]))
+
+    def key_list(self):
+        return [{"meter": t, "ek_fingerprint": fingerprint(ek), "ak_fingerprint": fingerprint(ak),
+                 "added_s": s}
+                for t, ek, ak, s in self.db.execute("SELECT * FROM keys ORDER BY title")]
+
+    # --- per-meter counters -----------------------------------------------------------
+    def _meter(self, title):
+        self.db.execute("INSERT OR IGNORE INTO meters (title) VALUES (?)", (title,))
+
+    def last_ic(self, title):
+        row = self.db.execute("SELECT last_ic FROM meters WHERE title=?", (title,)).fetchone()
+        return 0 if row is None else row[0]
+
+    def reject(self, title, reason, detail, ic, now_s):
+        column = "replays" if reason == REPLAY else "forgeries"
+        with self.db:
+            self._meter(title)
+            self.db.execute("UPDATE meters SET %s=%s+1 WHERE title=?" % (column, column),
+                            (title,))
+            self.db.execute("INSERT INTO rejects (title, reason, detail, ic, received_s) "
+                            "VALUES (?, ?, ?, ?, ?)", (title, reason, detail[:200], ic, now_s))
+
+    # --- one accepted message, in one transaction ---------------------------------------
+    def accept(self, title, ic, items, now_s, check_event):
+        """Stores the items; returns (counts, downlink counter for the ack).
+        check_event(previous (seq, raw) or None, seq, raw) -> None or (kind, detail)."""
+        counts = {"readings": 0, "events": 0, "lost": 0, "duplicates": 0, "problems": 0}
+        with self.db:
+            self._meter(title)
+            self.db.execute("UPDATE meters SET last_ic=?, messages=messages+1, last_seen_s=? "
+                            "WHERE title=?", (ic, now_s, title))
+            for item in items:
+                getattr(self, "_store_" + item["type"])(title, ic, item, now_s, counts,
+                                                       check_event)
+            self.db.execute("UPDATE meters SET duplicates=duplicates+? WHERE title=?",
+                            (counts["duplicates"], title))
+            downlink_ic = self._next_downlink_ic()
+        return counts, downlink_ic
+
+    def _problem(self, title, seq, kind, detail, now_s, counts):
+        counts["problems"] += 1
+        self.db.execute("INSERT INTO chain_problems (title, seq, kind, detail, found_s) "
+                        "VALUES (?, ?, ?, ?, ?)", (title, seq, kind, detail, now_s))
+
+    def _store_reading(self, title, ic, r, now_s, counts, _check):
+        values = (r["end_s"], r["import_wh"][0], r["import_wh"][1], r["export_wh"][0],
+                  r["export_wh"][1], r["status"])
+        cur = self.db.execute("INSERT OR IGNORE INTO readings VALUES (?,?,?,?,?,?,?,?,?,?)",
+                              (title, r["seq"]) + values + (ic, now_s))
+        if cur.rowcount:
+            counts["readings"] += 1
+            return
+        counts["duplicates"] += 1
+        old = self.db.execute("SELECT end_s, import_t1_wh, import_t2_wh, export_t1_wh, "
+                              "export_t2_wh, status FROM readings WHERE title=? AND seq=?",
+                              (title, r["seq"])).fetchone()
+        if tuple(old) != values:  # the meter re-sent history with other values
+            self._problem(title, r["seq"], "reading-changed",
+                          "reading %d re-sent with other values" % r["seq"], now_s, counts)
+
+    def _store_event(self, title, ic, e, now_s, counts, check_event):
+        seq, raw = e["seq"], e["raw"]
+        row = self.db.execute("SELECT raw FROM events WHERE title=? AND seq=?",
+                              (title, seq)).fetchone()
+        if row is not None:
+            counts["duplicates"] += 1
+            if bytes(row[0]) != raw:  # the original stays; the edit is the finding
+                self._problem(title, seq, "edited",
+                              "entry %d re-sent with different content" % seq, now_s, counts)
+            return
+        prev = self.db.execute("SELECT seq, raw FROM events WHERE title=? AND seq<? "
+                               "ORDER BY seq DESC LIMIT 1", (title, seq)).fetchone()
+        problem = check_event(None if prev is None else (prev[0], bytes(prev[1])), seq, raw)
+        if problem is not None:
+            self._problem(title, seq, problem[0], problem[1], now_s, counts)
+        self.db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)",
+                        (title, seq, raw, e["time_s"], e["code"], e["text"], ic, now_s))
+        counts["events"] += 1
+
+    def _store_fw_result(self, title, ic, item, now_s, counts, _check):
+        """A firmware verdict: reported to the firmware sender (serve), not stored; the
+        meter's audit log, which is stored, holds the same as update-accepted/-rejected."""
+        counts["firmware_results"] = counts.get("firmware_results", 0) + 1
+
+    def _store_lost(self, title, ic, item, now_s, counts, _check):
+        cur = self.db.execute("INSERT OR IGNORE INTO lost VALUES (?,?,?,?,?)",
+                              (title, item["first_seq"], item["count"], ic, now_s))
+        counts["lost" if cur.rowcount else "duplicates"] += 1
+
+    def _next_downlink_ic(self):
+        """The head-end's own invocation counter: used once, committed with the message."""
+        row = self.db.execute("SELECT value FROM state WHERE name='downlink_ic'").fetchone()
+        value = (row[0] if row else 0) + 1
+        if value > MAX_COUNTER:
+            raise StoreError("downlink invocation counter exhausted: new keys are needed")
+        self.db.execute("INSERT OR REPLACE INTO state VALUES ('downlink_ic', ?)", (value,))
+        return value
+
+    # --- reports ------------------------------------------------------------------------
+    def status(self):
+        meters = []
+        rows = self.db.execute(
+            "SELECT m.title, m.last_ic, m.messages, m.replays, m.forgeries, m.duplicates, "
+            "m.last_seen_s, (SELECT COUNT(*) FROM readings r WHERE r.title=m.title), "
+            "(SELECT MAX(end_s) FROM readings r WHERE r.title=m.title), "
+            "(SELECT COUNT(*) FROM events e WHERE e.title=m.title), "
+            "(SELECT COALESCE(SUM(count), 0) FROM lost l WHERE l.title=m.title), "
+            "(SELECT COUNT(*) FROM chain_problems p WHERE p.title=m.title), "
+            "(SELECT COUNT(*) FROM keys k WHERE k.title=m.title) "
+            "FROM meters m ORDER BY m.title").fetchall()
+        names = ("meter", "last_counter", "messages", "replays", "forgeries", "duplicates",
+                 "last_seen_s", "readings", "last_reading_s", "events", "readings_lost",
+                 "chain_problems", "known")
+        for row in rows:
+            meter = dict(zip(names, row))
+            meter["known"] = bool(meter["known"])
+            meters.append(meter)
+        problems = [dict(zip(("meter", "seq", "kind", "detail", "found_s"), row))
+                    for row in self.db.execute("SELECT title, seq, kind, detail, found_s "
+                                               "FROM chain_problems ORDER BY id")]
+        rejects = [dict(zip(("meter", "reason", "detail", "counter", "received_s"), row))
+                   for row in self.db.execute("SELECT title, reason, detail, ic, received_s "
+                                              "FROM rejects ORDER BY id DESC LIMIT 20")]
+        row = self.db.execute("SELECT value FROM state WHERE name='downlink_ic'").fetchone()
+        return {"meters": meters, "chain_problems": problems, "recent_rejects": rejects,
+                "downlink_counter": row[0] if row else 0}
+
+    def readings(self, title):
+        return self.db.execute("SELECT seq, end_s, import_t1_wh, import_t2_wh, export_t1_wh, "
+                               "export_t2_wh, status FROM readings WHERE title=? ORDER BY seq",
+                               (title,)).fetchall()

@@ -1,0 +1,5 @@
+import sys
+
+from tools.replay.cli import main
+
+sys.exit(main())

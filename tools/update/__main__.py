@@ -1,0 +1,5 @@
+import sys
+
+from tools.update.cli import main
+
+sys.exit(main())
