@@ -1,34 +1,72 @@
-"""Front-end defaults shared by every board; a board module overrides only what differs.
-
-Sized for a direct-connected single-phase 230 V meter, Ib 5 A, Imax 40 A: the voltage
-divider maps 400 V peak and the CT + burden map Imax peak to about 1900 counts from
-mid-rail of a 12-bit ADC, leaving headroom for swells and crest factor.
+"""What every board shares: the front-end as data (FrontEnd, and the shared design
+SHARED), the watchdog and trial limits, the clock, the MQTT connector and Wi-Fi link, and
+the Hardware record a board's hardware() returns. A board module states its FRONT_END
+and names what it takes from here; it imports nothing from here by `*`.
 """
 import sys
 
-from compat import const
 
-ADC_BITS = const(12)
-ADC_MID_CODE = const(2048)  # both channels biased to mid-rail
-V_REF = 3.3
+class FrontEnd:
+    """A board's analogue front-end and mains, as data. What follows from it (the design
+    calibration, the sag and swell thresholds, the starting current, the current's sampling
+    delay) is computed here from the board's own values, so a board that changes one value
+    gets every consequence of it. A board restates only what differs:
 
-MAINS_V_NOMINAL = 230.0
-MAINS_F_NOMINAL_HZ = 50.0
-I_BASE_A = 5.0  # Ib
-I_MAX_A = 40.0  # Imax
-STARTING_CURRENT_A = 0.004 * I_BASE_A  # IEC 62053-21 starting current
+      FRONT_END = common.FrontEnd(adc_mid_code=2206, burden_ohm=33.0, ...)
 
-# Voltage: resistive divider 1 MOhm : 3.83 kOhm, 400 V peak -> 1.53 V -> 1900 counts
-V_PEAK_FULL_SCALE = 400.0
-# Current: CT 2000:1 (100 A : 50 mA), burden 54 Ohm: Imax peak -> 1900 counts
-CT_RATIO = 2000
-BURDEN_OHM = 54.0
-COUNTS_AT_FULL_SCALE = 1900
+    The defaults are the shared design: a direct-connected single-phase 230 V meter, Ib 5 A,
+    Imax 40 A; the voltage divider maps 400 V peak and the CT + burden map Imax peak to
+    about 1900 counts from mid-rail of a 12-bit ADC, leaving headroom for swells and crest
+    factor."""
 
-SAMPLE_PAIRS_PER_S = 4000
-# sequential sampling: the current is converted one ADC slot after the voltage
-I_DELAY_US = 1e6 / (2 * SAMPLE_PAIRS_PER_S)
-CT_PHASE_LEAD_DEG = 0.0  # per unit: measured by calibration
+    def __init__(self, adc_bits=12, adc_mid_code=2048, v_ref=3.3, mains_v_nominal=230.0,
+                 mains_f_nominal_hz=50.0, i_base_a=5.0, i_max_a=40.0,
+                 v_peak_full_scale=400.0, ct_ratio=2000, burden_ohm=54.0,
+                 counts_at_full_scale=1900, sample_pairs_per_s=4000, i_delay_us=None,
+                 ct_phase_lead_deg=0.0):
+        self.adc_bits = adc_bits
+        self.adc_mid_code = adc_mid_code  # both channels biased to mid-rail
+        self.v_ref = v_ref
+        self.mains_v_nominal = mains_v_nominal
+        self.mains_f_nominal_hz = mains_f_nominal_hz
+        self.i_base_a = i_base_a  # Ib
+        self.i_max_a = i_max_a  # Imax
+        self.starting_current_a = 0.004 * i_base_a  # IEC 62053-21 starting current
+        # voltage: resistive divider 1 MOhm : 3.83 kOhm, 400 V peak -> 1.53 V -> 1900 counts
+        self.v_peak_full_scale = v_peak_full_scale
+        # current: CT 2000:1 (100 A : 50 mA), burden 54 Ohm: Imax peak -> 1900 counts
+        self.ct_ratio = ct_ratio
+        self.burden_ohm = burden_ohm
+        self.counts_at_full_scale = counts_at_full_scale
+        self.sample_pairs_per_s = sample_pairs_per_s
+        # sequential sampling: by default the current is converted one ADC slot after the
+        # voltage (round robin); a board that reads otherwise states its own delay
+        self.i_delay_us = 1e6 / (2 * sample_pairs_per_s) if i_delay_us is None else i_delay_us
+        self.ct_phase_lead_deg = ct_phase_lead_deg  # per unit: measured by calibration
+        # voltage quality thresholds (EN 50160: +/-10 %)
+        self.sag_v = 0.9 * mains_v_nominal
+        self.swell_v = 1.1 * mains_v_nominal
+
+    def calibration(self):
+        """The calibration this front-end starts from before a calibration run trims it."""
+        return {
+            "v_per_count": self.v_peak_full_scale / self.counts_at_full_scale,
+            "a_per_count": (self.v_ref / (1 << self.adc_bits)) / self.burden_ohm * self.ct_ratio,
+            "v_gain": 1.0,
+            "i_gain": 1.0,
+            "v_offset": self.adc_mid_code,
+            "i_offset": self.adc_mid_code,
+            "adc_bits": self.adc_bits,
+            "i_delay_us": self.i_delay_us,
+            "phase_deg": self.ct_phase_lead_deg,
+            "i_crosstalk": 0.0,
+            "v_noise_counts": 0.0,
+            "i_noise_counts": 0.0,
+            "f_nominal_hz": self.mains_f_nominal_hz,
+        }
+
+
+SHARED = FrontEnd()  # the shared design (the sim board's, and the tests')
 
 # Watchdog (machine.WDT): fed by the metering loop only while it meters. 8 s is below the
 # RP2040's 8388 ms hardware limit (ports/rp2/machine_wdt.c raises ValueError above it) and a
@@ -38,38 +76,15 @@ WATCHDOG_MS = 8000
 # meters (so the watchdog is fed) but never reaches its confirmation.
 TRIAL_LIMIT_S = 600
 
-# Voltage quality thresholds (EN 50160: +/-10 %)
-SAG_V = 0.9 * MAINS_V_NOMINAL
-SWELL_V = 1.1 * MAINS_V_NOMINAL
-
 
 def calibration_for(board):
-    """The calibration `board` starts from before a calibration run trims it, computed from
-    that board module's own front-end constants (the ones above, as the board overrides
-    them). A function that read this module's globals instead would give a board that
-    overrides only ADC_MID_CODE the shared offsets, silently."""
-    v_per_count = board.V_PEAK_FULL_SCALE / board.COUNTS_AT_FULL_SCALE
-    a_per_count = (board.V_REF / (1 << board.ADC_BITS)) / board.BURDEN_OHM * board.CT_RATIO
-    return {
-        "v_per_count": v_per_count,
-        "a_per_count": a_per_count,
-        "v_gain": 1.0,
-        "i_gain": 1.0,
-        "v_offset": board.ADC_MID_CODE,
-        "i_offset": board.ADC_MID_CODE,
-        "adc_bits": board.ADC_BITS,
-        "i_delay_us": board.I_DELAY_US,
-        "phase_deg": board.CT_PHASE_LEAD_DEG,
-        "i_crosstalk": 0.0,
-        "v_noise_counts": 0.0,
-        "i_noise_counts": 0.0,
-        "f_nominal_hz": board.MAINS_F_NOMINAL_HZ,
-    }
+    """The design calibration of `board` (its FRONT_END)."""
+    return board.FRONT_END.calibration()
 
 
 def shared_calibration():
-    """calibration_for() the shared front-end above (the sim board's, and the tests')."""
-    return calibration_for(sys.modules[__name__])
+    """The design calibration of the shared front-end (SHARED)."""
+    return SHARED.calibration()
 
 
 class SystemClock:

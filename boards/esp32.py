@@ -9,10 +9,11 @@ Not verified: on hardware.
 import struct
 import time
 
-from compat import IS_MICROPYTHON, const
+from compat import const
 
-from boards.common import *  # noqa: F401,F403 - a board restates only what differs
 from boards import common
+from boards.esp32_acquire import VIPER_ACQUIRE, acquire as _plain_acquire
+from boards.common import TRIAL_LIMIT_S, WATCHDOG_MS, mqtt_connector  # noqa: F401 - shared
 
 NAME = "esp32"
 HARDWARE_ID = "esp32-devkitc-v1"
@@ -30,81 +31,24 @@ STORAGE_ROOT = "/data"
 # (ESP-IDF v4.4 ADC guide, "ADC Attenuation"); above that it compresses, so the signals
 # are centred on 1.32 V and kept within +/-1.0 V, and codes are scaled with that guide's
 # Vout = Dout * Vmax / Dmax (Vmax 2450 mV). The unit's own gain comes from calibration.
-V_REF = 2.45  # volts at code 4095 on the linear fit
-ADC_MID_CODE = const(2206)  # 1.32 V bias (3V3 through 15 kOhm / 10 kOhm)
-BURDEN_OHM = 33.0  # Imax peak (28.3 mA secondary) -> 0.93 V
-COUNTS_AT_FULL_SCALE = 1660  # 400 V peak via 1 MOhm : 2.49 kOhm -> 0.99 V
-
-# Sampling: each readinto blocks for the whole block, and the blocks' processing time
-# is lost; the lower rate keeps that share small and still resolves the 19th harmonic.
-SAMPLE_PAIRS_PER_S = 2000
+FRONT_END = common.FrontEnd(
+    v_ref=2.45,  # volts at code 4095 on the linear fit
+    adc_mid_code=2206,  # 1.32 V bias (3V3 through 15 kOhm / 10 kOhm)
+    burden_ohm=33.0,  # Imax peak (28.3 mA secondary) -> 0.93 V
+    counts_at_full_scale=1660,  # 400 V peak via 1 MOhm : 2.49 kOhm -> 0.99 V
+    # Sampling: each readinto blocks for the whole block, and the blocks' processing time
+    # is lost; the lower rate keeps that share small and still resolves the 19th harmonic.
+    sample_pairs_per_s=2000,
+    # the current is read right after the voltage: one ADC1 read in the viper loop, about
+    # 1 / 30 kS/s; ESP32ADCPair.i_delay_us measures the unit's value at start-up
+    i_delay_us=33.0,
+)
 BLOCK_PAIRS = const(256)  # one readinto: 128 ms of blocking acquisition
-# the current is read right after the voltage: one ADC1 read in the viper loop, about
-# 1 / 30 kS/s; ESP32ADCPair.i_delay_us measures the unit's value at start-up
-I_DELAY_US = 33.0
 
-_TICKS_MASK = const(0x3FFFFFFF)  # ticks_us wraps at 2**30 on 32-bit ports
-_TICKS_HALF = const(0x20000000)
 _PROBE_PAIRS = const(64)
 
 
-def _acquire_py(buf, pairs: int, read_v, read_i, ticks_us, due_us, period_us: int) -> int:
-    """Plain twin of _acquire_viper: read `pairs` (v, i) pairs into buf, the first at
-    ticks_us() == due_us and then one every period_us; return the grid slots skipped.
-
-    A slot found more than half a period late (an interrupt, a flash write) is skipped,
-    never read late: reading the backlog back to back would put those samples off the
-    grid the analysis assumes. period_us 0 reads back to back (the skew probe)."""
-    due = due_us  # tick arithmetic by hand: modulo 2**30, as time.ticks_add
-    half = period_us // 2
-    skipped = 0
-    k = 0
-    end = 2 * pairs
-    while k < end:
-        late = (ticks_us() - due) & _TICKS_MASK
-        while late >= _TICKS_HALF:  # not due yet
-            late = (ticks_us() - due) & _TICKS_MASK
-        if period_us and late > half:
-            missed = (late + half) // period_us
-            due = (due + missed * period_us) & _TICKS_MASK
-            skipped += missed
-            continue
-        buf[k] = read_v()
-        buf[k + 1] = read_i()
-        due = (due + period_us) & _TICKS_MASK
-        k += 2
-    return skipped
-
-
-_acquire = _acquire_py
-if IS_MICROPYTHON:
-    import micropython
-
-    @micropython.viper
-    def _acquire_viper(buf, pairs: int, read_v, read_i, ticks_us, due_us,
-                       period_us: int) -> int:
-        p = ptr16(buf)  # noqa: F821 (viper built-in)
-        due = int(due_us)
-        half = period_us // 2
-        skipped = 0
-        k = 0
-        end = 2 * pairs
-        while k < end:
-            late = (int(ticks_us()) - due) & _TICKS_MASK
-            while late >= _TICKS_HALF:
-                late = (int(ticks_us()) - due) & _TICKS_MASK
-            if period_us and late > half:
-                missed = (late + half) // period_us
-                due = (due + missed * period_us) & _TICKS_MASK
-                skipped += missed
-                continue
-            p[k] = int(read_v())
-            p[k + 1] = int(read_i())
-            due = (due + period_us) & _TICKS_MASK
-            k += 2
-        return skipped
-
-    _acquire = _acquire_viper
+_acquire = _plain_acquire if VIPER_ACQUIRE is None else VIPER_ACQUIRE
 
 
 class ESP32ADCPair:
@@ -117,7 +61,7 @@ class ESP32ADCPair:
     in lost_pairs, never read late. i_delay_us is this unit's measured v->i spacing.
     """
 
-    def __init__(self, rate_hz=SAMPLE_PAIRS_PER_S, block_pairs=BLOCK_PAIRS):
+    def __init__(self, rate_hz=FRONT_END.sample_pairs_per_s, block_pairs=BLOCK_PAIRS):
         from array import array
 
         import machine
@@ -194,7 +138,7 @@ def hardware():
     """Build the DevKitC's hardware objects; call once, from the wiring module."""
     import machine
 
-    adc = ESP32ADCPair(SAMPLE_PAIRS_PER_S)
+    adc = ESP32ADCPair(FRONT_END.sample_pairs_per_s)
     p1 = machine.UART(
         _P1_UART_ID, P1_BAUD, tx=_P1_TX_PIN, rx=_P1_RX_PIN, invert=machine.UART.INV_TX
     )

@@ -8,9 +8,8 @@ Not verified: on hardware.
 """
 from compat import const
 
-from boards.common import *  # noqa: F401,F403 - a board restates only what differs
 from boards import common
-from boards.common import SAMPLE_PAIRS_PER_S
+from boards.common import TRIAL_LIMIT_S, WATCHDOG_MS, mqtt_connector  # noqa: F401 - shared
 
 NAME = "rp2040"
 HARDWARE_ID = "pico-rp2040-v1"
@@ -24,8 +23,9 @@ LED_PIN = "LED"  # by name: GP25 on the Pico, the Wi-Fi chip's GPIO on the Pico 
 STORAGE_ROOT = "/data"
 BLOCK_PAIRS = const(128)  # DMA ring block: 32 ms at 4000 pairs/s
 
-# SAMPLE_PAIRS_PER_S and I_DELAY_US: the shared defaults hold exactly. Round robin converts
+# The shared front-end, sampling rate and current delay hold exactly: round robin converts
 # the current one ADC period, 1 / (2 * rate), after the voltage of the same pair.
+FRONT_END = common.SHARED
 
 # RP2040 datasheet §4.9.6: ADC registers at 0x4004c000 (addresses above 2**30 are big ints
 # on MicroPython, so each register gets its own constant: no arithmetic at run time)
@@ -72,7 +72,8 @@ class RP2040ADCPair:
     pairs it lost. Owns the ADC: nothing else may read an ADC input while it runs.
     """
 
-    def __init__(self, rate_hz=SAMPLE_PAIRS_PER_S, block_pairs=BLOCK_PAIRS, ring_blocks=16):
+    def __init__(self, rate_hz=FRONT_END.sample_pairs_per_s, block_pairs=BLOCK_PAIRS,
+                 ring_blocks=16):
         import machine
         import rp2
         import uctypes
@@ -232,7 +233,7 @@ def hardware():
     chip = os.uname().machine
     if "RP2040" not in chip:
         raise RuntimeError("boards.rp2040 needs an RP2040, found: " + chip)
-    adc = RP2040ADCPair(SAMPLE_PAIRS_PER_S)
+    adc = RP2040ADCPair(FRONT_END.sample_pairs_per_s)
     p1 = machine.UART(
         _P1_UART_ID, P1_BAUD, tx=machine.Pin(_P1_TX_PIN), invert=machine.UART.INV_TX
     )

@@ -9,13 +9,14 @@ import math
 import random
 from array import array
 
-from boards.common import *  # noqa: F401,F403 - a board restates only what differs
 from boards import common
+from boards.common import TRIAL_LIMIT_S, WATCHDOG_MS, mqtt_connector  # noqa: F401 - shared
 
 NAME = "sim"
 HARDWARE_ID = "sim-v1"
 P1_PATH = "p1.out"  # the sim's P1 "UART" appends telegrams to this file
 STORAGE_ROOT = "data"
+FRONT_END = common.SHARED
 # a firmware on trial confirms itself after this many windows (boards: a minute); short
 # here so an update can be tried end to end on the virtual board in seconds
 TRIAL_CONFIRM_WINDOWS = 5
@@ -40,19 +41,19 @@ def _sin_fx(phase):
 
 
 DEFAULT_SCENARIO = {
-    "mains_v": common.MAINS_V_NOMINAL,  # RMS of the fundamental
+    "mains_v": common.SHARED.mains_v_nominal,  # RMS of the fundamental
     "load_a": 5.0,  # RMS of the fundamental current
     "phase_deg": 30.0,  # current lags voltage (+ inductive, - capacitive, 180 export)
-    "freq_hz": common.MAINS_F_NOMINAL_HZ,
+    "freq_hz": common.SHARED.mains_f_nominal_hz,
     "v_harmonics": (),  # ((order, fraction of fundamental, phase_deg), ...)
     "i_harmonics": (),
-    "v_bias_code": common.ADC_MID_CODE,
-    "i_bias_code": common.ADC_MID_CODE,
+    "v_bias_code": common.SHARED.adc_mid_code,
+    "i_bias_code": common.SHARED.adc_mid_code,
     "bias_drift_codes_per_s": 0.0,  # both channels drift together
     "noise_counts": 1.0,  # RMS, Gaussian-like
     "crosstalk": 0.0,  # fraction of the voltage-channel signal added to the current
     "ct_lead_deg": 0.0,  # front-end phase lead of the current channel
-    "i_delay_us": common.I_DELAY_US,
+    "i_delay_us": common.SHARED.i_delay_us,
     "seed": 1,
 }
 
@@ -60,7 +61,7 @@ DEFAULT_SCENARIO = {
 class SimFrontEnd:
     """Synthesises ADC code pairs for a steady or changing load."""
 
-    def __init__(self, rate_hz=common.SAMPLE_PAIRS_PER_S, calibration=None, **scenario):
+    def __init__(self, rate_hz=common.SHARED.sample_pairs_per_s, calibration=None, **scenario):
         """calibration: the front-end design the codes follow (a board's
         common.calibration_for(board); the shared one if None)."""
         self.rate_hz = rate_hz
@@ -137,7 +138,7 @@ class SimFrontEnd:
         d_shift = self._d_shift
         v_bias, i_bias, drift = self._v_bias, self._i_bias, self._drift
         noise_mult = self._noise_mult
-        top = (1 << common.ADC_BITS) - 1
+        top = (1 << common.SHARED.adc_bits) - 1
         x = self._noise_state
         n = self.n
         for k in range(pairs):
@@ -190,7 +191,7 @@ class SimFrontEnd:
         rnd = random.random
         noise = self._noise_scale * (rnd() + rnd() + rnd() + rnd() - 2)
         code = int(bias + s["bias_drift_codes_per_s"] * t_s + x + noise + 0.5)
-        top = (1 << common.ADC_BITS) - 1
+        top = (1 << common.SHARED.adc_bits) - 1
         return 0 if code < 0 else (top if code > top else code)
 
 

@@ -77,11 +77,12 @@ def wire(board, hw, post_result=None):
     store = FileStore(hw.storage_root)
     lock = new_lock()  # flash structures shared by the metering and uplink threads
     calibration = CalibrationStore(store, calibration_for(board))
-    v_nominal = board.MAINS_V_NOMINAL
+    front_end = board.FRONT_END
+    v_nominal = front_end.mains_v_nominal
     meter = Meter(
         hw.adc, calibration.cal, clock, store,
-        starting_power_w=0.5 * board.STARTING_CURRENT_A * v_nominal,
-        sag_v=board.SAG_V, swell_v=board.SWELL_V, v_nominal=v_nominal,
+        starting_power_w=0.5 * front_end.starting_current_a * v_nominal,
+        sag_v=front_end.sag_v, swell_v=front_end.swell_v, v_nominal=v_nominal,
         use_viper=checked.kernel_ok, retained=hw.retained,
     )
     calibration.applies_to(meter)

@@ -21,4 +21,7 @@ package("crypto", files=["__init__.py", "aes.py", "ct.py", "ed25519.py", "ed2551
 for _module in ("app.py", "boot.py", "canonical.py", "civiltime.py", "compat.py", "main.py",
                 "post.py", "refusal.py", "service.py", "settings.py"):
     module(_module, base_path=_FIRMWARE)
-package("boards", files=["__init__.py", "common.py", options.board + ".py"], base_path="../..")
+# a board's own modules: <board>.py, and the modules it splits off (viper twins)
+_BOARD_FILES = {"esp32": ["esp32.py", "esp32_acquire.py", "esp32_acquire_viper.py"]}
+package("boards", files=["__init__.py", "common.py"]
+        + _BOARD_FILES.get(options.board, [options.board + ".py"]), base_path="../..")

@@ -7,8 +7,8 @@ from boards import common, sim
 from metering.calibration import Calibration
 from metering.sampling import Sampler
 
-IB = common.I_BASE_A
-IMAX = common.I_MAX_A
+IB = common.SHARED.i_base_a
+IMAX = common.SHARED.i_max_a
 HARMONICS = ((3, 0.10, 0.0), (5, 0.05, 0.0))
 PF_POINTS = (("PF 1", 0.0), ("PF 0.5 ind", 60.0), ("PF 0.8 cap", -36.8699))
 

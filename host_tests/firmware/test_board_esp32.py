@@ -57,17 +57,17 @@ def _late_slots_are_skipped(acquire):
 
 
 def test_esp32_plain_acquisition_skips_late_slots_instead_of_reading_them_late():
-    from boards import esp32
+    from boards import esp32_acquire
 
-    _late_slots_are_skipped(esp32._acquire_py)
+    _late_slots_are_skipped(esp32_acquire.acquire)
 
 
 @micropython_only("viper exists only on MicroPython")
 def test_esp32_viper_acquisition_skips_late_slots_instead_of_reading_them_late():
-    from boards import esp32
+    from boards import esp32_acquire
 
-    _late_slots_are_skipped(esp32._acquire)
-    assert esp32._acquire is not esp32._acquire_py
+    _late_slots_are_skipped(esp32_acquire.VIPER_ACQUIRE)
+    assert esp32_acquire.VIPER_ACQUIRE is not None
 
 
 @micropython_only("the esp32 port rig runs on the MicroPython unix port")

@@ -6,7 +6,7 @@ from metering.sampling import Sampler
 from mptest import raises
 from host_tests.firmware import accuracy
 
-STARTING_POWER_W = 0.5 * common.STARTING_CURRENT_A * common.MAINS_V_NOMINAL
+STARTING_POWER_W = 0.5 * common.SHARED.starting_current_a * common.SHARED.mains_v_nominal
 
 
 def test_energy_is_carried_in_integers_without_loss():
@@ -71,8 +71,8 @@ def _energy_wh(cal, seconds, **scenario):
 def test_starting_current_keeps_registering():
     # IEC 62053-21: the meter starts and keeps registering at 0.004 Ib, PF 1
     cal = accuracy.calibrated()
-    wh, reg = _energy_wh(cal, 120, load_a=common.STARTING_CURRENT_A, phase_deg=0.0, seed=5)
-    expected_wh = common.STARTING_CURRENT_A * common.MAINS_V_NOMINAL * 120 / 3600
+    wh, reg = _energy_wh(cal, 120, load_a=common.SHARED.starting_current_a, phase_deg=0.0, seed=5)
+    expected_wh = common.SHARED.starting_current_a * common.SHARED.mains_v_nominal * 120 / 3600
     assert reg.export_mj == 0
     assert abs(wh / expected_wh - 1) < 0.05, (wh, expected_wh)
 
@@ -80,7 +80,7 @@ def test_starting_current_keeps_registering():
 def test_no_load_with_noise_and_crosstalk_creeps_less_than_one_wh_in_45_minutes():
     # no-load test at 115 % voltage, with 0.1 % voltage-to-current crosstalk that the
     # factory no-load calibration measured (as AWATTOS does on an ADE7953)
-    scenario = {"mains_v": 1.15 * common.MAINS_V_NOMINAL, "crosstalk": 0.001, "seed": 11}
+    scenario = {"mains_v": 1.15 * common.SHARED.mains_v_nominal, "crosstalk": 0.001, "seed": 11}
     cal = accuracy.calibrated(**scenario).replaced(i_crosstalk=0.001)
     wh, reg = _energy_wh(cal, 45 * 60, load_a=0.0, **scenario)
     total = sum(reg.values()) + (reg.import_mj + reg.export_mj) / MJ_PER_WH

@@ -14,7 +14,7 @@ from metering.replay import CaptureError, replay_file, replay_wav
 
 import mptest
 
-RATE_HZ = common.SAMPLE_PAIRS_PER_S
+RATE_HZ = common.SHARED.sample_pairs_per_s
 PF_HALF = {"load_a": 5.0, "phase_deg": 60.0}  # 230 V, 5 A, PF 0.5 inductive
 LIMIT_PCT = 0.3
 HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."

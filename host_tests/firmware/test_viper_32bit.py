@@ -121,28 +121,48 @@ def test_gcm_kernels_at_32_bits_match_their_twins():
 
 @cpython_only("the 32-bit word rig models words with int subclasses")
 def test_esp32_sampling_loop_at_32_bits_matches_its_twin_across_the_ticks_wrap():
-    from boards import esp32
+    from boards import esp32_acquire as esp32
 
-    acquire = _rig().load(esp32.__file__, "_acquire_viper", {
-        "_TICKS_MASK": esp32._TICKS_MASK, "_TICKS_HALF": esp32._TICKS_HALF})
+    acquire = _rig().load(_viper_path(esp32.__file__), "acquire", {
+        "_TICKS_MASK": esp32.TICKS_MASK, "_TICKS_HALF": esp32.TICKS_HALF})
     results = []
-    for fn in (acquire, esp32._acquire_py):
+    for fn in (acquire, esp32.acquire):
         # a clock that starts 3 ms before ticks_us wraps (2**30 us) and advances 90 us a
         # read, with one 1.1 ms stall: slots are skipped, never read late
-        now = [esp32._TICKS_MASK - 3000]
+        now = [esp32.TICKS_MASK - 3000]
         calls = [0]
 
         def ticks_us():
             calls[0] += 1
             if calls[0] == 40:
                 now[0] += 1100
-            now[0] = (now[0] + 30) & esp32._TICKS_MASK
+            now[0] = (now[0] + 30) & esp32.TICKS_MASK
             return now[0]
 
         codes = iter(range(100, 100000, 7))
         buf = array("H", bytes(4 * 64))
         skipped = fn(buf, 64, lambda: next(codes), lambda: next(codes), ticks_us,
-                     esp32._TICKS_MASK - 2990, 250)
+                     esp32.TICKS_MASK - 2990, 250)
         results.append((int(skipped), list(buf), now[0]))
     assert results[0] == results[1]
     assert results[1][0] > 0 and results[1][2] < 100000  # it skipped, and ticks wrapped
+
+
+def _viper_path(plain_path):
+    """x_viper.py beside x.py (CPython cannot import the viper build)."""
+    return plain_path[:-len(".py")] + "_viper.py"
+
+
+@cpython_only("reads the viper build's source, which CPython cannot import")
+def test_the_esp32_sampling_loops_tick_constants_agree():
+    import ast
+
+    from boards import esp32_acquire
+
+    with open(_viper_path(esp32_acquire.__file__)) as f:
+        tree = ast.parse(f.read())
+    consts = {node.targets[0].id: node.value.args[0].value for node in tree.body
+              if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+              and getattr(node.value.func, "id", "") == "const"}
+    assert consts == {"_TICKS_MASK": esp32_acquire.TICKS_MASK,
+                      "_TICKS_HALF": esp32_acquire.TICKS_HALF}

@@ -125,3 +125,41 @@ def test_no_module_reads_another_modules_private_attributes():
 def test_the_private_read_check_sees_one():
     assert foreign_private_reads("import x\ny = x._secret\n") == [(2, "x._secret")]
     assert foreign_private_reads("class A:\n    def f(self):\n        return self._a\n") == []
+
+
+# docs/ARCHITECTURE.md's table: what each firmware folder may import besides itself.
+# Leaf modules (canonical, civiltime, compat, refusal, settings) are open to all.
+_LEAVES = {"canonical", "civiltime", "compat", "refusal", "settings"}
+ALLOWED = {
+    "storage": set(),
+    "crypto": set(),
+    "metering": {"storage"},
+    "update": {"storage", "crypto"},
+    "comms": {"storage", "crypto"},
+    "control": {"storage", "crypto", "update", "comms", "metering"},
+    "boards": set(),
+}
+
+
+def folder_imports_outside(allowed):
+    """{folder: folders it imports that `allowed` does not grant}."""
+    modules = _modules()
+    found = {}
+    for name, path in modules.items():
+        folder = name.split(".")[0]
+        if folder not in allowed:
+            continue
+        for dep in _imports(name, path, modules):
+            top = dep.split(".")[0]
+            if top != folder and top not in _LEAVES and top not in allowed[folder]:
+                found.setdefault(folder, set()).add(top)
+    return found
+
+
+def test_each_firmware_folder_imports_only_what_the_architecture_allows():
+    assert folder_imports_outside(ALLOWED) == {}
+
+
+def test_the_folder_rule_sees_a_breach():
+    strict = dict(ALLOWED, control=set())
+    assert "comms" in folder_imports_outside(strict)["control"]

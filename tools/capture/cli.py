@@ -25,7 +25,7 @@ from metering.replay import CaptureError  # noqa: E402
 
 # --- synth ---
 
-def synth(out, cal_path, seconds, rate_hz=common.SAMPLE_PAIRS_PER_S, progress=None,
+def synth(out, cal_path, seconds, rate_hz=common.SHARED.sample_pairs_per_s, progress=None,
           **scenario):
     """Writes a capture of the sim front-end and its calibration; returns the truth."""
     from boards.sim import SimFrontEnd
@@ -219,17 +219,17 @@ def _parser():
     p.add_argument("--seconds", type=float, default=5.0, metavar="S", help="length (default 5)")
     p.add_argument("--load-a", type=float, metavar="A", default=5.0,
                    help="load current, A RMS (default 5)")
-    p.add_argument("--mains-v", type=float, metavar="V", default=common.MAINS_V_NOMINAL,
-                   help="mains voltage, V RMS (default %g)" % common.MAINS_V_NOMINAL)
+    p.add_argument("--mains-v", type=float, metavar="V", default=common.SHARED.mains_v_nominal,
+                   help="mains voltage, V RMS (default %g)" % common.SHARED.mains_v_nominal)
     p.add_argument("--phase-deg", type=float, metavar="DEG", default=30.0,
                    help="current lag in degrees: 0 resistive, 60 = PF 0.5 inductive, "
                    "-37 = PF 0.8 capacitive, 180 export (default 30)")
-    p.add_argument("--freq", type=float, metavar="HZ", default=common.MAINS_F_NOMINAL_HZ,
-                   help="mains frequency, Hz (default %g)" % common.MAINS_F_NOMINAL_HZ)
+    p.add_argument("--freq", type=float, metavar="HZ", default=common.SHARED.mains_f_nominal_hz,
+                   help="mains frequency, Hz (default %g)" % common.SHARED.mains_f_nominal_hz)
     p.add_argument("--noise-counts", type=float, metavar="COUNTS", default=1.0,
                    help="ADC noise, counts RMS (default 1)")
-    p.add_argument("--rate", type=int, metavar="PAIRS_PER_S", default=common.SAMPLE_PAIRS_PER_S,
-                   help="sample pairs per second (default %d)" % common.SAMPLE_PAIRS_PER_S)
+    p.add_argument("--rate", type=int, metavar="PAIRS_PER_S", default=common.SHARED.sample_pairs_per_s,
+                   help="sample pairs per second (default %d)" % common.SHARED.sample_pairs_per_s)
     p.add_argument("--seed", type=int, metavar="N", default=1, help="noise seed (default 1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p = sub.add_parser("record", help="record a capture from a board over USB",

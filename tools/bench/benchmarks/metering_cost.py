@@ -41,7 +41,7 @@ def bare_python(buf, n):
 class Replayed:
     """ADC pair that hands out blocks of one pre-filled buffer (no synthesis cost)."""
 
-    rate_hz = common.SAMPLE_PAIRS_PER_S
+    rate_hz = common.SHARED.sample_pairs_per_s
     lost_pairs = 0
     block_pairs = BLOCK
 

@@ -28,7 +28,7 @@ PAIRS_RUN = REPEATS * (PAIRS // BLOCK) * BLOCK
 
 
 class Replayed:
-    rate_hz = common.SAMPLE_PAIRS_PER_S
+    rate_hz = common.SHARED.sample_pairs_per_s
     lost_pairs = 0
     block_pairs = BLOCK
 
