@@ -44,8 +44,6 @@ def wire(board, hw, post_result=None):
     place that knows how the parts connect (docs/ARCHITECTURE.md draws it)."""
     # imported here, not at the top: run as a script, this file is read before boot.py
     # has put the active slot on sys.path
-    import hashlib
-
     import post
     import settings
     from app import App
@@ -56,7 +54,7 @@ def wire(board, hw, post_result=None):
     from comms.operator_link import OperatorLink
     from comms.p1 import P1Port
     from comms.switch import OperatorLinkSwitch
-    from comms.uplink import Uplink
+    from comms.uplink import Uplink, system_title
     from control import handlers
     from control.audit import AuditLog
     from control.plane import ControlPlane
@@ -92,9 +90,7 @@ def wire(board, hw, post_result=None):
     keys = OperatorKeys(store)
     keys.cipher()  # the uplink's AES-GCM tables (5 KB) now, not late in life
     switch = OperatorLinkSwitch(store)
-    # DLMS system title: 3-letter manufacturer flag + 5 bytes identifying this meter
-    system_title = b"OSM" + hashlib.sha256(meter_id.encode()).digest()[:5]
-    uplink = Uplink(store, keys, InvocationCounter(store), system_title, meter.intervals,
+    uplink = Uplink(store, keys, InvocationCounter(store), system_title(meter_id), meter.intervals,
                     audit, switch, clock, None, lock=lock)
     link = OperatorLink(store, uplink, board.mqtt_connector, hw.network, clock, lock)
     tariffs = settings.load(store, handlers.TARIFFS)

@@ -87,6 +87,7 @@ def status(json=False):
     up = app.uplink
     data = {
         "meter_id": app.meter_id,
+        "system_title": _hex(app.uplink.system_title),
         "board": app.board.NAME,
         "firmware": firmware_info(app),
         "clock_utc": civiltime.iso_utc(now),
@@ -114,7 +115,9 @@ def status(json=False):
     link = data["operator_link"]
     lines = [
         RULE,
-        "meter %s  board %s  firmware %s" % (app.meter_id, app.board.NAME, data["firmware"]),
+        "meter %s  system title %s  board %s" % (app.meter_id, data["system_title"],
+                                                 app.board.NAME),
+        "firmware %s" % data["firmware"],
         "clock %s (%s)  up %d s  calibration %s" % (
             data["clock_utc"], data["clock_local"], data["uptime_s"], app.calibration.source),
     ]
@@ -190,6 +193,10 @@ def readings_lines(snap):
         _kwh(snap["import_wh"][0]), _kwh(snap["import_wh"][1]), _kwh(snap["export_wh"][0]),
         _kwh(snap["export_wh"][1]), snap["tariff"]))
     return lines
+
+
+def _hex(raw):
+    return "".join("%02x" % b for b in raw)
 
 
 def firmware_info(app):
@@ -359,10 +366,12 @@ def controlplane(json=False):
     glass = app.control.break_glass
     data = statement(app.meter_id, policy, glass, app.keys.fingerprints(),
                      app.link.settings, app.switch.on)
+    data["system_title"] = _hex(app.uplink.system_title)
     thresholds = data["policy"]["thresholds"]
     keys = data["policy"]["keys"]
     uplink_keys = data["uplink_keys"]["fingerprints"]
-    lines = [RULE, "WHO CONTROLS METER %s" % app.meter_id, RULE,
+    lines = [RULE, "WHO CONTROLS METER %s (system title %s)" % (app.meter_id,
+                                                                data["system_title"]), RULE,
              "remote access: off (no WebREPL/telnet/listening socket)",
              "break-glass: %s" % ("ON: vendor and release keys disabled" if glass else "off"),
              "policy: %s" % ("v%d fingerprint %s" % (policy.version, policy.fingerprint())

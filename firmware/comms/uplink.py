@@ -25,6 +25,15 @@ MAX_CLOCK_STEP_S = 3600  # a larger correction is refused as absurd (and logged)
 HEADEND_SYSTEM_TITLE = b"OPHE0001"
 
 
+def system_title(meter_id):
+    """The meter's DLMS system title: the 3-letter manufacturer flag "OSM" and 5 bytes of
+    SHA-256 over its meter id. The one place it is computed: the meter seals under it, the
+    head-end files keys and readings under it, the commissioning kit prints it."""
+    import hashlib
+
+    return b"OSM" + hashlib.sha256(meter_id.encode()).digest()[:5]
+
+
 class LinkError(Exception):
     def __init__(self, reason, detail=""):
         super().__init__(reason + (": " + detail if detail else ""))
@@ -64,6 +73,7 @@ class Uplink:
         self.last_result = "not yet"
         self.failures = 0
         self._acked = None
+        self._session_keys = None
         self._clock_logged = False
 
     def set_interval(self, interval_s, now):
@@ -155,6 +165,11 @@ class Uplink:
         keys = self.keys.uplink_keys()
         if keys is None:
             return "no operator keys: nothing sent"
+        # a session is sealed and acknowledged under the keys it began with. An install-keys
+        # command applied inside it ends it (_wait_ack): the head-end still acknowledges
+        # under the old keys, and what was not acknowledged goes again in the next session,
+        # under the new keys, which the head-end tries when the old ones fail
+        self._session_keys = keys
         with self._lock:
             qh_limit = self.intervals.log.last_seq
             ev_limit = self.audit.log.last_seq
@@ -210,6 +225,8 @@ class Uplink:
     def _wait_ack(self, client, ic):
         start = self.clock.ticks_ms()
         while self._acked != ic:
+            if self.keys.uplink_keys() != self._session_keys:
+                raise LinkError("keys-changed", "new uplink keys from the next session on")
             if self.clock.ticks_diff(self.clock.ticks_ms(), start) > self.ack_timeout_ms:
                 raise LinkError("no-ack", "head-end did not acknowledge counter %d" % ic)
             client.check_msg()
@@ -228,6 +245,8 @@ class Uplink:
                 self.firmware.on_chunk(msg)
             return
         keys = self.keys.uplink_keys()
+        if keys != self._session_keys:
+            return  # sealed under the keys this session began with: _wait_ack ends it
         try:
             title, ic, plain = dlms.unseal(msg, keys[0], keys[1], self.keys.cipher())
             acked, time_s = payload.decode_ack(plain)

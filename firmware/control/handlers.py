@@ -21,7 +21,9 @@ def build(calibration, keys, link, meter, store, audit, clock):
     keys: comms.keys.OperatorKeys; link: comms.operator_link.OperatorLink."""
     def set_calibration(params):
         values = calibration.cal.to_dict()
-        values.update(params["calibration"])
+        for name, value in params["calibration"].items():
+            # signed documents carry no floats: a fraction comes as decimal text ("1.0021")
+            values[name] = float(value) if type(value) is str else value
         cal = Calibration(**values)  # range-checked: a bad record raises, nothing changes
         calibration.replace(cal)
         audit.append(clock.time(), "calibration-changed", "by operator command")

@@ -87,7 +87,8 @@ def _fail(detail):
 
 
 def _check_tree(obj, depth):
-    """Only dicts, lists, str, int and bool, nested at most _MAX_DEPTH: no floats, no null."""
+    """Only dicts, lists, str, int, bool and null, nested at most _MAX_DEPTH: no floats (their
+    text differs between interpreters; a fraction travels as decimal text)."""
     if depth > _MAX_DEPTH:
         _fail("nested too deeply")
     kind = type(obj)
@@ -100,7 +101,7 @@ def _check_tree(obj, depth):
             _check_tree(item, depth + 1)
     elif kind is str:
         check_text(obj, "a text value", 1 << 16)
-    elif kind is not int and kind is not bool:
+    elif kind is not int and kind is not bool and obj is not None:
         _fail("value of type %s not allowed" % kind.__name__)
 
 
@@ -359,6 +360,8 @@ def _match(obj, cursor):
         cursor.expect_text(obj)
     elif kind is bool:
         cursor.expect(b"true" if obj else b"false")
+    elif obj is None:
+        cursor.expect(b"null")
     else:
         cursor.expect(str(obj).encode())
 

@@ -72,3 +72,34 @@ def test_a_new_interval_takes_effect_now_and_a_technician_can_send_at_once():
         assert service.sendnow(json=True)["sendnow"] is False  # no broker: a refusal
     finally:
         main.app = None
+
+
+def test_a_signed_command_may_say_null_plain_mqtt_and_no_broker():
+    """null is part of the signed format: a link without TLS (tls_ca null) and a link
+    switched off (broker null) are commands an operator can sign and a meter obeys."""
+    app = main.build("sim", paced=False, storage_root=temp_root("link-null"), p1_path=None)
+    app.policies.commission(kit.policy())
+    result = app.apply_token(_token(app, {"broker": "broker.example:1883", "interval_s": 900,
+                                          "tls_ca": None}, 1))
+    assert "plain MQTT" in result and app.link.settings["tls_ca"] is None
+    assert app.uplink.connector is not None
+    app.apply_token(_token(app, {"broker": None, "interval_s": 3600, "tls_ca": None}, 2))
+    assert app.link.settings["broker"] is None and app.uplink.connector is None
+
+
+def test_a_signed_calibration_carries_fractions_as_decimal_text():
+    app = main.build("sim", paced=False, storage_root=temp_root("cal-token"), p1_path=None)
+    app.policies.commission(kit.policy())
+    body = {"type": "open-meter-command", "format": 1, "command": "set-calibration",
+            "params": {"calibration": {"v_gain": "1.0021", "phase_deg": "-0.35",
+                                       "v_offset": 2050}},
+            "meter": app.meter_id, "counter": 1, "expires": app.hw.clock.time() + 3600}
+    app.apply_token(kit.envelope(body, ("release1",), tokens.DOMAIN))
+    cal = app.calibration.cal
+    assert abs(cal.v_gain - 1.0021) < 1e-6 and abs(cal.phase_deg + 0.35) < 1e-6
+    assert cal.v_offset == 2050 and app.calibration.source == "stored"
+    body["params"] = {"calibration": {"v_gain": "fast"}}
+    body["counter"] = 2
+    refused = raises(tokens.TokenRefused, app.apply_token,
+                     kit.envelope(body, ("release1",), tokens.DOMAIN))
+    assert refused.reason == "malformed" and abs(app.calibration.cal.v_gain - 1.0021) < 1e-6

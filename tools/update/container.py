@@ -22,6 +22,7 @@ from tools.shared.paths import ROOT, use_firmware
 use_firmware()
 
 import canonical  # noqa: E402
+from control import tokens  # noqa: E402
 from update import signed  # noqa: E402
 from update import verify as verify_format  # noqa: E402 - the container, as the meter reads it
 from update.errors import UpdateRejected  # noqa: E402
@@ -29,7 +30,9 @@ from update.errors import UpdateRejected  # noqa: E402
 MAGIC = verify_format.MAGIC
 FIRMWARE_KIND = "open-meter-firmware"
 POLICY_KIND = "open-meter-policy"
-DOMAINS = {FIRMWARE_KIND: signed.MANIFEST_DOMAIN, POLICY_KIND: signed.POLICY_DOMAIN}
+COMMAND_KIND = tokens.KIND
+DOMAINS = {FIRMWARE_KIND: signed.MANIFEST_DOMAIN, POLICY_KIND: signed.POLICY_DOMAIN,
+           COMMAND_KIND: tokens.DOMAIN}
 
 
 class PackageError(Exception):
@@ -116,7 +119,8 @@ def build(board, version, counter, expires_s, out_path, mpy=False):
 
 
 class Document:
-    """A package (container) or a bare policy envelope, read whole (host side)."""
+    """A package (container), or a bare policy or command-token envelope, read whole (host
+    side)."""
 
     def __init__(self, path):
         self.path = path
@@ -142,7 +146,8 @@ class Document:
             self.body = self.env["signed"]
             self.kind = self.body["type"]
         except (ValueError, KeyError, TypeError):
-            raise PackageError("%s is neither an update package nor a policy" % path)
+            raise PackageError("%s is not an update package, a policy or a command token"
+                               % path)
         if self.kind not in DOMAINS:
             raise PackageError("%s: unknown document type %r" % (path, self.kind))
 

@@ -1,0 +1,1 @@
+"""python -m tools.command: the operator's command tokens (docs/CONTROL.md)."""

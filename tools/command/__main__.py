@@ -1,0 +1,5 @@
+import sys
+
+from tools.command.cli import main
+
+sys.exit(main())
