@@ -174,8 +174,9 @@ class Uplink:
             qh_limit = self.intervals.log.last_seq
             ev_limit = self.audit.log.last_seq
             items, qh_through, ev_through = self._collect(qh_limit, ev_limit)
-        if not items:
-            return "nothing pending"
+        # with nothing to report the session still opens, with one empty sealed message: it
+        # is the meter's only way to hear what waits for it (commands are sent in answer to
+        # its messages) and the operator's proof of contact; it carries no data
         self._clock_logged = False
         client = self.connector(self.meter_topic.replace("/", "-"))
         client.set_callback(self._on_message)
@@ -185,7 +186,7 @@ class Uplink:
             if self.firmware is not None:
                 client.subscribe((self.meter_topic + "/" + fwlink.CHUNK_TOPIC).encode(), 1)
             sent = 0
-            while items:
+            while items or not sent:
                 self._send_sealed(client, keys, items)
                 with self._lock:
                     self.state["qh"] = qh_through
@@ -194,7 +195,8 @@ class Uplink:
                     self.state["sent"] += 1
                     self._save()
                     sent += 1
-                    items, qh_through, ev_through = self._collect(qh_limit, ev_limit)
+                    if items:
+                        items, qh_through, ev_through = self._collect(qh_limit, ev_limit)
             if self.firmware is not None:
                 if self.firmware.result() is None:  # no verdict still to deliver first
                     self.firmware.session(client, self.meter_topic, self.clock)

@@ -40,7 +40,8 @@ class ControlPlane:
                 raw, self.policies.current(), self.meter_id, now,
                 self.state["last_counter"], self.state["break_glass"])
         except tokens.TokenRefused as exc:
-            self._log(now, "token-refused", "%s via %s: %s" % (exc.reason, channel, exc.detail))
+            self._log(now, "token-refused", "%s%s via %s: %s" % (
+                exc.reason, _number(exc.counter), channel, exc.detail))
             raise
         except Exception as exc:  # noqa: BLE001 - out of memory while parsing, a flash error
             refused = _internal(exc)
@@ -63,21 +64,22 @@ class ControlPlane:
                 refused.reason, channel, refused.detail))
             raise refused from None
         self.state = state
+        tag = _number(counter)  # "#N": the head-end matches the answer to the token it sent
         if command in ("break-glass-on", "break-glass-off"):
-            self._log(now, command, "via %s: %s" % (channel, params["reason"][:60]))
+            self._log(now, command, "%s via %s: %s" % (tag[1:], channel, params["reason"][:60]))
             return "break-glass %s" % ("on" if self.state["break_glass"] else "off")
         try:
             result = self.handlers[command](params)
         except (ValueError, KeyError, TypeError) as exc:
-            self._log(now, "token-refused", "%s via %s: bad parameters: %s" % (
-                command, channel, exc))
+            self._log(now, "token-refused", "%s%s via %s: bad parameters: %s" % (
+                command, tag, channel, exc))
             raise tokens.TokenRefused("malformed", "bad parameters: %s" % exc)
         except Exception as exc:  # noqa: BLE001 - the counter is spent: it never applies twice
             refused = _internal(exc)
-            self._log(now, "token-refused", "%s via %s: %s: %s" % (
-                command, channel, refused.reason, refused.detail))
+            self._log(now, "token-refused", "%s%s via %s: %s: %s" % (
+                command, tag, channel, refused.reason, refused.detail))
             raise refused from None
-        self._log(now, "command-applied", "%s via %s: %s" % (command, channel, result))
+        self._log(now, "command-applied", "%s%s via %s: %s" % (command, tag, channel, result))
         return result
 
     def _save(self):
@@ -90,6 +92,10 @@ class ControlPlane:
             self.audit.append(now, event, text)
         except Exception:  # noqa: BLE001
             pass
+
+
+def _number(counter):
+    return " #%d" % counter if counter is not None else ""
 
 
 def _internal(exc):

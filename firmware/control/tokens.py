@@ -34,7 +34,7 @@ REASONS = ("malformed", "too-large", "unknown-command", "wrong-meter", "expired"
 
 
 class TokenRefused(Refusal):
-    pass
+    counter = None  # the token's counter, once parsed (the audit entry names it)
 
 
 def _authenticate(policy, msg, signatures):
@@ -69,6 +69,16 @@ def verify(raw, policy, meter_id, now_s, last_counter, break_glass=False):
         expires = signed.check_int(body["expires"], "expires", 0, 1 << 40)
     except UpdateRejected as exc:
         raise TokenRefused("too-large" if exc.reason == "too-large" else "malformed", exc.detail)
+    try:
+        return _obey(policy, body, command, meter, counter, expires, counts, signatures,
+                     meter_id, now_s, last_counter, break_glass)
+    except TokenRefused as exc:
+        exc.counter = counter  # parsed: the audit log names the token it refused
+        raise
+
+
+def _obey(policy, body, command, meter, counter, expires, counts, signatures, meter_id, now_s,
+          last_counter, break_glass):
     params = body["params"]
     if command not in COMMANDS:
         raise TokenRefused("unknown-command", command)

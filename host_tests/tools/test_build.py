@@ -58,7 +58,7 @@ def test_build_dir_holds_each_target_compiled_for_its_architecture(tmp_path):
     _require()
     check_build.compile_all(build_dir=str(tmp_path))
     for target, march in check_build.TARGETS.items():
-        for rel in ("firmware/metering/kernel_viper.mpy", "boards/esp32.mpy"):  # have viper code
+        for rel in ("firmware/metering/kernel_viper.mpy", "boards/esp32_acquire_viper.mpy"):  # viper
             with open(os.path.join(str(tmp_path), target, rel), "rb") as f:
                 header = f.read(3)
             assert header[:2] == b"M\x06"

@@ -65,7 +65,7 @@ def check_params(command, params):
         elif command == "install-keys":
             for name in ("wrapped_ek", "wrapped_ak"):
                 _check_wrapped(params[name], name)
-            if params["wrapped_kek"]:
+            if params["wrapped_kek"] is not None:  # null: the KEK stays
                 _check_wrapped(params["wrapped_kek"], "wrapped_kek")
         elif command in ("break-glass-on", "break-glass-off"):
             reason = params["reason"]

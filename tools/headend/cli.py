@@ -28,6 +28,7 @@ from dlms_cosem.protocol.xdlms.general_global_cipher import GeneralGlobalCipher 
 
 from comms import payload  # noqa: E402
 from comms.uplink import HEADEND_SYSTEM_TITLE  # noqa: E402 - the meter accepts only this
+from comms.uplink import system_title  # noqa: E402
 from control.audit import AuditError, verify_chain  # noqa: E402
 from metering import intervals  # noqa: E402
 from tools.headend.firmware_server import OFFSET_TOPIC, FirmwareServer  # noqa: E402
@@ -103,9 +104,17 @@ class HeadEnd:
         self.store = store
         self.extra_keys = extra_keys or {}
         self.clock = clock
+        # [(topic, token)]: the commands handle() chose for the meter that just spoke; the
+        # transport sends them before the ack, so they arrive while the meter waits for it
+        self.commands_out = []
 
     def keys(self, title):
         return self.extra_keys.get(title) or self.store.keys(title)
+
+    @staticmethod
+    def _decrypt(g, ic, keys):
+        return security.decrypt(g.security_control, bytes(g.system_title), ic, keys[0],
+                                g.ciphered_text, keys[1])
 
     def handle(self, topic, apdu):
         """(report dict, (topic, ack APDU) or None)."""
@@ -122,11 +131,19 @@ class HeadEnd:
             keys = self.keys(title)
             if keys is None:
                 raise Reject("unknown-meter", "no keys for this system title")
+            rotated = False
             try:
-                plain = security.decrypt(g.security_control, bytes(g.system_title), ic,
-                                         keys[0], g.ciphered_text, keys[1])
+                plain = self._decrypt(g, ic, keys)
             except DecryptionError:
-                raise Reject("bad-tag", "authentication failed")
+                # an install-keys command applied: the meter seals under the staged keys
+                staged = self.store.next_keys(title)
+                try:
+                    if staged is None:
+                        raise DecryptionError()
+                    plain = self._decrypt(g, ic, staged)
+                except DecryptionError:
+                    raise Reject("bad-tag", "authentication failed")
+                keys, rotated = staged, True
             last = self.store.last_ic(title)
             if ic <= last:  # authentic but not fresh
                 raise Reject(REPLAY, "counter %d, last accepted %d" % (ic, last))
@@ -141,11 +158,20 @@ class HeadEnd:
         # the chain is checked entry after entry in sequence order
         items = [i for i in items if i["type"] != "event"] + sorted(
             (i for i in items if i["type"] == "event"), key=lambda i: i["seq"])
+        if rotated:  # the meter confirms its new keys by using them
+            self.store.promote_keys(title, now_s)
         counts, downlink_ic = self.store.accept(title, ic, items, now_s, check_event)
         ack = seal_ack(keys[0], keys[1], downlink_ic, payload.ack(ic, now_s))
         report = {"event": "accepted", "meter": title, "counter": ic,
                   "downlink_counter": downlink_ic}
         report.update(counts)
+        if rotated:
+            report["keys_rotated"] = True
+        commands = self.store.unanswered_commands(title, now_s)
+        self.commands_out = [("meters/%s/cmd" % title, token) for _id, token in commands]
+        if commands:
+            self.store.mark_sent([i for i, _t in commands], now_s)
+            report["commands_sent"] = len(commands)
         verdicts = [i["text"] for i in items if i["type"] == "fw_result"]
         if verdicts:  # authenticated: the firmware sender may retire the package
             report["firmware_results"] = verdicts
@@ -184,9 +210,13 @@ def _describe(r):
             r["meter"], "-" if r["counter"] is None else r["counter"], r["reason"], r["detail"])
     if kind == "accepted":
         return ("meter %s counter %d: %d readings, %d events, %d lost notices, %d duplicates, "
-                "%d chain problems -> acked (downlink counter %d)"
+                "%d chain problems%s%s%s -> acked (downlink counter %d)"
                 % (r["meter"], r["counter"], r["readings"], r["events"], r["lost"],
-                   r["duplicates"], r["problems"], r["downlink_counter"]))
+                   r["duplicates"], r["problems"],
+                   ", new keys in use" if r.get("keys_rotated") else "",
+                   ", %d command answers" % r["answers"] if r.get("answers") else "",
+                   ", %d commands sent" % r["commands_sent"] if r.get("commands_sent") else "",
+                   r["downlink_counter"]))
     if kind == "connected":
         return "connected to %s (%s)" % (r["broker"], "messages kept while away are coming"
                                          if r["session_present"] else "new session")
@@ -263,6 +293,8 @@ def serve(args):
             raise
         if ack is not None:
             pending[:] = [info for info in pending if not info.is_published()]
+            for topic, token in head.commands_out:  # before the ack: the meter is listening
+                pending.append(client.publish(topic, token, qos=1))
             pending.append(client.publish(ack[0], ack[1], qos=1))
         client.ack(msg.mid, msg.qos)  # PUBACK only once the message is stored
         state["accepted" if ack else "rejected"] += 1
@@ -303,6 +335,163 @@ def serve(args):
     if not state["connected"]:
         raise ToolError("could not reach the MQTT broker at %s:%d" % (host, port))
     emit({"event": "stopped", "accepted": state["accepted"], "rejected": state["rejected"]})
+
+
+# --- commissioning kit, commands, key rotation ---------------------------------------
+def _title_of(meter_id):
+    return system_title(meter_id).hex()
+
+
+def _write_private(path, data):
+    """A file only its owner can read (keys): refused if it exists."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ToolError("%s exists: refusing to overwrite keys" % path)
+    with os.fdopen(fd, "w") as f:
+        f.write(data)
+
+
+def commission_cmd(args):
+    """The commissioning kit: new keys for one meter, registered here in the same step and
+    written only into the technician's bundle; prints what the technician reads back."""
+    from update.policy import verify_initial
+
+    try:
+        with open(args.policy, "rb") as f:
+            policy_raw = f.read()
+    except OSError as exc:
+        raise ToolError("cannot read policy %s: %s" % (args.policy, exc.strerror or exc))
+    try:
+        policy = verify_initial(policy_raw)  # the meter's own check: signed by its root
+    except ValueError as exc:
+        raise ToolError("policy %s would be refused by the meter: %s" % (args.policy, exc))
+    if args.broker:
+        _broker(args.broker)
+    if not 900 <= args.interval_s <= 7 * 86400:
+        raise ToolError("--interval-s must be 900..604800 (the meter's own limits)")
+    title = _title_of(args.meter_id)
+    store = _open_store(args.db, must_exist=False)
+    if store.keys(title) is not None:
+        raise ToolError("meter %s (system title %s) has keys in %s already: rotate them with "
+                        "rotate-keys" % (args.meter_id, title, args.db))
+    os.makedirs(args.out, exist_ok=True)
+    keys_path = os.path.join(args.out, "keys.json")
+    if os.path.exists(keys_path):
+        raise ToolError("%s exists: refusing to overwrite keys" % keys_path)
+    kek, ek, ak = os.urandom(16), os.urandom(16), os.urandom(16)
+    bundle = {"meter_id": args.meter_id, "system_title": title, "kek": kek.hex(),
+              "ek": ek.hex(), "ak": ak.hex()}
+    _write_private(keys_path, json.dumps(bundle, sort_keys=True, indent=1) + "\n")
+    try:
+        store.add_keys(title, ek, ak, int(time.time()), kek=kek, meter_id=args.meter_id)
+    except StoreError:
+        os.remove(keys_path)
+        raise
+    with open(os.path.join(args.out, "policy.json"), "wb") as f:
+        f.write(policy_raw)
+    words = ["commission", "policy.json", "keys.json"]
+    if args.broker:
+        words += [args.broker, str(args.interval_s)]
+    if args.ca:
+        with open(args.ca, "rb") as src, open(os.path.join(args.out, "ca.pem"), "wb") as dst:
+            dst.write(src.read())
+        words.append("ca_path=ca.pem")
+    steps = ("Commissioning meter %s (system title %s)\n\n"
+             "At the meter, from this folder:\n"
+             "  python -m tools.field --port PORT %s\n\n"
+             "The meter prints its policy fingerprint: it must read %s.\n"
+             "keys.json holds the meter's keys: the meter deletes its copy once installed;\n"
+             "delete this one after commissioning (the head-end holds them).\n"
+             % (args.meter_id, title, " ".join(words), policy.fingerprint()))
+    with open(os.path.join(args.out, "COMMISSION.txt"), "w") as f:
+        f.write(steps)
+    data = {"meter_id": args.meter_id, "system_title": title, "bundle": args.out,
+            "policy_version": policy.version, "policy_fingerprint": policy.fingerprint(),
+            "field_command": "python -m tools.field --port PORT " + " ".join(words)}
+    if args.json:
+        print(json.dumps(data, sort_keys=True))
+        return
+    print("meter %s: system title %s, keys registered in %s (not shown)" % (
+        args.meter_id, title, args.db))
+    print("bundle for the technician: %s (keys.json, policy.json%s, COMMISSION.txt)" % (
+        args.out, ", ca.pem" if args.ca else ""))
+    print("policy v%d fingerprint %s: the meter must print the same" % (
+        policy.version, policy.fingerprint()))
+
+
+def send_cmd(args):
+    """Queue an operator-signed token for its meter: sent in the meter's next session, and
+    again in each session until the meter's audit log answers it."""
+    from tools.command import token as tok
+
+    doc = tok.read(args.token)
+    body = doc.body
+    title = _title_of(body["meter"])
+    store = _open_store(args.db)
+    if store.keys(title) is None:
+        raise ToolError("no keys for meter %s (system title %s): the head-end cannot reach it"
+                        % (body["meter"], title))
+    if not doc.env["signatures"]:
+        raise ToolError("%s is not signed: sign it with python -m tools.command sign"
+                        % args.token)
+    store.queue_command(title, body["command"], body["counter"], doc.env_raw, int(time.time()))
+    data = {"queued": True, "meter": body["meter"], "system_title": title,
+            "command": body["command"], "counter": body["counter"]}
+    print(json.dumps(data, sort_keys=True) if args.json else
+          "queued %s #%d for meter %s (system title %s): sent in its next session" % (
+              body["command"], body["counter"], body["meter"], title))
+
+
+def commands_cmd(args):
+    rows = _open_store(args.db).command_list()
+    if args.json:
+        print(json.dumps(rows, sort_keys=True))
+        return
+    if not rows:
+        print("no commands queued")
+    for r in rows:
+        state = r["result"] or ("sent %d time(s), last %s" % (r["sends"], _iso(r["sent_s"]))
+                                if r["sent_s"] else "queued")
+        print("%s  %-18s #%-6d %s" % (r["meter"], r["command"], r["counter"], state))
+        if r["detail"]:
+            print("    " + r["detail"][:74])
+
+
+def rotate_cmd(args):
+    """New uplink keys for a meter, wrapped under its KEK into an unsigned install-keys
+    token; the head-end keeps using the current keys until the meter seals with the new."""
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+
+    from tools.command import token as tok
+
+    title = _title_of(args.meter_id)
+    store = _open_store(args.db)
+    held = store.meter_keys(title)
+    if held is None:
+        raise ToolError("no keys for meter %s (system title %s)" % (args.meter_id, title))
+    if held["kek"] is None:
+        raise ToolError("the head-end does not hold meter %s's KEK (keys added by hand, not "
+                        "by the commissioning kit): it cannot wrap new keys" % args.meter_id)
+    if held["next_ek"] is not None and not args.restage:
+        raise ToolError("a key rotation for meter %s waits for the meter already (--restage "
+                        "replaces it)" % args.meter_id)
+    ek, ak = os.urandom(16), os.urandom(16)
+    kek = os.urandom(16) if args.new_kek else None
+    old_kek = held["kek"]
+    params = {"wrapped_ek": aes_key_wrap(old_kek, ek).hex(),
+              "wrapped_ak": aes_key_wrap(old_kek, ak).hex(),
+              "wrapped_kek": aes_key_wrap(old_kek, kek).hex() if kek else None}
+    expires = int(time.time()) + args.expires_days * 86400
+    body = tok.body("install-keys", params, args.meter_id, args.counter, expires)
+    tok.write(args.out, body)
+    store.stage_keys(title, ek, ak, kek)
+    data = {"out": args.out, "meter_id": args.meter_id, "system_title": title,
+            "counter": args.counter, "new_kek": bool(kek)}
+    print(json.dumps(data, sort_keys=True) if args.json else
+          "wrote %s: install-keys #%d for meter %s (new EK, AK%s, wrapped under its KEK), "
+          "unsigned: sign it, then send it; the head-end switches keys when the meter uses "
+          "them" % (args.out, args.counter, args.meter_id, ", KEK" if kek else ""))
 
 
 # --- keys, export, status ------------------------------------------------------------
@@ -410,12 +599,39 @@ def _parser():
     e.add_argument("--csv", required=True, metavar="OUT.csv", help="output file, - for stdout")
     sub.add_parser("status", parents=[common],
                    help="per meter: readings, counters, replays, forgeries, chain problems")
+    c = sub.add_parser("commission", parents=[common],
+                       help="commissioning kit: new keys for a meter, registered here, and the "
+                       "technician's bundle")
+    c.add_argument("--meter-id", required=True, help="the meter's id (its P1 equipment id)")
+    c.add_argument("--policy", required=True, help="the operator's trust policy, root-signed")
+    c.add_argument("--broker", metavar="HOST:PORT", help="the broker the meter connects to")
+    c.add_argument("--interval-s", type=int, default=86400,
+                   help="seconds between uplink sessions (900..604800, default 86400)")
+    c.add_argument("--ca", metavar="CA.pem", help="the CA the broker's certificate chains to")
+    c.add_argument("--out", required=True, metavar="DIR", help="folder for the bundle")
+    s2 = sub.add_parser("send", parents=[common],
+                        help="queue a signed command token for its meter (sent in its sessions)")
+    s2.add_argument("token", help="a token from python -m tools.command, signed")
+    sub.add_parser("commands", parents=[common],
+                   help="queued commands and what the meters answered")
+    r = sub.add_parser("rotate-keys", parents=[common],
+                       help="new uplink keys for a meter as an unsigned install-keys token")
+    r.add_argument("--meter-id", required=True, help="the meter's id")
+    r.add_argument("--counter", type=int, required=True,
+                   help="the token's counter, above the last the meter applied")
+    r.add_argument("--new-kek", action="store_true", help="replace the KEK as well")
+    r.add_argument("--expires-days", type=int, default=7, help="token validity (default 7)")
+    r.add_argument("--restage", action="store_true",
+                   help="replace a rotation that still waits for the meter")
+    r.add_argument("--out", required=True, help="token file to write")
     return p
 
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    run = {"serve": serve, "keys": keys_cmd, "export": export, "status": status}[args.command]
+    run = {"serve": serve, "keys": keys_cmd, "export": export, "status": status,
+           "commission": commission_cmd, "send": send_cmd, "commands": commands_cmd,
+           "rotate-keys": rotate_cmd}[args.command]
     return exit_status("headend", lambda: run(args), refusals=(ToolError, StoreError))
 
 

@@ -5,11 +5,12 @@ Every message is applied in one transaction, so a crash never leaves half a mess
 never lets the downlink counter repeat. Keys never leave this module except to decrypt.
 """
 import hashlib
+import re
 import sqlite3
 
 from tools.shared.files import read_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_COUNTER = 0xFFFFFFFF
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (title TEXT PRIMARY KEY, ek BLOB NOT NULL, ak BLOB NOT NULL,
@@ -33,7 +34,22 @@ CREATE TABLE IF NOT EXISTS chain_problems (id INTEGER PRIMARY KEY, title TEXT NO
 CREATE TABLE IF NOT EXISTS rejects (id INTEGER PRIMARY KEY, title TEXT NOT NULL,
     reason TEXT NOT NULL, detail TEXT NOT NULL, ic INTEGER, received_s INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS commands (id INTEGER PRIMARY KEY, title TEXT NOT NULL,
+    command TEXT NOT NULL, counter INTEGER NOT NULL, token BLOB NOT NULL,
+    queued_s INTEGER NOT NULL, sent_s INTEGER, sends INTEGER NOT NULL DEFAULT 0,
+    result TEXT, detail TEXT, answered_s INTEGER, UNIQUE (title, counter));
 """
+# schema 1 -> 2: the KEK (commissioning kit), the meter id, and keys waiting for the meter
+_KEYS_V2 = (("kek", "BLOB"), ("meter_id", "TEXT"), ("next_ek", "BLOB"), ("next_ak", "BLOB"),
+            ("next_kek", "BLOB"), ("rotated_s", "INTEGER"))
+RESEND_S = 120  # an unanswered command goes again in a session this much later
+# the meter's audit codes for a command's outcome (control/audit.py CODES)
+COMMAND_APPLIED = 19
+TOKEN_REFUSED = 13
+BREAK_GLASS = (15, 16)
+ANSWER_CODES = (COMMAND_APPLIED, TOKEN_REFUSED) + BREAK_GLASS
+# "<command or reason> #<counter> via operator-link: ...": the token the entry answers
+_ANSWER = re.compile(r"(?:#(\d+) )?via operator-link\b")
 # a replayed APDU is authentic but stale; everything else refused is a forgery
 REPLAY = "replay"
 
@@ -59,10 +75,14 @@ def parse_hex(value, n_bytes, what):
 
 
 def load_keys_file(path):
-    """{title hex: (ek, ak)} from {"<system title hex>": {"ek": hex, "ak": hex}, ...}."""
+    """{title hex: (ek, ak)} from {"<system title hex>": {"ek": hex, "ak": hex}, ...}, or
+    from one meter's kit file (the commissioning kit's keys.json, the file the meter
+    installs): {"system_title": hex, "ek": hex, "ak": hex, "kek": hex, "meter_id": ...}."""
     if not path:
         return {}
     data = read_json(path, "keys file ", refusal=StoreError)
+    if isinstance(data, dict) and "system_title" in data:
+        data = {data["system_title"]: data}
     if not isinstance(data, dict):
         raise StoreError('keys file %s must map system title to {"ek": .., "ak": ..}' % path)
     keys = {}
@@ -88,6 +108,10 @@ class Store:
                                  % (path, version, SCHEMA_VERSION))
             with self.db:
                 self.db.executescript(_SCHEMA)
+                have = [row[1] for row in self.db.execute("PRAGMA table_info(keys)")]
+                for name, kind in _KEYS_V2:
+                    if name not in have:
+                        self.db.execute("ALTER TABLE keys ADD COLUMN %s %s" % (name, kind))
                 self.db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
         except sqlite3.Error as exc:
             raise StoreError("cannot use database %s: %s" % (path, exc))
@@ -96,23 +120,88 @@ class Store:
         self.db.close()
 
     # --- keys (in production an HSM holds them and only decrypts/encrypts on request) ---
-    def add_keys(self, title, ek, ak, now_s, replace=False):
+    def add_keys(self, title, ek, ak, now_s, replace=False, kek=None, meter_id=None):
         with self.db:
             if not replace and self.keys(title) is not None:
                 raise StoreError("meter %s already has keys (use --replace to rotate them)"
                                  % title)
             # the meter's invocation counter carries on under new keys: last_ic is kept
-            self.db.execute("INSERT OR REPLACE INTO keys VALUES (?, ?, ?, ?)",
-                            (title, ek, ak, now_s))
+            self.db.execute("INSERT OR REPLACE INTO keys (title, ek, ak, added_s, kek, meter_id) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", (title, ek, ak, now_s, kek, meter_id))
 
     def keys(self, title):
         row = self.db.execute("SELECT ek, ak FROM keys WHERE title=?", (title,)).fetchone()
         return None if row is None else (bytes(row[0]), bytes(row[1]))
 
+    def meter_keys(self, title):
+        """{ek, ak, kek, meter_id, next_ek, next_ak, next_kek} (None where unknown) or None."""
+        row = self.db.execute("SELECT ek, ak, kek, meter_id, next_ek, next_ak, next_kek FROM "
+                              "keys WHERE title=?", (title,)).fetchone()
+        if row is None:
+            return None
+        names = ("ek", "ak", "kek", "meter_id", "next_ek", "next_ak", "next_kek")
+        return {n: bytes(v) if isinstance(v, (bytes, memoryview)) else v
+                for n, v in zip(names, row)}
+
+    def next_keys(self, title):
+        row = self.db.execute("SELECT next_ek, next_ak FROM keys WHERE title=? AND next_ek IS "
+                              "NOT NULL", (title,)).fetchone()
+        return None if row is None else (bytes(row[0]), bytes(row[1]))
+
+    def stage_keys(self, title, ek, ak, kek):
+        """Keys an install-keys token carries to the meter: used once the meter seals with
+        them (promote_keys), the current ones until then."""
+        with self.db:
+            cur = self.db.execute("UPDATE keys SET next_ek=?, next_ak=?, next_kek=? WHERE title=?",
+                                  (ek, ak, kek, title))
+            if not cur.rowcount:
+                raise StoreError("meter %s has no keys to rotate" % title)
+
+    def promote_keys(self, title, now_s):
+        """The meter sealed a message under the staged keys: they are its keys now."""
+        with self.db:
+            self.db.execute("UPDATE keys SET ek=next_ek, ak=next_ak, kek=COALESCE(next_kek, kek),"
+                            " next_ek=NULL, next_ak=NULL, next_kek=NULL, rotated_s=? "
+                            "WHERE title=? AND next_ek IS NOT NULL", (now_s, title))
+
     def key_list(self):
+        rows = self.db.execute("SELECT title, ek, ak, added_s, meter_id, kek IS NOT NULL, "
+                               "next_ek IS NOT NULL, rotated_s FROM keys ORDER BY title")
         return [{"meter": t, "ek_fingerprint": fingerprint(ek), "ak_fingerprint": fingerprint(ak),
-                 "added_s": s}
-                for t, ek, ak, s in self.db.execute("SELECT * FROM keys ORDER BY title")]
+                 "added_s": s, "meter_id": meter_id, "kek_held": bool(kek),
+                 "rotation_pending": bool(pending), "rotated_s": rotated}
+                for t, ek, ak, s, meter_id, kek, pending, rotated in rows]
+
+    # --- commands for the meters (operator-signed tokens, sent in the meter's session) --
+    def queue_command(self, title, command, counter, token, now_s):
+        try:
+            with self.db:
+                self.db.execute("INSERT INTO commands (title, command, counter, token, queued_s) "
+                                "VALUES (?, ?, ?, ?, ?)", (title, command, counter, token, now_s))
+        except sqlite3.IntegrityError:
+            raise StoreError("a command with counter %d is queued for meter %s already"
+                             % (counter, title))
+
+    def unanswered_commands(self, title, now_s):
+        """[(id, token)] to send now, in the order they were queued: not yet answered by
+        the meter's audit log, and not sent in the last RESEND_S (once per session: a
+        session's messages come seconds apart, and the answer comes in the next session)."""
+        return [(i, bytes(t)) for i, t in self.db.execute(
+            "SELECT id, token FROM commands WHERE title=? AND result IS NULL AND "
+            "(sent_s IS NULL OR sent_s <= ?) ORDER BY id", (title, now_s - RESEND_S))]
+
+    def mark_sent(self, ids, now_s):
+        with self.db:
+            for i in ids:
+                self.db.execute("UPDATE commands SET sent_s=?, sends=sends+1 WHERE id=?",
+                                (now_s, i))
+
+    def command_list(self, title=None):
+        sql = ("SELECT id, title, command, counter, queued_s, sent_s, sends, result, detail, "
+               "answered_s FROM commands%s ORDER BY id" % (" WHERE title=?" if title else ""))
+        names = ("id", "meter", "command", "counter", "queued_s", "sent_s", "sends", "result",
+                 "detail", "answered_s")
+        return [dict(zip(names, row)) for row in self.db.execute(sql, (title,) if title else ())]
 
     # --- per-meter counters -----------------------------------------------------------
     def _meter(self, title):
@@ -187,6 +276,28 @@ class Store:
         self.db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)",
                         (title, seq, raw, e["time_s"], e["code"], e["text"], ic, now_s))
         counts["events"] += 1
+        match = _ANSWER.search(e["text"]) if e["code"] in ANSWER_CODES else None
+        if match is not None:
+            self._answer(title, match.group(1), e, now_s, counts)
+
+    def _answer(self, title, counter, e, now_s, counts):
+        """The meter's audit entry for a command that came over the link, naming the
+        token's counter. The first answer counts: a token sent again after it applied is
+        refused as replayed, which changes nothing. A token refused before its counter
+        could be read (malformed) answers the oldest sent command still unanswered."""
+        if counter is not None:
+            row = self.db.execute("SELECT id FROM commands WHERE title=? AND counter=? AND "
+                                  "result IS NULL", (title, int(counter))).fetchone()
+        else:
+            row = self.db.execute("SELECT id FROM commands WHERE title=? AND result IS NULL "
+                                  "AND sent_s IS NOT NULL ORDER BY id LIMIT 1",
+                                  (title,)).fetchone()
+        if row is None:
+            return
+        applied = e["code"] != TOKEN_REFUSED
+        self.db.execute("UPDATE commands SET result=?, detail=?, answered_s=? WHERE id=?",
+                        ("applied" if applied else "refused", e["text"][:200], now_s, row[0]))
+        counts["answers"] = counts.get("answers", 0) + 1
 
     def _store_fw_result(self, title, ic, item, now_s, counts, _check):
         """A firmware verdict: reported to the firmware sender (serve), not stored; the
