@@ -182,6 +182,18 @@ def restart():
     machine.reset()
 
 
+def record_trial_failure(exc):
+    """Keep why the firmware on trial failed to start (fw/last-failure, update.layout's
+    LAST_FAILURE): the boot stage names it when it gives up on the slot, so the audit log
+    says why. Import-free and best effort: this runs on the path where the new firmware
+    has just failed."""
+    try:
+        with open("fw/last-failure", "w") as f:
+            f.write(("%s: %s" % (type(exc).__name__, exc))[:80])
+    except OSError:
+        pass
+
+
 def on_trial_slot():
     """True when the boot stage chose an updated slot (its folder leads sys.path)."""
     return bool(sys.path) and sys.path[0].lstrip("/").startswith("fw/")
@@ -200,6 +212,7 @@ if __name__ == "__main__":
     except Exception as exc:  # noqa: BLE001 - any failure of an updated firmware
         sys.print_exception(exc)
         if on_trial_slot():
+            record_trial_failure(exc)
             # as a watchdog would: restart, so the boot stage counts the failed boot and
             # returns to the previous firmware after MAX_TRIAL_BOOTS
             restart()

@@ -310,8 +310,9 @@ def firmware(json=False):
         "active   %s (slot %s)%s" % (data["active_version"], data["active"] or "factory",
                                      ", ON TRIAL boot %d" % data["boots"] if data["trial"] else ""),
         "previous %s (slot %s)" % (data["previous_version"] or "-", data["previous"] or "factory"),
-        "security counter %d   policy v%s %s" % (data["floor"], data["policy_version"],
-                                               data["policy_fingerprint"] or "")])
+        "security counter %d   policy %s" % (data["floor"], (
+            "v%d %s" % (data["policy_version"], data["policy_fingerprint"])
+            if data["policy_version"] is not None else "none (not commissioned)"))])
 
 
 def reboot():

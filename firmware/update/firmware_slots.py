@@ -106,14 +106,16 @@ class UpdateState:
         f["reverted"] = reason[:120]
         self._save(f)
 
-    def count_trial_boot(self, max_boots=MAX_TRIAL_BOOTS):
+    def count_trial_boot(self, max_boots=MAX_TRIAL_BOOTS, last_failure=None):
         """At boot, before the trial firmware runs: count the attempt, or revert when
-        max_boots attempts went by unconfirmed. True if the trial goes on."""
+        max_boots attempts went by unconfirmed (naming last_failure, why it last failed to
+        start, when known). True if the trial goes on."""
         if not self.fields["trial"]:
             return False
         if self.fields["boots"] >= max_boots:
-            self.revert("%s not confirmed after %d boots" % (
-                self.fields["active_version"], max_boots))
+            self.revert("%s not confirmed after %d boots%s" % (
+                self.fields["active_version"], max_boots,
+                "; last failure: " + last_failure if last_failure else ""))
             return False
         f = dict(self.fields)
         f["boots"] += 1

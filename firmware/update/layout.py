@@ -8,6 +8,8 @@ FW_DIR = "fw"  # the slots fw/a, fw/b and the pointer record
 SLOTS = ("a", "b")
 MANIFEST_NAME = "manifest.json"
 MAX_TRIAL_BOOTS = 3
+# in FW_DIR: why the firmware on trial last failed to start (main.record_trial_failure)
+LAST_FAILURE = "last-failure"
 
 
 def slot_dir(slot):

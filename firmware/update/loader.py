@@ -9,7 +9,7 @@ import sys
 
 from update.errors import UpdateRejected
 
-from update.layout import FW_DIR, MAX_TRIAL_BOOTS, slot_dir
+from update.layout import FW_DIR, LAST_FAILURE, MAX_TRIAL_BOOTS, slot_dir
 
 # Modules the boot stage itself imports; forgotten after the choice so the slot's own
 # copies are the ones the firmware gets.
@@ -26,7 +26,9 @@ def select_slot(store, tree, max_trial_boots=MAX_TRIAL_BOOTS, check=True, buf=No
     except UpdateRejected:
         return ""  # an unreadable pointer (never written by this code): factory image
     buf = buf if buf is not None else bytearray(512)
-    state.count_trial_boot(max_trial_boots)
+    failure = _last_failure(store)
+    if not state.count_trial_boot(max_trial_boots, failure) and failure is not None:
+        _forget_failure(store)  # no trial any more: its failure is in the pointer's reason
     while state.active:
         if not check:
             break
@@ -38,6 +40,21 @@ def select_slot(store, tree, max_trial_boots=MAX_TRIAL_BOOTS, check=True, buf=No
         except OSError as exc:
             state.revert("slot %s unreadable: %s" % (state.active, exc))
     return slot_dir(state.active)
+
+
+def _last_failure(store):
+    try:
+        data = store.read(LAST_FAILURE)
+        return None if data is None else bytes(data).decode()[:80]
+    except (OSError, ValueError):  # the boot stage never raises
+        return None
+
+
+def _forget_failure(store):
+    try:
+        store.remove(LAST_FAILURE)
+    except OSError:
+        pass
 
 
 def running_slot():

@@ -13,6 +13,7 @@ allocation grows with the manifest (a board's heap has no 7 KB block late in its
 import hashlib
 import struct
 
+from civiltime import iso_utc
 from compat import const
 from crypto.ct import equal
 from update import manifest as manifest_mod
@@ -77,8 +78,8 @@ class Verifier:
             raise UpdateRejected("wrong-board", "package for %s/%s, meter is %s/%s" % (
                 manifest.board, manifest.hardware_id, self.board, self.hardware_id))
         if self.now_s >= manifest.expires:
-            raise UpdateRejected("expired", "expired at %d, meter clock %d" % (
-                manifest.expires, self.now_s))
+            raise UpdateRejected("expired", "expired %s, meter clock %s" % (
+                iso_utc(manifest.expires), iso_utc(self.now_s)))
         if manifest.security_counter < self.counter_floor:
             raise UpdateRejected("rollback", "security counter %d, meter has %d" % (
                 manifest.security_counter, self.counter_floor))

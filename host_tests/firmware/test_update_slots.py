@@ -71,6 +71,32 @@ def test_confirm_keeps_the_slot_and_raises_the_security_counter():
     assert not meter.updater().confirm()  # nothing on trial any more
 
 
+def test_a_revert_names_why_the_trial_failed_to_start_and_forgets_it():
+    meter = Meter()
+    meter.install(_release("r1", 1))
+    meter.updater().confirm()
+    meter.install(_release("r2", 2))
+    for _ in range(layout.MAX_TRIAL_BOOTS):
+        assert meter.boot() == "fw/b"
+        # main.record_trial_failure, on the path where the new firmware failed
+        meter.flash.write(layout.LAST_FAILURE, b"ImportError: no module named 'x'")
+    assert meter.boot() == "fw/a"
+    reason = meter.updater().report_boot()
+    assert reason == ("r2 not confirmed after %d boots; last failure: ImportError: no module "
+                      "named 'x'" % layout.MAX_TRIAL_BOOTS)
+    assert meter.flash.read(layout.LAST_FAILURE) is None  # named once, then forgotten
+
+
+def test_a_confirmed_trial_forgets_an_earlier_failed_start():
+    meter = Meter()
+    meter.install(_release("r1", 1))
+    meter.boot()
+    meter.flash.write(layout.LAST_FAILURE, b"OSError: 5")  # one start failed, the next ran
+    meter.boot()
+    assert meter.updater().confirm()
+    assert meter.flash.read(layout.LAST_FAILURE) is None
+
+
 def test_security_counter_is_not_raised_before_confirmation():
     meter = Meter()
     meter.install(_release("r1", 7))

@@ -314,3 +314,26 @@ def test_serve_reconnects_after_a_broker_restart(tmp_path):
         broker.stop()
     assert code == 0, stderr
     assert any(e["event"] == "disconnected" for e in serve.lines)
+
+
+def test_two_head_ends_with_one_client_id_are_found_out(tmp_path):
+    """Two head-ends with the same client id take the broker session from each other in
+    turn, each missing what arrives meanwhile: the head-end notices and stops, naming the
+    client id, instead of carrying on half deaf."""
+    broker = Broker(str(tmp_path))
+    first = Serve(broker, str(tmp_path / "a.sqlite"))
+    second = Serve(broker, str(tmp_path / "b.sqlite"))
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while first.proc.poll() is None and second.proc.poll() is None:
+            assert time.monotonic() < deadline, "both head-ends ran on with one client id"
+            time.sleep(0.2)
+    finally:
+        for serve in (first, second):
+            if serve.proc.poll() is None:
+                serve.proc.send_signal(signal.SIGTERM)
+        results = [serve.wait() for serve in (first, second)]
+        broker.stop()
+    stopped = [(code, err) for code, err in results if code == 1]
+    assert stopped, results
+    assert "another head-end is probably using client id 'headend-OPHE0001'" in stopped[0][1]

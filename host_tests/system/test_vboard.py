@@ -124,3 +124,23 @@ def test_calibration_step_runs_at_the_repl_of_the_virtual_board(tmp_path):
     assert "floor" in out
     stored = (tmp_path / "fs" / "data" / "calibration").read_bytes()
     assert b"#cal v1 crc32=" in stored
+
+
+@needs_tools
+def test_a_second_board_on_the_same_flash_is_refused_and_the_first_runs_on(tmp_path):
+    """Two virtual boards on one flash would log a false power failure and fork the audit
+    chain: the second is refused before it touches anything."""
+    from tools.vboard import BootError
+
+    fs_dir = str(tmp_path / "fs")
+    device_file = str(tmp_path / "device")
+    with VirtualBoard(fs_dir=fs_dir, device_file=device_file) as first:
+        second = VirtualBoard(fs_dir=fs_dir, device_file=device_file)
+        with pytest.raises(BootError) as refused:
+            second.start()
+        assert "another virtual board (process %d) is using" % os.getpid() in str(refused.value)
+        with open(device_file) as f:
+            assert f.read().strip() == first.device  # the first board's device file stays
+        assert board_eval(first.device, "1 + 1") == 2
+    with VirtualBoard(fs_dir=fs_dir) as again:  # free once the first has stopped
+        assert board_eval(again.device, "2 + 2") == 4

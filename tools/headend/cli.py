@@ -36,6 +36,8 @@ from tools.headend.store import (REPLAY, Store, StoreError, load_keys_file,  # n
                                  parse_hex)
 
 SC_SUITE0_AUTH_ENC = 0x30
+TAKEOVER_DROPS = 4  # disconnects within TAKEOVER_WINDOW_S: the session is being taken over
+TAKEOVER_WINDOW_S = 30
 GCM_TAG_LEN = 12
 UP_TOPIC = "meters/+/up"
 STATUS_BITS = ((intervals.STATUS_SUMMER, "summer"), (intervals.STATUS_POWER_FAIL, "power-fail"),
@@ -242,7 +244,7 @@ def serve(args):
     firmware = FirmwareServer(args.firmware) if args.firmware else None
     topics = [UP_TOPIC] + ([OFFSET_TOPIC] if firmware else [])
     state = {"last_s": time.monotonic(), "connected": False, "error": None, "stop": False,
-             "accepted": 0, "rejected": 0}
+             "accepted": 0, "rejected": 0, "drops": []}
     pending = []
 
     def emit(report):
@@ -253,7 +255,7 @@ def serve(args):
         if reason_code.is_failure:
             emit({"event": "refused", "detail": "broker refused: %s" % reason_code})
             return
-        state["connected"] = True
+        state["connected"] = state["online"] = True
         state["last_s"] = time.monotonic()
         for topic in topics:  # again after every reconnect
             client.subscribe(topic, qos=1)
@@ -270,8 +272,20 @@ def serve(args):
         emit({"event": "subscribed", "topic": UP_TOPIC})
 
     def on_disconnect(client, userdata, flags, reason_code, properties):
-        if not state["stop"]:
-            emit({"event": "disconnected", "detail": "%s; reconnecting" % reason_code})
+        was_online, state["online"] = state.get("online", False), False
+        if state["stop"] or not was_online:
+            return
+        # a broker that drops a fresh session again and again is handing it to another
+        # client with the same id: two head-ends would take turns, each missing messages
+        now = time.monotonic()
+        state["drops"] = [t for t in state["drops"] if now - t < TAKEOVER_WINDOW_S] + [now]
+        if len(state["drops"]) >= TAKEOVER_DROPS:
+            state["error"] = ("the broker dropped this head-end %d times in %d s: another "
+                              "head-end is probably using client id %r (give each its own "
+                              "--client-id)" % (len(state["drops"]), TAKEOVER_WINDOW_S,
+                                                args.client_id))
+            return
+        emit({"event": "disconnected", "detail": "%s; reconnecting" % reason_code})
 
     def on_message(client, userdata, msg):
         if firmware is not None and "/fw/" in msg.topic:
