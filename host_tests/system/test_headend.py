@@ -337,3 +337,22 @@ def test_two_head_ends_with_one_client_id_are_found_out(tmp_path):
     stopped = [(code, err) for code, err in results if code == 1]
     assert stopped, results
     assert "another head-end is probably using client id 'headend-OPHE0001'" in stopped[0][1]
+
+
+def test_the_kits_keys_file_is_the_one_key_file_format(tmp_path):
+    """The commissioning kit's keys.json (what the meter installs) is what `keys add
+    --file` and `serve --keys` read: one format on both sides."""
+    from tools.headend.store import load_keys_file
+
+    title, ek, ak = METER_A
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps({"meter_id": "m-a", "system_title": title.hex(),
+                                "kek": "11" * 16, "ek": ek.hex(), "ak": ak.hex()}))
+    assert load_keys_file(str(path)) == {title.hex(): (ek, ak)}
+    db = str(tmp_path / "h.sqlite")
+    ok("keys", "add", "--db", db, "--file", str(path))
+    rows = json.loads(ok("keys", "list", "--db", db, "--json"))
+    assert [(r["meter"], r["meter_id"], r["kek_held"]) for r in rows] == [
+        (title.hex(), "m-a", True)]
+    proc = tool("keys", "add", "--db", db)
+    assert proc.returncode == 1 and "needs --file KEYS.json" in proc.stderr

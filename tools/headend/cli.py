@@ -18,6 +18,7 @@ import time
 from datetime import datetime, timezone
 
 from tools.shared.errors import ToolError, exit_status
+from tools.shared.files import read_json
 from tools.shared.paths import use_firmware
 
 use_firmware()
@@ -511,10 +512,24 @@ def rotate_cmd(args):
 # --- keys, export, status ------------------------------------------------------------
 def keys_cmd(args):
     if args.keys_command == "add":
-        title = parse_hex(args.system_title, 8, "--system-title").hex()
-        ek, ak = parse_hex(args.ek, 16, "--ek"), parse_hex(args.ak, 16, "--ak")
+        kek = meter_id = None
+        if args.file:  # the commissioning kit's keys.json, the file the meter installs
+            data = read_json(args.file, "keys file ", refusal=StoreError)
+            if not isinstance(data, dict) or not {"system_title", "ek", "ak"} <= set(data):
+                raise ToolError("%s is not a meter's keys file (system_title, ek, ak, kek)"
+                                % args.file)
+            title = parse_hex(data["system_title"], 8, "system_title").hex()
+            ek, ak = parse_hex(data["ek"], 16, "ek"), parse_hex(data["ak"], 16, "ak")
+            kek = parse_hex(data["kek"], 16, "kek") if data.get("kek") else None
+            meter_id = data.get("meter_id")
+        elif args.system_title and args.ek and args.ak:
+            title = parse_hex(args.system_title, 8, "--system-title").hex()
+            ek, ak = parse_hex(args.ek, 16, "--ek"), parse_hex(args.ak, 16, "--ak")
+        else:
+            raise ToolError("keys add needs --file KEYS.json, or --system-title, --ek and --ak")
         store = _open_store(args.db, must_exist=False)
-        store.add_keys(title, ek, ak, int(time.time()), args.replace)
+        store.add_keys(title, ek, ak, int(time.time()), args.replace, kek=kek,
+                       meter_id=meter_id)
         rows = [k for k in store.key_list() if k["meter"] == title]
     else:
         rows = _open_store(args.db).key_list()
@@ -603,9 +618,11 @@ def _parser():
                          description="Store a meter's keys in the head-end database. Keys "
                          "typed here stay in the shell history; in production an HSM holds "
                          "them and the head-end only asks it to decrypt and seal.")
-    ka.add_argument("--system-title", required=True, metavar="HEX", help="8 bytes, 16 hex digits")
-    ka.add_argument("--ek", required=True, metavar="HEX", help="encryption key, 16 bytes")
-    ka.add_argument("--ak", required=True, metavar="HEX", help="authentication key, 16 bytes")
+    ka.add_argument("--file", metavar="KEYS.json",
+                    help="a meter's keys file (the commissioning kit's keys.json)")
+    ka.add_argument("--system-title", metavar="HEX", help="8 bytes, 16 hex digits")
+    ka.add_argument("--ek", metavar="HEX", help="encryption key, 16 bytes")
+    ka.add_argument("--ak", metavar="HEX", help="authentication key, 16 bytes")
     ka.add_argument("--replace", action="store_true", help="replace the meter's keys (rotation)")
     ksub.add_parser("list", parents=[common], help="meters with keys, with key fingerprints")
     e = sub.add_parser("export", parents=[common], help="a meter's readings as CSV (kWh, UTC)")
