@@ -163,6 +163,16 @@ class App:
         self.update_p1_text()
         return self.switch.on
 
+    def consent(self, frequent):
+        """The consumer's consent to readings at every session (True) or once a day
+        (False, the default): no operator token, the consumer's right; logged."""
+        with self.lock:
+            if self.switch.consent(frequent):
+                self.audit.append(self.hw.clock.time(), "readings-consent",
+                                  "consumer: %s" % ("readings at every session" if frequent
+                                                    else "readings once a day"))
+        return self.switch.frequent_readings
+
     def update_p1_text(self):
         """P1's text message (0-0:96.13.0): what the consumer must know about the data."""
         texts = []

@@ -25,6 +25,7 @@ VERBS = (
     ("selftest", (), True),
     ("audit", (("n", "int?"),), True),
     ("comms", (("on", "onoff"),), True),
+    ("consent", (("frequent", "onoff"),), True),
     ("controlplane", (), True),
     ("firmware", (), True),
     ("apply", (("path", "path"),), True),
@@ -102,6 +103,8 @@ def status(json=False):
         "readings": snap,
         "operator_link": {
             "consumer_switch": "on" if app.switch.on else "off",
+            "readings": "every session (consumer's consent)" if app.switch.frequent_readings
+                        else "once a day",
             "broker": app.link.settings.get("broker"),
             "transport": link_settings.describe(app.link.settings),
             "wifi": app.hw.network.state() if app.hw.network is not None else None,
@@ -135,7 +138,9 @@ def status(json=False):
         "watchdog: %s" % (("%(timeout_ms)d ms, fed %(feeds)d times while metering"
                            % data["watchdog"]) if data["watchdog"] else
                           "none running (started by the metering loop on a board)"),
-        "operator link: consumer switch %s, broker %s" % (link["consumer_switch"], link["broker"] or "not set"),
+        "operator link: consumer switch %s, broker %s" % (link["consumer_switch"],
+                                                          link["broker"] or "not set"),
+        "  readings to the operator: %s" % link["readings"],
         "  transport %s" % link["transport"],
         "  wifi %s" % _wifi_line(link["wifi"]),
         "  keys %s" % (" ".join("%s=%s" % kv for kv in sorted(link["keys"].items())) if link["keys"] else "none (nothing is sent)"),
@@ -222,6 +227,15 @@ def comms(on, json=False):
     data = {"operator_link": "on" if state else "off"}
     return _out(data, json, ["operator link is now %s%s" % (
         data["operator_link"], "" if state else ": nothing is sent to the operator")])
+
+
+def consent(frequent, json=False):
+    """The consumer's consent to quarter-hour readings leaving more often than once a day
+    (no token: the consumer's right; the operator reads daily otherwise)."""
+    state = _app().consent(bool(frequent))
+    data = {"readings": "every session" if state else "once a day"}
+    return _out(data, json, ["readings now go to the operator %s%s" % (
+        data["readings"], " (the consumer consented at the meter)" if state else "")])
 
 
 def selftest(json=False):
@@ -366,7 +380,7 @@ def controlplane(json=False):
     policy = app.policies.current()
     glass = app.control.break_glass
     data = statement(app.meter_id, policy, glass, app.keys.fingerprints(),
-                     app.link.settings, app.switch.on)
+                     app.link.settings, app.switch.on, app.switch.frequent_readings)
     data["system_title"] = _hex(app.uplink.system_title)
     thresholds = data["policy"]["thresholds"]
     keys = data["policy"]["keys"]
@@ -390,6 +404,8 @@ def controlplane(json=False):
     for d in data["data_flows"]:
         lines += _wrap("to %s: %s" % (d["to"], d["how_often"]), "  ")
         lines += _wrap(d["what"], "    ")
+        if "consent" in d:
+            lines += _wrap(d["consent"], "    ")
     lines.append("uplink keys (operator's, fingerprints):")
     lines.append("  " + (" ".join("%s=%s" % kv for kv in sorted(uplink_keys.items()))
                          if uplink_keys else "none: nothing is sent to the operator"))

@@ -23,6 +23,10 @@ MAX_PLAINTEXT_BYTES = 1536
 ACK_TIMEOUT_MS = 10000
 MAX_CLOCK_STEP_S = 3600  # a larger correction is refused as absurd (and logged)
 HEADEND_SYSTEM_TITLE = b"OPHE0001"
+# readings leave the meter at most once a day without the consumer's consent (comms.switch);
+# a session may start up to a quarter-hour early (schedule jitter) and still count as a day
+READINGS_EVERY_S = 86400
+READINGS_EARLY_S = 900
 
 
 def system_title(meter_id):
@@ -61,7 +65,8 @@ class Uplink:
         self.ack_timeout_ms = ACK_TIMEOUT_MS
         self._lock = lock or NoLock()
         self.interval_s = interval_s
-        self.state = {"qh": 0, "ev": 0, "down_ic": 0, "contact_s": 0, "lost": 0, "sent": 0}
+        self.state = {"qh": 0, "ev": 0, "down_ic": 0, "contact_s": 0, "lost": 0, "sent": 0,
+                      "readings_s": 0}
         saved = self._slots.load()
         if saved is not None:
             self.state.update(json.loads(saved))
@@ -170,8 +175,12 @@ class Uplink:
         # under the old keys, and what was not acknowledged goes again in the next session,
         # under the new keys, which the head-end tries when the old ones fail
         self._session_keys = keys
+        now = self.clock.time()
+        readings_due = self.switch.frequent_readings or now >= self.state.get(
+            "readings_s", 0) + READINGS_EVERY_S - READINGS_EARLY_S
         with self._lock:
-            qh_limit = self.intervals.log.last_seq
+            # not due: qh_limit is what was sent already, so only events go in this session
+            qh_limit = self.intervals.log.last_seq if readings_due else self.state["qh"]
             ev_limit = self.audit.log.last_seq
             items, qh_through, ev_through = self._collect(qh_limit, ev_limit)
         # with nothing to report the session still opens, with one empty sealed message: it
@@ -189,6 +198,8 @@ class Uplink:
             while items or not sent:
                 self._send_sealed(client, keys, items)
                 with self._lock:
+                    if qh_through != self.state["qh"]:
+                        self.state["readings_s"] = now  # the day's readings went at `now`
                     self.state["qh"] = qh_through
                     self.state["ev"] = ev_through
                     self.state["contact_s"] = self.clock.time()

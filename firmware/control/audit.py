@@ -40,6 +40,7 @@ CODES = {
     20: "self-test-failed",
     21: "loop-error",
     22: "flash-full",
+    23: "readings-consent",
 }
 CODE_BY_NAME = {name: code for code, name in CODES.items()}
 _HEAD = ">IH"

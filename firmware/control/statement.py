@@ -11,19 +11,26 @@ REMOTE_ACCESS = ("off: no WebREPL, telnet or listening socket; the meter only co
                  "to the operator's broker")
 
 
-def uplink_schedule(switch_on, link):
-    """When readings go to the operator, as it is now: the consumer's switch first."""
+def uplink_schedule(switch_on, link, frequent_readings=False):
+    """When readings go to the operator, as it is now: the consumer's switch first, then
+    the consumer's consent (without it, readings go once a day whatever the interval)."""
     if not switch_on:
         return "never: the consumer switched the operator link off"
     if not link.get("broker"):
         return "never (no broker set)"
-    return "every %d s" % link.get("interval_s", 86400)
+    interval_s = link.get("interval_s", 86400)
+    if frequent_readings or interval_s >= 86400:
+        return "every %d s" % interval_s
+    return ("readings once a day (the consumer has not consented to more), audit-log "
+            "entries every %d s" % interval_s)
 
 
-def statement(meter_id, policy, break_glass, uplink_fingerprints, link, switch_on):
+def statement(meter_id, policy, break_glass, uplink_fingerprints, link, switch_on,
+              frequent_readings=False):
     """A dict (the shell's --json form). policy: update.policy.Policy or None (not
     commissioned); uplink_fingerprints: OperatorKeys.fingerprints(); link: the operator
-    link's settings; switch_on: the consumer's operator-link switch."""
+    link's settings; switch_on: the consumer's operator-link switch; frequent_readings:
+    the consumer's consent to readings more often than once a day."""
     keys = []
     thresholds = {}
     if policy is not None:
@@ -43,7 +50,7 @@ def statement(meter_id, policy, break_glass, uplink_fingerprints, link, switch_o
         "channels": [
             {"name": "local shell (USB/UART, mpremote)",
              "accepts": "reading: anyone at the meter; changes: operator-signed tokens only; "
-                        "the consumer's operator-link switch: no token"},
+                        "the consumer's operator-link switch and readings consent: no token"},
             {"name": "operator link (MQTT, outbound to %s)" % (link.get("broker") or "nobody"),
              "accepts": "authenticated acknowledgements; operator-signed tokens on /cmd"},
             {"name": "firmware update (shell or operator link)",
@@ -57,7 +64,10 @@ def statement(meter_id, policy, break_glass, uplink_fingerprints, link, switch_o
             {"to": "consumer (P1 port)", "what": "all registers, power, voltage, current, "
              "events", "how_often": "every second", "protection": "local port only"},
             {"to": "grid operator (uplink)", "what": "quarter-hour register readings and "
-             "audit-log entries", "how_often": uplink_schedule(switch_on, link),
+             "audit-log entries", "how_often": uplink_schedule(switch_on, link,
+                                                               frequent_readings),
+             "consent": "readings more often than daily: %s" % (
+                 "yes, given by the consumer at the meter" if frequent_readings else "no"),
              "protection": "AES-128-GCM under the operator's keys (DLMS suite 0); "
                            "transport: " + link_settings.describe(link),
              "state": "on" if switch_on else "off (consumer opt-out)"},

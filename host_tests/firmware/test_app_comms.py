@@ -192,3 +192,22 @@ def test_a_full_flash_is_said_in_status_and_the_audit_log_and_recovers():
         app.step()
     texts = [e["text"] for _s, e in app.audit.entries() if e["event"] == "flash-full"]
     assert texts == ["recovered: 1 readings had waited in RAM, 0 lost"], texts
+
+
+def test_the_consumers_consent_to_frequent_readings_is_theirs_logged_and_kept():
+    import service
+
+    root = temp_root("consent")
+    app = main.build("sim", paced=False, storage_root=root, p1_path=None)
+    main.app = app
+    assert app.switch.frequent_readings is False  # the default: once a day
+    assert service.consent(True, json=True) == {"readings": "every session"}
+    assert service.consent(True, json=True) == {"readings": "every session"}  # no change
+    entries = [e for _s, e in app.audit.entries() if e["event"] == "readings-consent"]
+    assert [e["text"] for e in entries] == ["consumer: readings at every session"]
+    flows = service.controlplane(json=True)["data_flows"]
+    assert flows[1]["consent"] == "readings more often than daily: yes, given by the " \
+        "consumer at the meter"
+    service.consent(False)
+    again = main.build("sim", paced=False, storage_root=root, p1_path=None)
+    assert again.switch.frequent_readings is False  # withdrawn, and kept across a restart

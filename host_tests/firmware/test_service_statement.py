@@ -6,7 +6,10 @@ from control import statement
 
 def test_the_uplink_schedule_follows_the_consumer_switch_and_the_broker():
     link = {"broker": "broker.example:1883", "interval_s": 900}
-    assert statement.uplink_schedule(True, link) == "every 900 s"
+    assert statement.uplink_schedule(True, link, frequent_readings=True) == "every 900 s"
+    # without the consumer's consent readings go once a day, whatever the interval
+    assert statement.uplink_schedule(True, link).startswith("readings once a day")
+    assert statement.uplink_schedule(True, dict(link, interval_s=86400)) == "every 86400 s"
     assert statement.uplink_schedule(False, link).startswith("never: the consumer switched")
     assert statement.uplink_schedule(True, {}) == "never (no broker set)"
 

@@ -107,3 +107,33 @@ def test_the_uplink_cipher_is_built_once_and_rekeyed_in_place():
     keys._set(KEK, new_ek, AK)  # as a wrapped key install does
     assert keys.cipher() is first  # the same 5 KB of tables, re-keyed
     assert first.encrypt(iv_, b"reading", b"aad") == gcm.GCM(new_ek).encrypt(iv_, b"reading", b"aad")
+
+
+def test_readings_leave_once_a_day_unless_the_consumer_consents_to_more():
+    """BOAUM: the operator reads at most once a day. Sessions at a shorter interval carry
+    the audit log's events, and the day's readings only once a day; the consumer's consent
+    at the meter (no operator token) allows readings at every session, and withdrawing it
+    returns to once a day."""
+    flash, clock, broker, head, intervals, audit, up = uplink_rig()
+    up.switch.consent(False)
+    close_quarters(intervals, clock, 2)
+    assert up.send_now().startswith("sent")
+    assert sorted(head.readings) == [1, 2]
+    close_quarters(intervals, clock, 2, start_wh=20)
+    audit.append(clock.time(), "boot", "an event goes at once")
+    assert up.send_now().startswith("sent")
+    assert sorted(head.readings) == [1, 2]  # not a day yet: events only
+    assert "an event goes at once" in [e["text"] for e in head.events.values()]
+    clock.advance_s(86400)
+    up.send_now()
+    assert sorted(head.readings) == [1, 2, 3, 4]  # a day later, all that waited
+    assert up.switch.consent(True)
+    close_quarters(intervals, clock, 1, start_wh=40)
+    up.send_now()
+    assert sorted(head.readings) == [1, 2, 3, 4, 5]  # consent: at every session
+    assert up.switch.consent(False)
+    close_quarters(intervals, clock, 1, start_wh=50)
+    up.send_now()
+    assert 6 not in head.readings  # withdrawn: once a day again
+    again = type(up.switch)(flash)
+    assert again.frequent_readings is False  # kept on flash

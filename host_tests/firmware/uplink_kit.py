@@ -64,8 +64,10 @@ def uplink_rig(with_keys=True):
         keys.commission(KEK, EK, AK)
     intervals = iv.IntervalRegister(flash, clock.time())
     audit = AuditLog(flash)
-    up = Uplink(flash, keys, InvocationCounter(flash), TITLE, intervals, audit,
-                OperatorLinkSwitch(flash), clock, broker.client, interval_s=3600)
+    switch = OperatorLinkSwitch(flash)
+    switch.consent(True)  # readings at every session: these tests are about the link
+    up = Uplink(flash, keys, InvocationCounter(flash), TITLE, intervals, audit, switch, clock,
+                broker.client, interval_s=3600)
     return flash, clock, broker, head, intervals, audit, up
 
 

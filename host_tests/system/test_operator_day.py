@@ -92,6 +92,11 @@ def test_commission_command_and_rotate_keys_over_the_operator_link(tmp_path):
             status = field_json(work, port, "status")
             assert status["system_title"] == title  # the meter shows what the kit printed
 
+            # readings go once a day unless the consumer consents at the meter to more: this
+            # test sends several sessions' worth within a minute
+            first = field_json(work, port, "status")["operator_link"]["readings"]
+            assert first == "once a day"
+            run(work, "tools.field", "--port", port, "consent", "on")
             _quarter_hours(vb, 2)
             _until("the first readings", lambda: _readings(work, db, title) >= 2, work, port)
 

@@ -67,8 +67,10 @@ if not keys.present:
     keys.commission(KEK, EK, AK)
 audit = AuditLog(store)
 audit.append(clock.time(), "boot", "e2e")
+switch = OperatorLinkSwitch(store)
+switch.consent(True)  # readings at every session (the consumer's consent), not once a day
 uplink = Uplink(store, keys, InvocationCounter(store), TITLE, meter.intervals, audit,
-                OperatorLinkSwitch(store), clock, common.mqtt_connector("127.0.0.1", int(port)),
+                switch, clock, common.mqtt_connector("127.0.0.1", int(port)),
                 interval_s=1800)
 uplink.next_s = clock.time()
 for k in range(int(windows)):
