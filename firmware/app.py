@@ -25,10 +25,13 @@ class App:
       policies         the trust policy store (update.policy)
       control          the control plane (operator-signed commands, break-glass)
       trial            the trial of an updated firmware (update.trial)
+      metering_identity  (software id, how it stands) of the metering module
+                       (metering.identity: verified against the code on flash, or not)
     """
 
     def __init__(self, board, hw, post, store, lock, calibration, meter, meter_id, p1, audit,
-                 keys, switch, uplink, link, policies, control, gate):
+                 keys, switch, uplink, link, policies, control, gate,
+                 metering_identity=("unknown", "not computed")):
         """gate(): builds the update gate (update.apply.Updater); built now and kept, and
         built again on use if it could not be built at boot."""
         self.board = board
@@ -49,6 +52,7 @@ class App:
         self.control = control
         self._build_gate = gate
         self.updater = None
+        self.metering_identity = metering_identity
         self._audit_boot()
         self.trial = Trial(self.update_gate, hw.clock,
                            getattr(board, "TRIAL_CONFIRM_WINDOWS", CONFIRM_WINDOWS),
@@ -80,8 +84,10 @@ class App:
         if meter.kept_across_reset:
             kept = "; registers kept, not metered for %s" % (
                 "%d s" % gap if gap is not None else "a time measured once the clock is set")
-        self._audit_best_effort("boot", "calibration %s%s%s" % (
-            self.calibration.source, "; reset: %s" % cause if cause else "", kept))
+        software_id, standing = self.metering_identity
+        self._audit_best_effort("boot", "calibration %s%s%s; metering %s%s" % (
+            self.calibration.source, "; reset: %s" % cause if cause else "", kept, software_id,
+            " MISMATCH" if standing.startswith("MISMATCH") else ""))
         if not (self.post.crypto_ok and self.post.kernel_ok):
             self._audit_best_effort("self-test-failed", self.post.summary()
                                     + ("" if self.post.crypto_ok

@@ -58,6 +58,7 @@ def wire(board, hw, post_result=None):
     from control import handlers
     from control.audit import AuditLog
     from control.plane import ControlPlane
+    from metering import identity
     from metering.calibration_store import CalibrationStore
     from metering.meter import Meter
     from metering.tariff import TariffSchedule
@@ -112,7 +113,8 @@ def wire(board, hw, post_result=None):
                              policies=policies, crypto_ok=checked.crypto_ok)
 
     app = App(board, hw, checked, store, lock, calibration, meter, meter_id, p1, audit, keys,
-              switch, uplink, link, policies, control, gate)
+              switch, uplink, link, policies, control, gate,
+              identity.check(identity.folder()))
     uplink.on_command = app.command_from_link
     uplink.on_clock_step = app.clock_stepped
     uplink.time_floor_s = meter.time_floor_s

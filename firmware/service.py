@@ -96,6 +96,8 @@ def status(json=False):
         "uptime_s": now - app.meter.boot_s,
         "calibration": app.calibration.source,
         "power_on_self_test": app.post.to_dict(),
+        "metering_module": {"software_id": app.metering_identity[0],
+                            "check": app.metering_identity[1]},
         "loop_errors": dict(app.loop_errors),
         "watchdog": _watchdog_status(app),
         "uplink_thread_restarts": app.uplink_restarts,
@@ -126,6 +128,7 @@ def status(json=False):
     ]
     lines += readings_lines(snap)
     lines += [
+        "metering module %s: %s" % app.metering_identity,
         "power-on self-test %s   metering kernel %s" % (app.post.summary(), snap["kernel"]),
         "sampling coverage %.2f %% (%d pairs lost, registered as estimated)" % (
             100 * snap["coverage"], snap["lost_pairs_total"]),
@@ -198,6 +201,12 @@ def readings_lines(snap):
         _kwh(snap["import_wh"][0]), _kwh(snap["import_wh"][1]), _kwh(snap["export_wh"][0]),
         _kwh(snap["export_wh"][1]), snap["tariff"]))
     return lines
+
+
+def metering_statement(metering_identity):
+    from control.statement import metering_module
+
+    return metering_module(*metering_identity)
 
 
 def _hex(raw):
@@ -382,6 +391,7 @@ def controlplane(json=False):
     data = statement(app.meter_id, policy, glass, app.keys.fingerprints(),
                      app.link.settings, app.switch.on, app.switch.frequent_readings)
     data["system_title"] = _hex(app.uplink.system_title)
+    data["metering_module"] = metering_statement(app.metering_identity)
     thresholds = data["policy"]["thresholds"]
     keys = data["policy"]["keys"]
     uplink_keys = data["uplink_keys"]["fingerprints"]
@@ -391,6 +401,9 @@ def controlplane(json=False):
              "break-glass: %s" % ("ON: vendor and release keys disabled" if glass else "off"),
              "policy: %s" % ("v%d fingerprint %s" % (policy.version, policy.fingerprint())
                              if policy else "none (not commissioned: nothing can be changed)")]
+    module = data["metering_module"]
+    lines += _wrap("metering module %s (%s); kill path %s" % (
+        module["software_id"], module["check"], module["kill_path"]), "  ", first="")
     if thresholds:
         lines.append("thresholds: " + ", ".join("%s %d" % kv for kv in sorted(thresholds.items())))
     for k in keys:

@@ -11,6 +11,14 @@ REMOTE_ACCESS = ("off: no WebREPL, telnet or listening socket; the meter only co
                  "to the operator's broker")
 
 
+def metering_module(software_id, check):
+    """The metering module's identity and why it has no kill path: what anyone can check."""
+    return {"software_id": software_id, "check": check,
+            "kill_path": "none: it imports nothing from comms, control, update or networking "
+                         "and drives no output (host_tests/tools/test_house_rules.py); no "
+                         "command stops or alters it"}
+
+
 def uplink_schedule(switch_on, link, frequent_readings=False):
     """When readings go to the operator, as it is now: the consumer's switch first, then
     the consumer's consent (without it, readings go once a day whatever the interval)."""

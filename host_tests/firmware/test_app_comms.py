@@ -211,3 +211,18 @@ def test_the_consumers_consent_to_frequent_readings_is_theirs_logged_and_kept():
     service.consent(False)
     again = main.build("sim", paced=False, storage_root=root, p1_path=None)
     assert again.switch.frequent_readings is False  # withdrawn, and kept across a restart
+
+
+def test_status_and_the_boot_entry_name_the_metering_modules_identity():
+    import service
+    from metering import identity
+
+    app = main.build("sim", paced=False, storage_root=temp_root("identity"), p1_path=None)
+    main.app = app
+    status = service.status(json=True)
+    assert status["metering_module"] == {"software_id": identity.SOFTWARE_ID,
+                                         "check": "verified"}
+    boots = [e["text"] for _s, e in app.audit.entries() if e["event"] == "boot"]
+    assert boots[-1].endswith("; metering " + identity.SOFTWARE_ID)
+    module = service.controlplane(json=True)["metering_module"]
+    assert module["software_id"] == identity.SOFTWARE_ID and "no command" in module["kill_path"]

@@ -163,3 +163,30 @@ def test_each_firmware_folder_imports_only_what_the_architecture_allows():
 def test_the_folder_rule_sees_a_breach():
     strict = dict(ALLOWED, control=set())
     assert "comms" in folder_imports_outside(strict)["control"]
+
+
+# what the metering module may import from outside the firmware: the language's own
+# modules. No machine (no pin, so no switching output), no network, socket, ssl, MQTT,
+# threads: "it has no kill path" is this test, not a claim.
+METERING_MAY_USE = {"array", "binascii", "hashlib", "json", "math", "micropython", "os",
+                    "struct", "sys"}
+
+
+def metering_outside_imports():
+    found = set()
+    for name, path in _modules().items():
+        if name.split(".")[0] != "metering":
+            continue
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                found.add(node.module.split(".")[0])
+    firmware_tops = {m.split(".")[0] for m in _modules()}
+    return found - firmware_tops
+
+
+def test_the_metering_module_uses_no_hardware_output_and_no_network():
+    assert metering_outside_imports() <= METERING_MAY_USE, metering_outside_imports()
