@@ -203,7 +203,7 @@ def readings_lines(snap):
     return lines
 
 
-def metering_statement(metering_identity):
+def _metering_statement(metering_identity):
     from control.statement import metering_module
 
     return metering_module(*metering_identity)
@@ -391,7 +391,7 @@ def controlplane(json=False):
     data = statement(app.meter_id, policy, glass, app.keys.fingerprints(),
                      app.link.settings, app.switch.on, app.switch.frequent_readings)
     data["system_title"] = _hex(app.uplink.system_title)
-    data["metering_module"] = metering_statement(app.metering_identity)
+    data["metering_module"] = _metering_statement(app.metering_identity)
     thresholds = data["policy"]["thresholds"]
     keys = data["policy"]["keys"]
     uplink_keys = data["uplink_keys"]["fingerprints"]

@@ -156,10 +156,16 @@ class Uplink:
             self.failures = 0
             self.next_s = now - now % self.interval_s + self.interval_s
         except (LinkError, OSError) as exc:
-            self.failures += 1
-            self.last_result = "failed: %s" % exc
-            self.next_s = now + min(3600, 60 * (1 << min(self.failures, 6)))
+            self._back_off(now, exc)
+        except Exception as exc:  # a library's own error (umqtt's MQTTException): back off
+            self._back_off(now, exc)  # too, then let the loop count and log it
+            raise
         return self.last_result
+
+    def _back_off(self, now, exc):
+        self.failures += 1
+        self.last_result = "failed: %s" % exc
+        self.next_s = now + min(3600, 60 * (1 << min(self.failures, 6)))
 
     def send_now(self):
         """Send everything pending; returns a short result string."""
@@ -176,8 +182,11 @@ class Uplink:
         # under the new keys, which the head-end tries when the old ones fail
         self._session_keys = keys
         now = self.clock.time()
-        readings_due = self.switch.frequent_readings or now >= self.state.get(
-            "readings_s", 0) + READINGS_EVERY_S - READINGS_EARLY_S
+        last = self.state.get("readings_s", 0)
+        # a clock behind the last sending (not set since boot, or stepped back) cannot say a
+        # day has not passed: readings go
+        readings_due = (self.switch.frequent_readings or now < last
+                        or now >= last + READINGS_EVERY_S - READINGS_EARLY_S)
         with self._lock:
             # not due: qh_limit is what was sent already, so only events go in this session
             qh_limit = self.intervals.log.last_seq if readings_due else self.state["qh"]
@@ -198,8 +207,11 @@ class Uplink:
             while items or not sent:
                 self._send_sealed(client, keys, items)
                 with self._lock:
-                    if qh_through != self.state["qh"]:
-                        self.state["readings_s"] = now  # the day's readings went at `now`
+                    if readings_due and qh_through == qh_limit and qh_limit != self.state["qh"] \
+                            and getattr(self.clock, "trusted", True):
+                        # the day's readings are all delivered, on a clock that is set (the
+                        # ack may just have set it: its time, not the session's start)
+                        self.state["readings_s"] = self.clock.time()
                     self.state["qh"] = qh_through
                     self.state["ev"] = ev_through
                     self.state["contact_s"] = self.clock.time()
@@ -228,6 +240,8 @@ class Uplink:
     def _send_sealed(self, client, keys, items):
         """One message under a fresh invocation counter; returns once the head-end has
         acknowledged it (LinkError otherwise)."""
+        if self.keys.uplink_keys() != keys:  # install-keys applied inside this session:
+            raise LinkError("keys-changed", "new uplink keys from the next session on")
         ic = self.counter.next()
         apdu = dlms.seal(self.system_title, ic, keys[0], keys[1], payload.message(items),
                          self.keys.cipher())

@@ -21,6 +21,8 @@ def build(calibration, keys, link, meter, store, audit, clock):
     keys: comms.keys.OperatorKeys; link: comms.operator_link.OperatorLink."""
     def set_calibration(params):
         values = calibration.cal.to_dict()
+        if type(params["calibration"]) is not dict:
+            raise ValueError("calibration must be an object of fields to replace")
         for name, value in params["calibration"].items():
             # signed documents carry no floats: a fraction comes as decimal text ("1.0021")
             values[name] = float(value) if type(value) is str else value

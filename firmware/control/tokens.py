@@ -86,6 +86,8 @@ def _obey(policy, body, command, meter, counter, expires, counts, signatures, me
     names, roles, glass_roles = COMMANDS[command]
     if type(params) is not dict or sorted(params) != sorted(names):
         raise TokenRefused("malformed", "%s takes exactly %s" % (command, ", ".join(names)))
+    if "reason" in params and (type(params["reason"]) is not str or not params["reason"]):
+        raise TokenRefused("malformed", "reason must be a text")  # the audit log keeps it
     if meter != meter_id:
         raise TokenRefused("wrong-meter", "for %s, this is %s" % (meter, meter_id))
     if expires <= now_s:

@@ -83,8 +83,9 @@ class Updater:
             rejected = errors.internal(exc)
             self._log("update-rejected", str(rejected))
             raise rejected from None
-        self._log("update-accepted", "%s into slot %s%s" % (
-            manifest.summary(), slot, " on trial" if activate else ""))
+        self._log("update-accepted", "%s into slot %s%s; signed by %s" % (
+            manifest.summary(), slot, " on trial" if activate else "",
+            _signers(self.policies.current(), manifest.signatures)))
         return {"accepted": True, "slot": slot, "version": manifest.version,
                 "security_counter": manifest.security_counter, "files": len(manifest.files),
                 "bytes": manifest.total_bytes, "trial": activate}
@@ -141,7 +142,10 @@ class Updater:
         self.state.reload()
         if not self.state.confirm():
             return False
-        self.state_store.remove(LAST_FAILURE)  # a start that failed before is history now
+        try:
+            self.state_store.remove(LAST_FAILURE)  # a start that failed before is history
+        except OSError:
+            pass  # confirmed all the same; the boot stage forgets it when no trial is on
         self._log("update-confirmed", "%s counter %d" % (
             self.state.fields["active_version"], self.state.floor))
         return True
@@ -170,6 +174,13 @@ class Updater:
         status["policy_version"] = policy.version if policy else None
         status["policy_fingerprint"] = policy.fingerprint() if policy else None
         return status
+
+
+def _signers(policy, signatures):
+    """Who signed a package, as the audit log keeps it: role/first 8 hex of the key id."""
+    keys = policy.keys if policy is not None else {}
+    return " ".join("%s/%s" % (keys.get(keyid, ("unknown",))[0], keyid[:8])
+                    for keyid, _sig in signatures)
 
 
 def _files(tree, top):

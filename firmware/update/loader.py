@@ -2,8 +2,9 @@
 MCUboot. Counts a trial boot, reverts a trial that was never confirmed, and never starts
 a slot that is incomplete or altered (it falls back, ending at the factory image).
 
-It must never write anything but the pointer record, and never raise: a meter that cannot
-choose a slot still boots the factory image and keeps metering.
+It must never write anything but the pointer record (and remove the trial's last-failure
+note once the pointer names it), and never raise: a meter that cannot choose a slot still
+boots the factory image and keeps metering.
 """
 import sys
 

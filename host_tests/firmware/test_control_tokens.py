@@ -180,3 +180,16 @@ def test_a_full_flash_when_the_counter_is_spent_changes_nothing_not_even_in_ram(
     assert exc.reason == "internal-error"
     assert plane.break_glass is False and plane.state["last_counter"] == 0  # as on flash
     assert [e for _s, e in audit.entries()][-1]["event"] == "token-refused"
+
+
+def test_a_break_glass_token_without_a_reason_text_changes_nothing():
+    """The reason goes into the audit log: a null or a number there is malformed, refused
+    before the state changes (it used to switch break-glass and then fail to log it)."""
+    plane, _applied, audit, _ = _plane()
+    for counter, reason in ((1, None), (2, ""), (3, 7)):
+        raw = _token("break-glass-on", {"reason": reason}, signers=("emergency",),
+                     counter=counter)
+        assert _refused(plane, raw) == "malformed"
+    assert plane.break_glass is False and plane.state["last_counter"] == 0
+    texts = [e["text"] for _s, e in audit.entries()]
+    assert texts[-1] == "malformed #3 via shell: reason must be a text"

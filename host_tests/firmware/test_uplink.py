@@ -137,3 +137,17 @@ def test_readings_leave_once_a_day_unless_the_consumer_consents_to_more():
     assert 6 not in head.readings  # withdrawn: once a day again
     again = type(up.switch)(flash)
     assert again.frequent_readings is False  # kept on flash
+
+
+def test_a_clock_behind_the_last_readings_cannot_hold_them_back():
+    """After a reboot without a set clock (it reads the port's epoch) or a step back, "a day
+    has not passed" cannot be known: readings go."""
+    flash, clock, broker, head, intervals, audit, up = uplink_rig()
+    up.switch.consent(False)
+    close_quarters(intervals, clock, 2)
+    up.send_now()
+    clock.adjust(-40 * 86400)  # the clock now reads well before the last sending
+    clock.trusted = False
+    close_quarters(intervals, clock, 1, start_wh=20)
+    up.send_now()
+    assert sorted(head.readings) == [1, 2, 3]

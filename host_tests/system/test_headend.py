@@ -269,6 +269,7 @@ def test_keys_list_shows_fingerprints_and_never_the_keys(scenario):
 def test_status_text_names_each_meter_and_the_chain_problems(scenario):
     text = ok("status", "--db", scenario["db"])
     assert METER_B[0].hex() in text and "broken-chain" in text
+    assert max(len(line) for line in text.splitlines()) <= 80  # an 80-column terminal
 
 
 def test_bad_input_is_one_clear_line_without_traceback(tmp_path):

@@ -138,6 +138,20 @@ def test_commission_command_and_rotate_keys_over_the_operator_link(tmp_path):
         csv = run(work, "tools.headend", "export", "--db", db, "--meter", title, "--csv", "-")
         seqs = [int(line.split(",")[1]) for line in csv.splitlines()[1:]]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and len(seqs) >= 6
+        # the fleet report shows both: the commands the meter applied and the rotated keys
+        fleet = run_json(work, "tools.headend", "fleet", "--db", db)
+        row = fleet["meters"][0]
+        assert row["meter_id"] == METER and row["policy_fingerprint"] == kit["policy_fingerprint"]
+        assert row["commands"].startswith("2 applied, 0 refused, 0 waiting; last install-keys")
+        assert row["keys_since_s"] == after["rotated_s"] and not row["key_rotation_pending"]
+        assert (row["break_glass"], row["operator_link"], row["readings_consent"]) == (
+            False, "on", True)
+        assert row["chain_problems"] == 0 and row["metering_module"]
+        assert fleet["figures"]["on_current_policy_pct"] == 100.0
+        text = run(work, "tools.headend", "fleet", "--db", db)
+        assert "commands: 2 applied" in text and all(len(x) <= 80 for x in text.splitlines())
+        table = run(work, "tools.headend", "fleet", "--db", db, "--format", "csv")
+        assert table.splitlines()[1].startswith(title + "," + METER + ",1,")
     finally:
         broker.stop()
 

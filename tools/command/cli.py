@@ -136,6 +136,15 @@ def cmd_inspect(args):
 def cmd_verify(args):
     doc = tok.read(args.file)
     now = args.now if args.now is not None else int(time.time())
+    if doc.body.get("command") in tokens.COMMANDS and isinstance(doc.body.get("params"), dict):
+        try:  # what the meter's handler would refuse as bad parameters, after the checks
+            tok.check_params(doc.body["command"], doc.body["params"])
+        except tok.TokenError as exc:
+            if args.json:
+                print(json.dumps({"accepted": False, "reason": "malformed",
+                                  "detail": str(exc)}))
+            print("REFUSED: malformed: %s" % exc, file=sys.stderr)
+            raise SystemExit(1)
     try:
         command, params, counter = tokens.verify(doc.env_raw, _policy(args.policy), args.meter,
                                                  now, args.last_counter, args.break_glass)

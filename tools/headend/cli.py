@@ -13,6 +13,7 @@ import os
 import signal
 import sqlite3
 import sys
+import textwrap
 import threading
 import time
 from datetime import datetime, timezone
@@ -112,7 +113,8 @@ class HeadEnd:
         self.commands_out = []
 
     def keys(self, title):
-        return self.extra_keys.get(title) or self.store.keys(title)
+        """The database's keys (they follow rotations), else a --keys file's."""
+        return self.store.keys(title) or self.extra_keys.get(title)
 
     @staticmethod
     def _decrypt(g, ic, keys):
@@ -469,8 +471,8 @@ def commands_cmd(args):
         state = r["result"] or ("sent %d time(s), last %s" % (r["sends"], _iso(r["sent_s"]))
                                 if r["sent_s"] else "queued")
         print("%s  %-18s #%-6d %s" % (r["meter"], r["command"], r["counter"], state))
-        if r["detail"]:
-            print("    " + r["detail"][:74])
+        for line in textwrap.wrap(r["detail"] or "", 74):
+            print("    " + line)
 
 
 def rotate_cmd(args):
@@ -488,9 +490,15 @@ def rotate_cmd(args):
     if held["kek"] is None:
         raise ToolError("the head-end does not hold meter %s's KEK (keys added by hand, not "
                         "by the commissioning kit): it cannot wrap new keys" % args.meter_id)
-    if held["next_ek"] is not None and not args.restage:
+    waiting = store.waiting_install_keys(title)
+    if any(sent for _i, _c, sent in waiting):
+        raise ToolError("an install-keys token for meter %s went out and has no answer yet "
+                        "(#%s): its keys may be the meter's now; wait for the answer "
+                        "(headend commands)" % (args.meter_id, ", #".join(
+                            str(c) for _i, c, sent in waiting if sent)))
+    if (held["next_ek"] is not None or waiting) and not args.restage:
         raise ToolError("a key rotation for meter %s waits for the meter already (--restage "
-                        "replaces it)" % args.meter_id)
+                        "replaces it while its token has not gone out)" % args.meter_id)
     ek, ak = os.urandom(16), os.urandom(16)
     kek = os.urandom(16) if args.new_kek else None
     old_kek = held["kek"]
@@ -499,14 +507,39 @@ def rotate_cmd(args):
               "wrapped_kek": aes_key_wrap(old_kek, kek).hex() if kek else None}
     expires = int(time.time()) + args.expires_days * 86400
     body = tok.body("install-keys", params, args.meter_id, args.counter, expires)
-    tok.write(args.out, body)
+    # staged before the token exists: no token may carry keys the head-end does not hold
     store.stage_keys(title, ek, ak, kek)
+    store.supersede([i for i, _c, _sent in waiting], int(time.time()))
+    tok.write(args.out, body)
     data = {"out": args.out, "meter_id": args.meter_id, "system_title": title,
             "counter": args.counter, "new_kek": bool(kek)}
     print(json.dumps(data, sort_keys=True) if args.json else
           "wrote %s: install-keys #%d for meter %s (new EK, AK%s, wrapped under its KEK), "
           "unsigned: sign it, then send it; the head-end switches keys when the meter uses "
           "them" % (args.out, args.counter, args.meter_id, ", KEK" if kek else ""))
+
+
+def fleet_cmd(args):
+    """The fleet sovereignty report (tools/headend/fleet.py) as text, JSON, CSV or HTML."""
+    from tools.headend import fleet, fleet_page
+
+    store = _open_store(args.db)
+    rep = fleet.report(store, int(time.time()))
+    if args.json or args.format == "json":
+        out = json.dumps(rep, sort_keys=True)
+    elif args.format == "csv":
+        out = fleet_page.csv_text(rep)
+    elif args.format == "html":
+        out = fleet_page.html_page(rep, {t: store.readings(t) for t in store.titles()})
+    else:
+        out = fleet_page.text(rep)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(out)
+        print("wrote the fleet report (%s, %d meters) to %s" % (
+            "json" if args.json else args.format, len(rep["meters"]), args.out))
+    else:
+        print(out, end="" if out.endswith("\n") else "\n")
 
 
 # --- keys, export, status ------------------------------------------------------------
@@ -576,18 +609,22 @@ def status(args):
     if args.json:
         print(json.dumps(s, sort_keys=True))
         return
-    head = ("meter", "db keys", "readings", "last reading (UTC)", "counter", "replays",
-            "forgeries", "duplicates", "lost", "chain problems")
-    fmt = "%-16s  %-7s  %8s  %-20s  %10s  %7s  %9s  %10s  %4s  %14s"
-    print(fmt % head)
+    # two lines a meter: 80 columns, nothing cut
     for m in s["meters"]:
-        print(fmt % (m["meter"], "yes" if m["known"] else "NO", m["readings"],
-                     _iso(m["last_reading_s"]), m["last_counter"], m["replays"],
-                     m["forgeries"], m["duplicates"], m["readings_lost"], m["chain_problems"]))
+        print("%-16s  keys %-3s  readings %-6d  last %-16s  counter %d" % (
+            m["meter"], "yes" if m["known"] else "NO", m["readings"],
+            _iso(m["last_reading_s"])[:16], m["last_counter"]))
+        print("    replays %d  forgeries %d  duplicates %d  lost %d  chain problems %d" % (
+            m["replays"], m["forgeries"], m["duplicates"], m["readings_lost"],
+            m["chain_problems"]))
+    if not s["meters"]:
+        print("no meter heard from yet")
     if s["chain_problems"]:
         print("chain problems:")
         for p in s["chain_problems"]:
-            print("  %s entry %d: %s (%s)" % (p["meter"], p["seq"], p["kind"], p["detail"]))
+            print("  %s entry %d: %s" % (p["meter"], p["seq"], p["kind"]))
+            for line in textwrap.wrap(p["detail"], 72):
+                print("      " + line)
     print("downlink counter: %d" % s["downlink_counter"])
 
 
@@ -630,6 +667,10 @@ def _parser():
     e.add_argument("--csv", required=True, metavar="OUT.csv", help="output file, - for stdout")
     sub.add_parser("status", parents=[common],
                    help="per meter: readings, counters, replays, forgeries, chain problems")
+    fl = sub.add_parser("fleet", parents=[common],
+                        help="the fleet sovereignty report: who controls each meter")
+    fl.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
+    fl.add_argument("--out", metavar="FILE", help="write it here (default: print it)")
     c = sub.add_parser("commission", parents=[common],
                        help="commissioning kit: new keys for a meter, registered here, and the "
                        "technician's bundle")
@@ -662,7 +703,7 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     run = {"serve": serve, "keys": keys_cmd, "export": export, "status": status,
            "commission": commission_cmd, "send": send_cmd, "commands": commands_cmd,
-           "rotate-keys": rotate_cmd}[args.command]
+           "rotate-keys": rotate_cmd, "fleet": fleet_cmd}[args.command]
     return exit_status("headend", lambda: run(args), refusals=(ToolError, StoreError))
 
 

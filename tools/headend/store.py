@@ -49,7 +49,8 @@ TOKEN_REFUSED = 13
 BREAK_GLASS = (15, 16)
 ANSWER_CODES = (COMMAND_APPLIED, TOKEN_REFUSED) + BREAK_GLASS
 # "<command or reason> #<counter> via operator-link: ...": the token the entry answers
-_ANSWER = re.compile(r"(?:#(\d+) )?via operator-link\b")
+_ANSWER = re.compile(r"^(?:[\w-]+ )?#(\d+) via operator-link:")
+MAX_SENDS = 5  # sent this often without an answer: given up on, shown as "unanswered"
 # a replayed APDU is authentic but stale; everything else refused is a forgery
 REPLAY = "replay"
 
@@ -103,7 +104,7 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):  # 1: upgraded below
                 raise StoreError("%s has schema version %d, this head-end knows %d"
                                  % (path, version, SCHEMA_VERSION))
             with self.db:
@@ -125,9 +126,16 @@ class Store:
             if not replace and self.keys(title) is not None:
                 raise StoreError("meter %s already has keys (use --replace to rotate them)"
                                  % title)
-            # the meter's invocation counter carries on under new keys: last_ic is kept
-            self.db.execute("INSERT OR REPLACE INTO keys (title, ek, ak, added_s, kek, meter_id) "
-                            "VALUES (?, ?, ?, ?, ?, ?)", (title, ek, ak, now_s, kek, meter_id))
+            # the meter's invocation counter carries on under new keys: last_ic is kept; a
+            # replacement keeps the KEK and meter id it does not restate, and drops a staged
+            # rotation (those keys were wrapped for keys that are gone)
+            self.db.execute("INSERT INTO keys (title, ek, ak, added_s, kek, meter_id) VALUES "
+                            "(?, ?, ?, ?, ?, ?) ON CONFLICT(title) DO UPDATE SET ek=excluded.ek, "
+                            "ak=excluded.ak, added_s=excluded.added_s, "
+                            "kek=COALESCE(excluded.kek, kek), "
+                            "meter_id=COALESCE(excluded.meter_id, meter_id), next_ek=NULL, "
+                            "next_ak=NULL, next_kek=NULL",
+                            (title, ek, ak, now_s, kek, meter_id))
 
     def keys(self, title):
         row = self.db.execute("SELECT ek, ak FROM keys WHERE title=?", (title,)).fetchone()
@@ -186,9 +194,24 @@ class Store:
         """[(id, token)] to send now, in the order they were queued: not yet answered by
         the meter's audit log, and not sent in the last RESEND_S (once per session: a
         session's messages come seconds apart, and the answer comes in the next session)."""
+        with self.db:  # sent MAX_SENDS times and never answered: stop, and say so
+            self.db.execute("UPDATE commands SET result='unanswered', answered_s=? WHERE "
+                            "title=? AND result IS NULL AND sends>=?", (now_s, title, MAX_SENDS))
         return [(i, bytes(t)) for i, t in self.db.execute(
             "SELECT id, token FROM commands WHERE title=? AND result IS NULL AND "
             "(sent_s IS NULL OR sent_s <= ?) ORDER BY id", (title, now_s - RESEND_S))]
+
+    def waiting_install_keys(self, title):
+        """[(id, counter, sent)] of install-keys commands the meter has not answered."""
+        return [(i, c, s is not None) for i, c, s in self.db.execute(
+            "SELECT id, counter, sent_s FROM commands WHERE title=? AND command='install-keys' "
+            "AND result IS NULL", (title,))]
+
+    def supersede(self, ids, now_s):
+        with self.db:
+            for i in ids:
+                self.db.execute("UPDATE commands SET result='superseded', answered_s=? "
+                                "WHERE id=? AND sent_s IS NULL", (now_s, i))
 
     def mark_sent(self, ids, now_s):
         with self.db:
@@ -276,22 +299,18 @@ class Store:
         self.db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)",
                         (title, seq, raw, e["time_s"], e["code"], e["text"], ic, now_s))
         counts["events"] += 1
-        match = _ANSWER.search(e["text"]) if e["code"] in ANSWER_CODES else None
+        match = _ANSWER.match(e["text"]) if e["code"] in ANSWER_CODES else None
         if match is not None:
-            self._answer(title, match.group(1), e, now_s, counts)
+            self._answer(title, int(match.group(1)), e, now_s, counts)
 
     def _answer(self, title, counter, e, now_s, counts):
         """The meter's audit entry for a command that came over the link, naming the
         token's counter. The first answer counts: a token sent again after it applied is
-        refused as replayed, which changes nothing. A token refused before its counter
-        could be read (malformed) answers the oldest sent command still unanswered."""
-        if counter is not None:
-            row = self.db.execute("SELECT id FROM commands WHERE title=? AND counter=? AND "
-                                  "result IS NULL", (title, int(counter))).fetchone()
-        else:
-            row = self.db.execute("SELECT id FROM commands WHERE title=? AND result IS NULL "
-                                  "AND sent_s IS NOT NULL ORDER BY id LIMIT 1",
-                                  (title,)).fetchone()
+        refused as replayed, which changes nothing. An entry that names no counter (a
+        token refused before its counter could be read: anyone may publish junk on the
+        command topic) answers nothing."""
+        row = self.db.execute("SELECT id FROM commands WHERE title=? AND counter=? AND "
+                              "result IS NULL", (title, counter)).fetchone()
         if row is None:
             return
         applied = e["code"] != TOKEN_REFUSED
@@ -351,3 +370,33 @@ class Store:
         return self.db.execute("SELECT seq, end_s, import_t1_wh, import_t2_wh, export_t1_wh, "
                                "export_t2_wh, status FROM readings WHERE title=? ORDER BY seq",
                                (title,)).fetchall()
+
+    # --- what the fleet report reads ------------------------------------------------------
+    def titles(self):
+        """Every meter the head-end knows: with keys, or heard from."""
+        rows = self.db.execute("SELECT title FROM keys UNION SELECT title FROM meters "
+                               "ORDER BY title")
+        return [r[0] for r in rows]
+
+    def events(self, title):
+        """[(seq, time_s, code, text)] of a meter's audit log as received, oldest first."""
+        return self.db.execute("SELECT seq, time_s, code, text FROM events WHERE title=? "
+                               "ORDER BY seq", (title,)).fetchall()
+
+    def meter_row(self, title):
+        """{last_seen_s, messages, forgeries, replays} or None for a meter never heard from."""
+        row = self.db.execute("SELECT last_seen_s, messages, forgeries, replays FROM meters "
+                              "WHERE title=?", (title,)).fetchone()
+        return None if row is None else dict(zip(("last_seen_s", "messages", "forgeries",
+                                                  "replays"), row))
+
+    def key_row(self, title):
+        row = self.db.execute("SELECT meter_id, added_s, rotated_s, next_ek IS NOT NULL FROM "
+                              "keys WHERE title=?", (title,)).fetchone()
+        return None if row is None else dict(zip(("meter_id", "added_s", "rotated_s",
+                                                  "rotation_pending"), row))
+
+    def problems(self, title):
+        """[(seq, kind, found_s)] of a meter's audit chain problems, oldest first."""
+        return self.db.execute("SELECT seq, kind, found_s FROM chain_problems WHERE title=? "
+                               "ORDER BY seq", (title,)).fetchall()
