@@ -13,12 +13,13 @@ HEAP_KB ?=
 
 all: test
 
-$(VENV)/.installed: requirements.txt requirements-stubs.txt requirements-board.txt
+$(VENV)/.installed: requirements.txt requirements-stubs.txt requirements-board.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/stubs/esp32 micropython-esp32-stubs==1.29.0.post1 micropython-stdlib-stubs==1.29.0.post2
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/stubs/rp2 micropython-rp2-stubs==1.29.0.post1 micropython-stdlib-stubs==1.29.0.post2
 	$(PY) -m tools.deploy.board_libs
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(VENV)/.installed

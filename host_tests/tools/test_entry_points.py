@@ -34,3 +34,26 @@ def test_a_named_program_starts(program):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "usage" in (proc.stdout + proc.stderr).lower()
+
+
+def _console_scripts():
+    import re
+
+    with open(os.path.join(ROOT, "pyproject.toml")) as f:
+        text = f.read()
+    block = text.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+    return re.findall(r"^(meter-[\w-]+) = ", block, re.M)
+
+
+def test_the_programs_are_console_commands_that_work_from_any_directory(tmp_path):
+    """make venv installs this checkout: the commands need neither an activated venv nor
+    the repository as the current directory."""
+    names = _console_scripts()
+    assert "meter-field" in names and "meter-headend" in names and len(names) >= 10
+    bin_dir = os.path.dirname(sys.executable)
+    for name in names:
+        path = os.path.join(bin_dir, name)
+        assert os.path.exists(path), "%s missing: make venv installs them" % name
+        proc = subprocess.run([path, "--help"], cwd=str(tmp_path), capture_output=True,
+                              text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+        assert proc.returncode == 0 and "usage" in proc.stdout.lower(), (name, proc.stderr)
