@@ -45,7 +45,10 @@ def _app():
     import main
 
     if main.app is None:
-        raise RuntimeError("the meter is not running (main.app is None)")
+        raise RuntimeError(
+            "the meter is not running in this session: mpremote without `resume` soft-resets "
+            "the board, which stops the firmware. Restart it with `import service; "
+            "service.reboot()`, then connect with `mpremote connect PORT resume ...`")
     return main.app
 
 
@@ -340,17 +343,20 @@ def firmware(json=False):
 
 def reboot():
     """Save the registers and restart the meter (a board resets; the unix port exits and
-    the virtual board starts it again): how a staged update begins its trial."""
-    app = _app()
-    app.stop()
-    for _ in range(40):  # the metering loop saves the registers as it stops
-        if app.stopped:
-            break
-        app.hw.clock.sleep_ms(50)
-    else:
-        with app.lock:
-            app.meter.save(clean=True)
+    the virtual board starts it again): how a staged update begins its trial. Also when
+    the meter is not running here (after a soft reset): it starts again."""
     import main
+
+    app = main.app
+    if app is not None:
+        app.stop()
+        for _ in range(40):  # the metering loop saves the registers as it stops
+            if app.stopped:
+                break
+            app.hw.clock.sleep_ms(50)
+        else:
+            with app.lock:
+                app.meter.save(clean=True)
 
     main.restart()
 

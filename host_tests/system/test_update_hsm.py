@@ -171,3 +171,13 @@ def _boot_stage_starts_the_new_slot(fs):
         cwd=fs, capture_output=True, text=True, timeout=60)
     state = json.loads(import_state.stdout)
     assert state["trial"] and state["boots"] == 1 and state["active_version"] == "9.1.0"
+
+
+def test_without_a_pin_or_a_terminal_the_tool_says_how_to_give_it(hsm):
+    env, work = hsm
+    env = {k: v for k, v in env.items() if k != "METER_HSM_PIN"}
+    proc = subprocess.run([sys.executable, "-m", "tools.update", "keygen", "--key",
+                           "pkcs11:token=%s;object=no-pin" % TOKEN], cwd=work, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "needs its PIN: set METER_HSM_PIN or run at a terminal" in proc.stderr

@@ -144,3 +144,31 @@ def test_a_second_board_on_the_same_flash_is_refused_and_the_first_runs_on(tmp_p
         assert board_eval(first.device, "1 + 1") == 2
     with VirtualBoard(fs_dir=fs_dir) as again:  # free once the first has stopped
         assert board_eval(again.device, "2 + 2") == 4
+
+
+@needs_tools
+def test_after_a_soft_reset_the_shell_says_what_to_do_and_reboot_brings_the_meter_back(tmp_path):
+    """mpremote without `resume` soft-resets the board and the firmware stops: the shell
+    says so and how to get it back, and service.reboot() restarts it."""
+    import subprocess
+
+    with VirtualBoard(fs_dir=str(tmp_path / "fs")) as vb:
+        proc = subprocess.run([MPREMOTE, "connect", vb.device, "exec",
+                               "import service; service.status()"],
+                              capture_output=True, text=True, timeout=60)
+        said = proc.stdout + proc.stderr
+        assert "the meter is not running in this session" in said
+        assert "service.reboot()" in said and "Traceback" in said
+        subprocess.run([MPREMOTE, "connect", vb.device, "resume", "exec",
+                        "import service; service.reboot()"],
+                       capture_output=True, text=True, timeout=60)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if board_eval(vb.device, "__import__('main').app is not None"):
+                    break
+            except AssertionError:
+                pass
+            assert time.monotonic() < deadline, "the meter did not come back"
+            time.sleep(0.5)
+        assert board_eval(vb.device, "__import__('main').app.meter.sampler.windows >= 0")

@@ -8,6 +8,7 @@ environment (METER_HSM_PIN) or a prompt; the PKCS#11 module from METER_PKCS11_MO
 import getpass
 import hashlib
 import os
+import sys
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
@@ -71,7 +72,13 @@ def _pin(token_label):
     pin = os.environ.get(PIN_ENV)
     if pin:
         return pin
-    return getpass.getpass("PIN for token %s: " % token_label)
+    if not sys.stdin.isatty():  # no one to ask: say how to give it (getpass would fail)
+        raise KeyUnusable("token %s needs its PIN: set %s or run at a terminal" % (
+            token_label, PIN_ENV))
+    try:
+        return getpass.getpass("PIN for token %s: " % token_label)
+    except EOFError:
+        raise KeyUnusable("token %s needs its PIN: none was typed" % token_label)
 
 
 def _open_token(token_label):
