@@ -369,6 +369,10 @@ def commission(policy_path, keys_path, broker=None, interval_s=86400, ca_path=No
     operator's value."""
     import binascii
 
+    if type(interval_s) is not int or not 900 <= interval_s <= 7 * 86400:
+        # the signed set-operator-link keeps to the same limits
+        data = {"commissioned": False, "reason": "interval_s must be 900..604800 s"}
+        return _out(data, json, ["not commissioned: " + data["reason"]])
     policy_raw = read_path(policy_path)
     keys = _json.loads(read_path(keys_path))
     ca = None

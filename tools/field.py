@@ -48,9 +48,10 @@ class UsageError(ToolError):
     """Arguments the verb does not take: exit status 2."""
 
 
-def shell_call(verb, params, args, as_json):
+def shell_call(verb, params, args, as_json, on_meter=None):
     """The Python call for the meter's shell, and the host files to copy first:
-    (call, [(host path, meter path)])."""
+    (call, [(host path, meter path)]). on_meter: a list to which the paths that are no file
+    on this computer are added (they must be on the meter)."""
     positional = [a for a in args if "=" not in a]
     keywords = dict(a.split("=", 1) for a in args if "=" in a)
     given = []
@@ -87,6 +88,8 @@ def shell_call(verb, params, args, as_json):
             copies.append((raw, value))
         else:
             value = raw
+            if base == "path" and on_meter is not None:
+                on_meter.append(raw)
         given.append("%s=%r" % (name, value) if kind.endswith("=") else repr(value))
     if positional or keywords:
         raise UsageError("%s does not take %s" % (verb, " ".join(positional + sorted(keywords))))
@@ -101,6 +104,13 @@ def copy_to_meter(port, host_path, device_path, timeout=300):
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         raise RuntimeError(detail[-1] if detail else "copy failed")
+
+
+def meter_has(port, path):
+    """True if `path` is a file on the meter (asked without touching anything)."""
+    out = run(port, "import os\ntry:\n    os.stat(%r)\n    print('field-has: yes')\n"
+                    "except OSError:\n    print('field-has: no')" % path)
+    return "field-has: yes" in out
 
 
 def mpremote():
@@ -149,12 +159,19 @@ def main(argv=None):
         # the technician's computer sets a board clock that is not set since boot (its
         # RTC reads 2000 until then, and TLS would refuse every certificate)
         args.args.append("utc=%d" % int(time.time()))
+    on_meter = []
     try:
-        call, copies = shell_call(args.command, params, args.args, args.json and takes_json)
+        call, copies = shell_call(args.command, params, args.args, args.json and takes_json,
+                                  on_meter)
     except UsageError as exc:
         print("field: %s" % exc, file=sys.stderr)
         return 2
     try:
+        missing = [path for path in on_meter if not meter_has(args.port, path)]
+        if missing:  # a typo: not sent to the meter, so nothing lands in its audit log
+            print("field: no file %s on this computer or on the meter" % ", ".join(missing),
+                  file=sys.stderr)
+            return 1
         for host_path, device_path in copies:
             copy_to_meter(args.port, host_path, device_path)
         if args.command == "reboot":  # the meter goes away mid-command: no answer awaited
@@ -174,10 +191,14 @@ def main(argv=None):
     if result is None:
         print("field: no result in the meter's answer: %s" % out.strip()[:200], file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(result, indent=1, sort_keys=True))
-    else:
-        sys.stdout.write(shown)
+    try:
+        if args.json:
+            print(json.dumps(result, indent=1, sort_keys=True))
+        else:
+            sys.stdout.write(shown)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader (`| head`) left: the answer still counts
+        sys.stdout = None  # nothing more goes to the closed pipe, not even at exit
     reason = refusal(result)
     if reason is not None:
         print("field: the meter refused (%s)" % reason, file=sys.stderr)

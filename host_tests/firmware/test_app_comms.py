@@ -226,3 +226,15 @@ def test_status_and_the_boot_entry_name_the_metering_modules_identity():
     assert boots[-1].endswith("; metering " + identity.SOFTWARE_ID)
     module = service.controlplane(json=True)["metering_module"]
     assert module["software_id"] == identity.SOFTWARE_ID and "no command" in module["kill_path"]
+
+
+def test_commissioning_keeps_to_the_signed_commands_interval_limits():
+    import service
+
+    app = main.build("sim", paced=False, storage_root=temp_root("commission-interval"),
+                     p1_path=None)
+    main.app = app
+    result = service.commission("policy.json", "keys.json", "broker.example:8883", 60,
+                                json=True)
+    assert result == {"commissioned": False, "reason": "interval_s must be 900..604800 s"}
+    assert app.policies.current() is None and not app.keys.present  # nothing changed

@@ -1,5 +1,6 @@
 """The field-service shell through the real mpremote on the virtual board."""
 import json
+import os
 
 from tools.vboard import VirtualBoard
 from host_tests.system.support.mpremote import mpremote
@@ -62,3 +63,25 @@ def test_tools_field_fails_clearly_without_a_meter():
                            "status"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.startswith("field: the meter did not answer")
+
+
+def test_a_path_on_neither_side_is_refused_before_the_meter_is_asked(tmp_path):
+    """A typo'd file name goes nowhere: tools.field looks on this computer, then asks the
+    meter whether it has it, and only then runs the verb (nothing lands in the audit log)."""
+    import subprocess
+    import sys
+
+    from tools.shared.paths import ROOT
+    from tools.vboard import VirtualBoard
+
+    with VirtualBoard(fs_dir=str(tmp_path / "fs")) as vb:
+        def field(*args):
+            return subprocess.run([sys.executable, "-m", "tools.field", "--port", vb.device]
+                                  + list(args), cwd=str(tmp_path), capture_output=True,
+                                  text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+
+        before = field("--json", "audit", "50").stdout
+        proc = field("apply", "tokne.json")
+        assert proc.returncode == 1
+        assert "no file tokne.json on this computer or on the meter" in proc.stderr
+        assert field("--json", "audit", "50").stdout == before  # nothing was logged
