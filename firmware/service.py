@@ -276,9 +276,9 @@ def calibrate(step, windows=5, json=False, **reference):
 
 def apply(path, json=False):
     """Apply an operator-signed command token copied onto the meter (mpremote fs cp)."""
-    from control.tokens import TokenRefused
+    from control.tokens import MAX_BYTES, TokenRefused
 
-    raw = read_path(path)
+    raw = read_path(path, MAX_BYTES)
     try:
         result = _app().apply_token(raw, "shell")
         data = {"applied": True, "result": result}
@@ -315,8 +315,9 @@ def policy(*paths, json=False):
     """Rotate the trust policy: the next versions (N+1, N+2, ..) copied onto the meter,
     in order. Each must be signed by the current root threshold and its own."""
     from update.errors import REASONS, UpdateRejected
+    from update.policy import MAX_BYTES
 
-    raws = [read_path(path) for path in paths]
+    raws = [read_path(path, MAX_BYTES) for path in paths]
     try:
         data = _app().update_gate().install_policy(raws)
     except UpdateRejected as exc:
@@ -373,11 +374,14 @@ def commission(policy_path, keys_path, broker=None, interval_s=86400, ca_path=No
         # the signed set-operator-link keeps to the same limits
         data = {"commissioned": False, "reason": "interval_s must be 900..604800 s"}
         return _out(data, json, ["not commissioned: " + data["reason"]])
-    policy_raw = read_path(policy_path)
-    keys = _json.loads(read_path(keys_path))
+    from update.policy import MAX_BYTES
+
+    policy_raw = read_path(policy_path, MAX_BYTES)
+    keys = _json.loads(read_path(keys_path, 512))
     ca = None
     if ca_path is not None:
-        ca = binascii.hexlify(link_settings.der_from_file(read_path(ca_path))).decode()
+        ca = binascii.hexlify(link_settings.der_from_file(
+            read_path(ca_path, 2 * link_settings.MAX_CA_BYTES))).decode()  # PEM: base64
     link = {"broker": broker, "interval_s": interval_s, "tls_ca": ca} if broker else None
     fingerprint = _app().commission(policy_raw, binascii.unhexlify(keys["kek"]),
                                     binascii.unhexlify(keys["ek"]),

@@ -86,10 +86,12 @@ def remove_path(path):
         os.remove(path)
 
 
-def read_path(path):
-    """All bytes of the file at path (a package or key file the technician copied)."""
+def read_path(path, max_bytes=None):
+    """The bytes of the file at path (a token, policy or key file the technician copied).
+    max_bytes: read at most one byte more than that, so a file too large for its format
+    is refused by the format's own length check without ever being held whole."""
     with open_locked(path) as f:
-        return f.read()
+        return f.read() if max_bytes is None else f.read(max_bytes + 1)
 
 _ENOENT = 2
 _EEXIST = 17

@@ -210,7 +210,9 @@ def policy_from_file(app, *paths):
     """Commission (first time) or rotate (versions N+1.. in order) the trust policy."""
     from storage.flash import read_path
 
-    return app.update_gate().install_policy([read_path(path) for path in paths])
+    from update.policy import MAX_BYTES
+
+    return app.update_gate().install_policy([read_path(path, MAX_BYTES) for path in paths])
 
 
 def confirm(app):
