@@ -5,7 +5,7 @@ both go through the same verification, and every accept and reject is audited.
 Never activates anything the verifier has not accepted; never imports main (it is handed
 the app's parts).
 """
-from storage.flash import NoLock
+from storage.flash import NoLock, new_lock
 from update import errors
 from update.firmware_slots import UpdateState
 from update.layout import LAST_FAILURE, slot_dir
@@ -41,6 +41,9 @@ class Updater:
         self.buf = buf  # chunk buffer for the verifier (None: its default size)
         self.policies = policies if policies is not None else PolicyStore(state_store)
         self.state = UpdateState(state_store)
+        # one install at a time: the shell and the operator link share this gate, and two
+        # stagings into the same free slot would mix their files
+        self._installing = new_lock()
         # False when the power-on known-answer tests failed: a verifier that may compute
         # wrong results must not be asked (fail closed)
         self.crypto_ok = crypto_ok
@@ -64,6 +67,16 @@ class Updater:
     def install(self, stream, activate=True):
         """Verify a package from `stream`, stage it and (activate=True) point the meter at
         it on trial; reboot to run it. Returns a summary dict; raises UpdateRejected."""
+        if not self._installing.acquire(0):
+            busy = UpdateRejected("busy", "another package is being installed")
+            self._log("update-rejected", str(busy))
+            raise busy
+        try:
+            return self._install(stream, activate)
+        finally:
+            self._installing.release()
+
+    def _install(self, stream, activate):
         try:
             self._require_crypto()
             self.state.reload()  # another Updater (shell helper, boot) may have written it

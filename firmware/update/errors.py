@@ -24,7 +24,8 @@ REASONS = {
     "too-large": "more files or bytes than allowed or than fit",
     "no-policy": "the meter has no trust policy (commissioning not done)",
     "not-allowed-in-break-glass": "break-glass: only the emergency or root keys sign",
-    "busy": "a new firmware is on trial; confirm or revert it first",
+    "busy": "a new firmware is on trial (confirm or revert it first), or another package is "
+            "being installed",
     "self-test-failed": "the meter's power-on crypto self-test failed: it can verify nothing",
     "internal-error": "the meter failed while checking (out of memory, a flash error): "
                       "nothing active was changed",

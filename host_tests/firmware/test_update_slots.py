@@ -278,3 +278,28 @@ def test_a_flash_error_while_staging_is_an_audited_refusal_and_changes_nothing()
     assert [p for p in meter.tree.files if p.startswith("fw/a/")] == []  # nothing staged
     assert meter.events()[-1][0] == "update-rejected"
     assert "internal-error" in meter.events()[-1][1]
+
+
+def test_a_second_install_while_one_is_under_way_is_refused_as_busy():
+    """The shell and the operator link share one gate: a package that arrives while
+    another is being staged is refused (and logged), and the first completes."""
+    meter = Meter()
+    gate = meter.updater()
+    package = _release("r1", 1)
+    seen = []
+
+    class Interrupting:  # the link's package arrives while the shell's is being read
+        def __init__(self, data):
+            self.inner = kit.stream(data)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def readinto(self, buf):
+            if not seen:
+                seen.append(raises(UpdateRejected, gate.install, kit.stream(package)).reason)
+            return self.inner.readinto(buf)
+
+    assert gate.install(Interrupting(package))["accepted"]
+    assert seen == ["busy"]
+    assert ("update-rejected", "busy: another package is being installed") in meter.events()
