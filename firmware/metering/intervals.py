@@ -43,6 +43,7 @@ class IntervalRegister:
         self._next_end_s = (now_s // QUARTER_S + 1) * QUARTER_S
         self._status = STATUS_PARTIAL
         self.waiting = []  # records the flash refused (full), oldest first, kept in RAM
+        self._unsure_after = None  # an append failed: its record may be on flash after this
         self.lost_in_ram = 0  # records dropped from a full waiting list
 
     def last(self):
@@ -86,15 +87,37 @@ class IntervalRegister:
     def flush(self):
         """Write the waiting records to flash, oldest first, stopping at the first the
         flash refuses (it stays waiting; the next close tries again). Returns the seq of
-        the last record written, or None."""
+        the last record written, or None.
+
+        An append can fail after its record landed (the flush that follows the write, a
+        full directory): the next try looks for it on flash first, so a quarter-hour is
+        never stored, and sent, twice under two sequence numbers."""
         seq = None
         while self.waiting:
+            record = self.waiting[0]
+            if self._unsure_after is not None:
+                landed = self._find(record, self._unsure_after)
+                self._unsure_after = None
+                if landed is not None:
+                    self.waiting.pop(0)
+                    seq = landed
+                    continue
+            before = self.log.last_seq or 0
             try:
-                seq = self.log.append(self.waiting[0])
+                seq = self.log.append(record)
             except OSError:
+                self._unsure_after = before
                 return seq
             self.waiting.pop(0)
         return seq
+
+    def _find(self, record, after_seq):
+        """The seq of `record` among the records after after_seq on flash, or None (each
+        record names its own quarter-hour's end, so an equal record is the same one)."""
+        for seq, stored in self.log.records(after_seq):
+            if bytes(stored) == bytes(record):
+                return seq
+        return None
 
     def records(self, after_seq=None):
         for seq, record in self.log.records(after_seq):

@@ -85,3 +85,32 @@ def test_no_load_with_noise_and_crosstalk_creeps_less_than_one_wh_in_45_minutes(
     wh, reg = _energy_wh(cal, 45 * 60, load_a=0.0, **scenario)
     total = sum(reg.values()) + (reg.import_mj + reg.export_mj) / MJ_PER_WH
     assert total < 1.0, total
+
+
+def test_a_record_that_landed_although_its_append_failed_is_not_stored_twice():
+    """The write lands, then the flash reports an error (its flush, say): the record waits
+    in RAM as if refused. The next flush finds it on flash instead of appending it again
+    under a new sequence number (the head-end would count that quarter-hour twice)."""
+    from fakes.flash import FakeFlash
+    from metering import intervals as iv
+
+    class LandsThenFails(FakeFlash):
+        fail_next = False
+
+        def append(self, name, data):
+            super().append(name, data)
+            if self.fail_next:
+                self.fail_next = False
+                raise OSError(5, "EIO after the write")
+
+    flash = LandsThenFails()
+    t0 = 1795449600
+    register = iv.IntervalRegister(flash, t0)
+    register.close(t0 + 900, [10, 0, 0, 0])
+    flash.fail_next = True
+    register.close(t0 + 1800, [20, 0, 0, 0])
+    assert len(register.waiting) == 1  # it looks refused
+    register.close(t0 + 2700, [30, 0, 0, 0])
+    assert register.waiting == []
+    imports = [iv.decode(rec)["import_wh"][0] for _s, rec in register.log.records()]
+    assert imports == [10, 20, 30]  # each quarter-hour once
