@@ -220,6 +220,12 @@ class App:
         audit log when it starts and when they are written again. The first entry may
         not land either (the same full flash); the recovery entry says how many waited."""
         intervals = self.meter.intervals
+        if self.audit.waiting:  # entries the full flash refused: written once it takes them
+            try:
+                with self.lock:
+                    self.audit.flush()
+            except Exception:  # noqa: BLE001 - still full: they wait, status says so
+                pass
         waiting = len(intervals.waiting)
         if waiting and not self.flash_full:
             self.flash_full = True
@@ -230,7 +236,9 @@ class App:
             if not waiting:
                 self.flash_full = False
                 self._audit_best_effort("flash-full", "recovered: %d readings had waited in RAM,"
-                                        " %d lost" % (self._flash_peak, intervals.lost_in_ram))
+                                        " %d lost; %d audit entries lost" % (
+                                            self._flash_peak, intervals.lost_in_ram,
+                                            self.audit.lost_in_ram))
 
     def _audit_best_effort(self, event, text):
         try:

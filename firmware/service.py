@@ -105,6 +105,7 @@ def status(json=False):
         "watchdog": _watchdog_status(app),
         "uplink_thread_restarts": app.uplink_restarts,
         "readings_waiting_in_ram": len(app.meter.intervals.waiting),
+        "audit_entries_waiting_in_ram": len(app.audit.waiting),
         "readings": snap,
         "operator_link": {
             "consumer_switch": "on" if app.switch.on else "off",
@@ -138,9 +139,11 @@ def status(json=False):
         "loop errors survived: %s; uplink thread restarts %d" % (", ".join(
             "%s %d" % kv for kv in sorted(app.loop_errors.items())) or "none (see audit: "
             "loop-error)", app.uplink_restarts),
-        "flash: %s" % ("FULL? %d quarter-hour readings wait in RAM (%d lost)" % (
-            len(app.meter.intervals.waiting), app.meter.intervals.lost_in_ram)
-            if app.meter.intervals.waiting else "writing"),
+        "flash: %s" % ("FULL? %d quarter-hour readings and %d audit entries wait in RAM "
+                       "(%d, %d lost)" % (
+                           len(app.meter.intervals.waiting), len(app.audit.waiting),
+                           app.meter.intervals.lost_in_ram, app.audit.lost_in_ram)
+                       if app.meter.intervals.waiting or app.audit.waiting else "writing"),
         "watchdog: %s" % (("%(timeout_ms)d ms, fed %(feeds)d times while metering"
                            % data["watchdog"]) if data["watchdog"] else
                           "none running (started by the metering loop on a board)"),

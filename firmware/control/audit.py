@@ -66,6 +66,9 @@ def decode(entry):
             "event": CODES.get(code, "unknown-%d" % code), "text": bytes(entry[38:]).decode()}
 
 
+WAITING_MAX = 16  # entries kept in RAM while the flash refuses them (about 4 KB at most)
+
+
 class AuditLog:
     def __init__(self, store, max_bytes=32768):
         self.log = AppendLog(store, "audit", max_bytes)
@@ -74,12 +77,35 @@ class AuditLog:
         if last is not None:
             for seq, entry in self.log.records(last - 1):
                 self._last_hash = entry_hash(seq, entry)
+        # (time_s, code, text) the flash refused (full), oldest first: chained and written,
+        # in order, at the next append; a power cut loses them, as it loses RAM
+        self.waiting = []
+        self.lost_in_ram = 0  # entries dropped from a full waiting list
 
     def append(self, time_s, event, text=""):
+        """Chain and store one entry; returns its seq, or None if it waits in RAM because
+        the flash refused it (full). Never raises for a refusing flash: what happened is
+        kept until it can be written."""
         code = CODE_BY_NAME[event] if isinstance(event, str) else event
-        entry = encode(self._last_hash, time_s, code, text[:200])
-        seq = self.log.append(entry)
-        self._last_hash = entry_hash(seq, entry)
+        self.waiting.append((time_s, code, text[:200]))
+        if len(self.waiting) > WAITING_MAX:
+            self.waiting.pop(0)
+            self.lost_in_ram += 1
+        return self.flush()
+
+    def flush(self):
+        """Write the waiting entries, oldest first; the seq of the last written, or None
+        if one is still refused."""
+        seq = None
+        while self.waiting:
+            time_s, code, text = self.waiting[0]
+            entry = encode(self._last_hash, time_s, code, text)
+            try:
+                seq = self.log.append(entry)
+            except OSError:
+                return None
+            self._last_hash = entry_hash(seq, entry)
+            self.waiting.pop(0)
         return seq
 
     def entries(self, after_seq=None):

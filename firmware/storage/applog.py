@@ -85,6 +85,7 @@ class AppendLog:
         new_index = segs[-1][_INDEX] + 1 if segs else 0
         if self.bytes_used() + len(data) > self.max_bytes:
             self._make_room(len(data), keep_tail=not roll)
+        tail_last_before = self._tail_last
         if roll:
             segs.append([new_index, seq, 0])
             self._tail_last = None
@@ -93,11 +94,20 @@ class AppendLog:
         # not acknowledged must never share its seq with a later one.
         self._next_seq = seq + 1
         tail = segs[-1]
+        size_before = tail[_SIZE]
         try:
             self._store.append(self._seg_name(tail[_INDEX]), data)
         except Exception:
             self._tail_full = True
             tail[_SIZE] = self._store.size(self._seg_name(tail[_INDEX])) or 0
+            if tail[_SIZE] == size_before:
+                # not one byte reached the flash: the number is free again, as it would be
+                # after a reboot (which numbers on from what is on flash), so the log and a
+                # hash chain over it show no gap for a write that never happened
+                self._next_seq = seq
+                if roll:
+                    segs.pop()  # the new segment was never written
+                    self._tail_last = tail_last_before
             raise
         tail[_SIZE] += len(data)
         self._tail_last = seq

@@ -191,7 +191,12 @@ def test_a_full_flash_is_said_in_status_and_the_audit_log_and_recovers():
     while app.flash_full:  # the next P1 second looks
         app.step()
     texts = [e["text"] for _s, e in app.audit.entries() if e["event"] == "flash-full"]
-    assert texts == ["recovered: 1 readings had waited in RAM, 0 lost"], texts
+    # the entry made while the flash was full waited in RAM and landed, in order
+    assert texts == ["quarter-hour readings wait in RAM", "recovered: 1 readings had waited "
+                     "in RAM, 0 lost; 0 audit entries lost"], texts
+    from control.audit import verify_chain
+
+    verify_chain(app.audit.raw())  # no gap, no break: the refused writes spent no number
 
 
 def test_the_consumers_consent_to_frequent_readings_is_theirs_logged_and_kept():

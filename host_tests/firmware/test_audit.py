@@ -70,3 +70,28 @@ def test_power_cut_at_every_write_keeps_a_valid_chain():
             break
         cut_at += 1
     assert cut_at > 20
+
+
+def test_entries_the_full_flash_refuses_wait_in_ram_and_land_in_order_without_a_gap():
+    from control import audit as audit_mod
+
+    flash = FakeFlash()
+    log = AuditLog(flash)
+    log.append(1000, "boot", "before")
+    real = flash.append
+
+    def full(name, data):
+        raise OSError(28, "ENOSPC")
+
+    flash.append = full
+    assert log.append(1001, "flash-full", "one") is None
+    assert log.append(1002, "boot", "two") is None
+    assert [t for _t, _c, t in log.waiting] == ["one", "two"]
+    flash.append = real
+    assert log.append(1003, "boot", "three") == 4
+    assert [e["text"] for _s, e in log.entries()] == ["before", "one", "two", "three"]
+    verify_chain(list(log.raw()))  # consecutive numbers, one chain
+    flash.append = full
+    for k in range(audit_mod.WAITING_MAX + 3):
+        log.append(2000 + k, "boot", "x%d" % k)
+    assert len(log.waiting) == audit_mod.WAITING_MAX and log.lost_in_ram == 3
