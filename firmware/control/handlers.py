@@ -16,6 +16,17 @@ from metering.tariff import TariffSchedule
 TARIFFS = "tariffs"  # the tariff schedule's settings record
 
 
+def decimal(text):
+    """The number a decimal text in a signed command stands for: digits, at most one point,
+    a leading minus; nothing else (no exponent, space or underscore), so the tool that
+    signs it and every interpreter read the same number. ValueError otherwise."""
+    body = text[1:] if text[:1] == "-" else text
+    whole, point, fraction = body.partition(".")
+    if not whole.isdigit() or (point and not fraction.isdigit()):
+        raise ValueError("%r is not a decimal number" % text)
+    return float(text)
+
+
 def build(calibration, keys, link, meter, store, audit, clock):
     """{command name: handler(params)}. calibration: metering.calibration_store;
     keys: comms.keys.OperatorKeys; link: comms.operator_link.OperatorLink."""
@@ -25,7 +36,7 @@ def build(calibration, keys, link, meter, store, audit, clock):
             raise ValueError("calibration must be an object of fields to replace")
         for name, value in params["calibration"].items():
             # signed documents carry no floats: a fraction comes as decimal text ("1.0021")
-            values[name] = float(value) if type(value) is str else value
+            values[name] = decimal(value) if type(value) is str else value
         cal = Calibration(**values)  # range-checked: a bad record raises, nothing changes
         calibration.replace(cal)
         audit.append(clock.time(), "calibration-changed", "by operator command")

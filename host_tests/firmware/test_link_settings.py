@@ -98,8 +98,11 @@ def test_a_signed_calibration_carries_fractions_as_decimal_text():
     cal = app.calibration.cal
     assert abs(cal.v_gain - 1.0021) < 1e-6 and abs(cal.phase_deg + 0.35) < 1e-6
     assert cal.v_offset == 2050 and app.calibration.source == "stored"
-    body["params"] = {"calibration": {"v_gain": "fast"}}
-    body["counter"] = 2
-    refused = raises(tokens.TokenRefused, app.apply_token,
-                     kit.envelope(body, ("release1",), tokens.DOMAIN))
-    assert refused.reason == "malformed" and abs(app.calibration.cal.v_gain - 1.0021) < 1e-6
+    # one reading on every interpreter: digits, one point, a leading minus, nothing else
+    for counter, text in enumerate(("fast", "1e0", "1_0", " 1.0", ".5", "1."), 2):
+        body["params"] = {"calibration": {"v_gain": text}}
+        body["counter"] = counter
+        refused = raises(tokens.TokenRefused, app.apply_token,
+                         kit.envelope(body, ("release1",), tokens.DOMAIN))
+        assert refused.reason == "malformed", text
+    assert abs(app.calibration.cal.v_gain - 1.0021) < 1e-6

@@ -119,7 +119,7 @@ def test_bad_parameters_are_refused_before_anyone_signs(work):
         (["set-operator-link", "--param", "broker=x:1", "--param", "interval_s=60",
           "--param", "tls_ca=null"], "interval_s must be 900..604800"),
         (["set-operator-link", "--param", "broker=x:1"], "missing interval_s, tls_ca"),
-        (["set-calibration", "--param", 'calibration={"v_gain": 7.0}'], "v_gain=7.0 outside"),
+        (["set-calibration", "--param", 'calibration={"v_gain": 7.0}'], "v_gain=7 outside"),
         (["set-calibration", "--param", 'calibration={"colour": 1}'], "not calibration fields"),
         (["break-glass-on", "--param", "reason= "], "reason must be a non-empty text"),
         (["set-tariffs", "--param", "schedule=@missing.json"], "cannot read missing.json"),
@@ -135,3 +135,12 @@ def test_a_file_that_is_no_token_is_named(work):
     proc = command(work, "sign", "policy.json", "--key", "rel1.pem", ok=False)
     assert proc.returncode == 1 and "policy.json is a open-meter-policy, not a command token" \
         in proc.stderr
+
+
+def test_calibration_fractions_become_decimal_text_the_meter_reads(work):
+    command(work, "make", "set-calibration", "--meter", METER, "--counter", "11",
+            "--param", 'calibration={"i_crosstalk": 1e-05, "v_gain": 1.0021, "v_offset": 2050}',
+            "--out", "cal.token")
+    body = container.Document(os.path.join(work, "cal.token")).body
+    assert body["params"]["calibration"] == {"i_crosstalk": "0.00001", "v_gain": "1.0021",
+                                             "v_offset": 2050}

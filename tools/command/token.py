@@ -14,6 +14,7 @@ use_firmware()
 
 from comms import link_settings  # noqa: E402
 from control import tokens  # noqa: E402
+from control.handlers import decimal  # noqa: E402 - the meter's own reading of decimal text
 from metering.calibration import FIELDS as CALIBRATION_FIELDS  # noqa: E402
 from metering.tariff import TariffSchedule  # noqa: E402
 from tools.update import container  # noqa: E402
@@ -58,7 +59,7 @@ def check_params(command, params):
                 raise ValueError("not calibration fields: " + ", ".join(unknown))
             for name, value in fields.items():
                 kind, low, high = CALIBRATION_FIELDS[name]
-                number = float(value) if type(value) is str and kind is float else value
+                number = decimal(value) if type(value) is str and kind is float else value
                 if isinstance(number, bool) or not isinstance(number, (int, float)) or \
                         not low <= number <= high:
                     raise ValueError("%s=%s outside %s..%s" % (name, value, low, high))
@@ -86,9 +87,17 @@ def signable(params, command):
     text differs between interpreters); the meter reads the text back (control/handlers)."""
     if command == "set-calibration" and isinstance(params.get("calibration"), dict):
         params = dict(params, calibration={
-            k: repr(v) if isinstance(v, float) else v for k, v in params["calibration"].items()})
+            k: decimal_text(v) if isinstance(v, float) else v
+            for k, v in params["calibration"].items()})
     _refuse_floats(params, command)
     return params
+
+
+def decimal_text(value):
+    """A fraction as the decimal text the meter reads back (control.handlers.decimal): no
+    exponent, twelve places at most, trailing zeros dropped."""
+    text = ("%.12f" % value).rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def _refuse_floats(value, where):
