@@ -32,6 +32,9 @@ class FrontEnd:
         self.i_base_a = i_base_a  # Ib
         self.i_max_a = i_max_a  # Imax
         self.starting_current_a = 0.004 * i_base_a  # IEC 62053-21 starting current
+        # the meter registers no power below half of that current's at nominal voltage:
+        # it starts at the starting current and never creeps at no load
+        self.starting_power_w = 0.5 * self.starting_current_a * mains_v_nominal
         # voltage: resistive divider 1 MOhm : 3.83 kOhm, 400 V peak -> 1.53 V -> 1900 counts
         self.v_peak_full_scale = v_peak_full_scale
         # current: CT 2000:1 (100 A : 50 mA), burden 54 Ohm: Imax peak -> 1900 counts

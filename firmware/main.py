@@ -80,7 +80,7 @@ def wire(board, hw, post_result=None):
     v_nominal = front_end.mains_v_nominal
     meter = Meter(
         hw.adc, calibration.cal, clock, store,
-        starting_power_w=0.5 * front_end.starting_current_a * v_nominal,
+        starting_power_w=front_end.starting_power_w,
         sag_v=front_end.sag_v, swell_v=front_end.swell_v, v_nominal=v_nominal,
         use_viper=checked.kernel_ok, retained=hw.retained,
     )

@@ -203,3 +203,19 @@ def test_record_from_the_virtual_board_replays_to_its_load(vboard, tmp_path):
     assert running  # metering restarted after the recording
     time.sleep(2.5)
     assert _board_windows(vboard.device)[1] > windows
+
+
+@needs_micropython
+def test_a_load_below_the_starting_power_registers_nothing_by_default(tmp_path):
+    """A replay registers what the meter would: below its starting power (half the
+    starting current's power, 2.3 W here) nothing, unless asked for everything. The
+    capture's calibration file is written beside it when none is named."""
+    wav = str(tmp_path / "no-load.wav")
+    made = ok_json("capture", "synth", wav, "--seconds", "5", "--load-a", "0.005",
+                   "--phase-deg", "0", "--json")
+    assert made["cal"] == str(tmp_path / "no-load.json") and 0 < made["truth"]["p_w"] < 2.3
+    default = ok_json("replay", wav, "--cal", made["cal"], "--json")
+    assert default["import_wh"] == 0.0 and default["p_w"] > 1.0  # measured, not registered
+    everything = ok_json("replay", wav, "--cal", made["cal"], "--starting-power-w", "0",
+                         "--json")
+    assert everything["import_wh"] > 0.001

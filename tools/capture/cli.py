@@ -6,6 +6,7 @@ calibration; `record` pauses the board's metering while it records, then restart
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading

@@ -13,6 +13,11 @@ import sys
 from tools.capture.files import load_calibration
 from tools.replay.runner import replay_device, replay_local
 from tools.shared.errors import ToolError, exit_status
+from tools.shared.paths import use_firmware
+
+use_firmware()
+
+from boards import common  # noqa: E402 - the meter's own starting power
 
 
 def format_summary(capture, s):
@@ -64,9 +69,11 @@ def main(argv=None):
                         "also reports how fast the board processed it")
     parser.add_argument("--windows", action="store_true",
                         help="also list every measurement window (about one per second)")
-    parser.add_argument("--starting-power-w", type=float, default=0.0, metavar="W",
+    parser.add_argument("--starting-power-w", type=float,
+                        default=common.SHARED.starting_power_w, metavar="W",
                         help="ignore powers below this for the energy, as the meter does "
-                        "(default 0)")
+                        "(default %.2f W, the meter's own; 0 registers everything)"
+                        % common.SHARED.starting_power_w)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     result = {}
