@@ -13,29 +13,42 @@ updates never touch). Metering and P1 do not look at them.
 from storage.slots import SlotStore
 
 
+class _Choice:
+    """One of two values kept in a two-slot record: (value when unset, value when set)."""
+
+    def __init__(self, store, name, unset, choice):
+        self._slots = SlotStore(store, name)
+        self._words = (unset, choice)
+        self.chosen = self._slots.load() == choice
+
+    def set(self, chosen):
+        """True if it changed (then it is on flash before it counts)."""
+        chosen = bool(chosen)
+        if chosen == self.chosen:
+            return False
+        self._slots.save(self._words[chosen])
+        self.chosen = chosen
+        return True
+
+
 class OperatorLinkSwitch:
     def __init__(self, store):
-        self._slots = SlotStore(store, "link")
-        saved = self._slots.load()
-        self.on = saved != b"off"  # default on; an operator without keys sends nothing
-        self._consent = SlotStore(store, "consent")
+        self._off = _Choice(store, "link", b"on", b"off")  # default on; no keys, nothing sent
         # default: readings once a day; only the consumer's own "frequent" allows more
-        self.frequent_readings = self._consent.load() == b"frequent"
+        self._frequent = _Choice(store, "consent", b"daily", b"frequent")
+
+    @property
+    def on(self):
+        return not self._off.chosen
+
+    @property
+    def frequent_readings(self):
+        return self._frequent.chosen
 
     def set(self, on):
-        on = bool(on)
-        if on == self.on:
-            return False
-        self._slots.save(b"on" if on else b"off")
-        self.on = on
-        return True
+        return self._off.set(not on)
 
     def consent(self, frequent):
         """The consumer consents (True) to readings at every session, or withdraws it
         (False: once a day). Returns True if it changed."""
-        frequent = bool(frequent)
-        if frequent == self.frequent_readings:
-            return False
-        self._consent.save(b"frequent" if frequent else b"daily")
-        self.frequent_readings = frequent
-        return True
+        return self._frequent.set(frequent)

@@ -6,6 +6,7 @@ from control.audit import verify_chain
 from fakes.clock import FakeClock
 from fakes.flash import FakeFlash
 from host_tests.firmware.uplink_kit import AK, EK, KEK, TITLE, close_quarters, uplink_rig
+from mptest import raises
 
 
 def test_readings_arrive_once_and_are_dropped_only_after_the_ack():
@@ -151,3 +152,19 @@ def test_a_clock_behind_the_last_readings_cannot_hold_them_back():
     close_quarters(intervals, clock, 1, start_wh=20)
     up.send_now()
     assert sorted(head.readings) == [1, 2, 3]
+
+
+def test_a_library_error_backs_off_like_a_network_error_and_still_reaches_the_loop():
+    """umqtt raises its own exception types: the uplink backs off for them too (a session
+    opens with every round now) and lets the loop count and log the error."""
+    flash, clock, broker, head, intervals, audit, up = uplink_rig()
+
+    def broken(client_id):
+        raise ValueError("MQTTException(5)")
+
+    up.connector = broken
+    up.next_s = clock.time()
+    raised = raises(ValueError, up.poll, clock.time())
+    assert "MQTTException" in str(raised)
+    assert up.failures == 1 and up.next_s >= clock.time() + 60
+    assert up.last_result.startswith("failed: MQTTException")

@@ -23,6 +23,7 @@ import time
 
 from tools.command import token as tok
 from tools.shared.errors import exit_status
+from tools.shared.output import emit
 from tools.update import keys
 
 from comms import link_settings  # noqa: E402 - on the path through tools.command.token
@@ -31,11 +32,7 @@ from update.policy import Policy  # noqa: E402
 
 
 def _print(args, data, lines):
-    if args.json:
-        print(json.dumps(data, sort_keys=True))
-    else:
-        for line in lines:
-            print(line)
+    emit(args.json, data, lines)
 
 
 def parse_param(text):

@@ -18,6 +18,7 @@ import json
 import sys
 import time
 
+from tools.shared.output import emit
 from tools.update import keys
 from tools.update import container as pkg
 
@@ -27,11 +28,7 @@ DAY_S = 86400
 
 
 def _print(args, data, lines):
-    if args.json:
-        print(json.dumps(data, sort_keys=True))
-    else:
-        for line in lines:
-            print(line)
+    emit(args.json, data, lines)
 
 
 def cmd_keygen(args):
