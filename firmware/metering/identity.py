@@ -12,7 +12,7 @@ import hashlib
 MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", "intervals",
            "kernel", "kernel_viper", "meter", "registers", "replay", "retained", "sampling",
            "tariff", "window")
-SOFTWARE_ID = "c4b2cd83bf9f9e58"  # tools.deploy.identity writes it
+SOFTWARE_ID = "0d6fbe7de6d6be03"  # tools.deploy.identity writes it
 _CHUNK = 512
 
 

@@ -4,6 +4,8 @@ Plain-Python twin of kernel_viper, which is selected here (VIPER_ACCUMULATE); bo
 give identical results. No allocation,
 no floats, no exceptions: everything per sample is an integer add or multiply.
 """
+from array import array
+
 from compat import const
 
 # acc: the window's integer sums, carried across calls in 32-bit words so Python reads
@@ -25,12 +27,19 @@ _LO_BITS = const(24)
 _LO_MASK = const(0xFFFFFF)
 
 
-def clear(acc):
-    """Zero every sum of acc (a new window)."""
-    acc[ACC_N] = 0
+def _cleared():
+    acc = array("i", bytes(4 * ACC_LEN))
     for k in ACC_SUMS:
-        acc[k] = 0
         acc[k + 1] = HI_BIAS
+    return acc
+
+
+_CLEARED = _cleared()
+
+
+def clear(acc):
+    """Zero every sum of acc (a new window): one copy of a cleared template."""
+    acc[:] = _CLEARED
 
 
 def total(acc, k):

@@ -10,6 +10,7 @@ Buffers are allocated once here; per sample there is no allocation.
 from array import array
 
 from metering import kernel
+from metering.kernel import ST_CROSS_N, ST_STOPPED, ST_WN  # poll's per-block reads, as globals
 from metering.window import WindowSums, analyse
 
 from compat import const
@@ -39,6 +40,7 @@ class Sampler:
         # a driver that knows its skew (measured, or fixed by its conversion schedule)
         # overrides the calibration record's value
         self.i_delay_us = getattr(adc, "i_delay_us", None)
+        self._block_pairs = block_pairs
         self._buf = array("H", bytes(4 * block_pairs))
         self._acc = array("i", bytes(4 * kernel.ACC_LEN))
         kernel.clear(self._acc)  # the window's sums: carried by the kernel, read at close
@@ -91,22 +93,22 @@ class Sampler:
         gap = adc.lost_pairs - lost_before
         if gap > self._max_gap:
             self._max_gap = gap
-        end = len(buf) // 2
+        end = self._block_pairs
         start = 0
         st = self._st
         accumulate = self._accumulate
         acc = self._acc
-        crossings = -st[kernel.ST_CROSS_N]  # the block's own: a close zeroes the count
+        crossings = -st[ST_CROSS_N]  # the block's own: a close zeroes the count
         while start < end:
             start = accumulate(buf, start, end, acc, st)
-            if st[kernel.ST_STOPPED]:
-                crossings += st[kernel.ST_CROSS_N]
+            if st[ST_STOPPED]:
+                crossings += st[ST_CROSS_N]
                 self._close(True)
-            elif st[kernel.ST_WN] >= self._max_pairs:
-                crossings += st[kernel.ST_CROSS_N]
+            elif st[ST_WN] >= self._max_pairs:
+                crossings += st[ST_CROSS_N]
                 self._close(False)
         self.pairs_processed += end
-        if crossings + st[kernel.ST_CROSS_N] == 0 and self._on_no_crossing is not None:
+        if crossings + st[ST_CROSS_N] == 0 and self._on_no_crossing is not None:
             self._on_no_crossing()
 
     def _close(self, at_crossing):

@@ -4,9 +4,13 @@ Runs once per window (about a second), not per sample: floats are allowed here. 
 are removed from the exact integer sums (N*Sxy - Sx*Sy), so a drifting bias leaves no
 settling transient; skew and front-end phase are removed with two lagged power sums.
 """
-import math
+from math import cos, pi, sin, sqrt
 
-from metering import kernel
+from metering.kernel import (ACC_N, ACC_SI, ACC_SII, ACC_SV, ACC_SVI0, ACC_SVI1, ACC_SVV,
+                             total)
+
+_TWO_PI = 2 * pi
+_RAD_PER_DEG = pi / 180
 
 
 class WindowSums:
@@ -28,13 +32,13 @@ class WindowSums:
 
     def load(self, acc):
         """Take the window's sums from the kernel's carried words (once per window)."""
-        self.n = acc[kernel.ACC_N]
-        self.sv = kernel.total(acc, kernel.ACC_SV)
-        self.si = kernel.total(acc, kernel.ACC_SI)
-        self.svv = kernel.total(acc, kernel.ACC_SVV)
-        self.sii = kernel.total(acc, kernel.ACC_SII)
-        self.svi0 = kernel.total(acc, kernel.ACC_SVI0)
-        self.svi1 = kernel.total(acc, kernel.ACC_SVI1)
+        self.n = acc[ACC_N]
+        self.sv = total(acc, ACC_SV)
+        self.si = total(acc, ACC_SI)
+        self.svv = total(acc, ACC_SVV)
+        self.sii = total(acc, ACC_SII)
+        self.svi0 = total(acc, ACC_SVI0)
+        self.svi1 = total(acc, ACC_SVI1)
 
 
 class WindowResult:
@@ -77,46 +81,56 @@ def analyse(sums, i_last, v_mid, i_mid, cal, rate_hz, freq_hz, whole_cycles, los
     window's last pair (for the exact lag-1 offset term); lost_pairs: pairs inside the
     window's span the driver never delivered; i_delay_us: the driver's skew, if it knows
     it better than the calibration record.
+    Every float operation allocates on the boards (boxed floats): each trig value is
+    computed once and the offsets are removed in exact integers before one division.
     """
     n = sums.n
-    si_lag = sums.si + sums.i_before_first - i_last  # sum of i[n-1] over the window
+    sv = sums.sv
+    si = sums.si
+    si_lag = si + sums.i_before_first - i_last  # sum of i[n-1] over the window
     nn = float(n) * n
-    cvv = (n * sums.svv - sums.sv * sums.sv) / nn
-    cii = (n * sums.sii - sums.si * sums.si) / nn
-    p0 = (n * sums.svi0 - sums.sv * sums.si) / nn
-    p1 = (n * sums.svi1 - sums.sv * si_lag) / nn
+    cvv = (n * sums.svv - sv * sv) / nn
+    cii = (n * sums.sii - si * si) / nn
+    p0 = (n * sums.svi0 - sv * si) / nn
+    p1 = (n * sums.svi1 - sv * si_lag) / nn
 
     f = freq_hz if freq_hz > 0 else cal.f_nominal_hz
-    w_sample = 2 * math.pi * f / rate_hz  # phase advance of one pair period
+    w_sample = _TWO_PI * f / rate_hz  # phase advance of one pair period
+    cos_ws = cos(w_sample)
     # the current sample is late by i_delay_us and its front-end leads by phase_deg:
     # both make the current look advanced by w_shift against the voltage.
     if i_delay_us is None:
         i_delay_us = cal.i_delay_us
-    w_shift = 2 * math.pi * f * i_delay_us * 1e-6 + math.radians(cal.phase_deg)
+    w_shift = _TWO_PI * f * i_delay_us * 1e-6 + cal.phase_deg * _RAD_PER_DEG
 
     # noise adds its variance to the mean squares: remove the calibrated floor
-    cvv -= cal.v_noise_counts * cal.v_noise_counts
-    cii -= cal.i_noise_counts * cal.i_noise_counts
+    noise = cal.v_noise_counts
+    cvv -= noise * noise
+    noise = cal.i_noise_counts
+    cii -= noise * noise
     k = cal.i_crosstalk  # remove the in-phase share of the voltage seen on the current
     if k:
         cii = cii - 2 * k * p0 + k * k * cvv
         p0 = p0 - k * cvv
-        p1 = p1 - k * cvv * math.cos(w_sample)
+        p1 = p1 - k * cvv * cos_ws
 
     # p0 = K cos(a), p1 = K cos(a + wT) with a = phi - w_shift: solve for K sin(a),
     # then rotate by w_shift to get K cos(phi) = P and K sin(phi) = Q (exact at f).
-    k_sin = (p0 * math.cos(w_sample) - p1) / math.sin(w_sample)
-    p = p0 * math.cos(w_shift) - k_sin * math.sin(w_shift)
-    q = k_sin * math.cos(w_shift) + p0 * math.sin(w_shift)
+    k_sin = (p0 * cos_ws - p1) / sin(w_sample)
+    cos_sh = cos(w_shift)
+    sin_sh = sin(w_shift)
+    p = p0 * cos_sh - k_sin * sin_sh
+    q = k_sin * cos_sh + p0 * sin_sh
 
     v_scale = cal.v_per_count * cal.v_gain
     i_scale = cal.a_per_count * cal.i_gain
+    vi_scale = v_scale * i_scale
     return WindowResult(
         n, rate_hz,
-        math.sqrt(cvv) * v_scale if cvv > 0 else 0.0,
-        math.sqrt(cii) * i_scale if cii > 0 else 0.0,
-        p * v_scale * i_scale,
-        q * v_scale * i_scale,
+        sqrt(cvv) * v_scale if cvv > 0 else 0.0,
+        sqrt(cii) * i_scale if cii > 0 else 0.0,
+        p * vi_scale,
+        q * vi_scale,
         freq_hz, whole_cycles,
-        v_mid + sums.sv / n, i_mid + sums.si / n, lost_pairs,
+        v_mid + sv / n, i_mid + si / n, lost_pairs,
     )

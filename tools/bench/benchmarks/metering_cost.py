@@ -6,13 +6,19 @@ pre-filled buffer in the same run, so the ratio is free of machine speed.
 """
 import sys
 
-sys.path[:0] = [sys.argv[1] + "/firmware", sys.argv[1]]
-
-import json
-import time
 from array import array
 
-import micropython
+sys.path[:0] = [sys.argv[1] + "/firmware", sys.argv[1]]
+
+SOURCE_PAIRS = 4000  # one second of mains: 50 whole cycles, so replaying it wraps seamlessly
+# the large buffer first, as firmware allocates its buffers at boot: run in a board-class
+# heap (-X heapsize), compiling the imports below fragments it
+SOURCE = array("H", bytes(4 * SOURCE_PAIRS))
+
+import json  # noqa: E402
+import time  # noqa: E402
+
+import micropython  # noqa: E402
 from boards import common, sim
 from metering.calibration import Calibration
 from metering.sampling import Sampler
@@ -55,14 +61,20 @@ class Replayed:
 
 
 def _copy_block(dst, src, offset):
+    """dst <- len(dst) codes of src from offset, wrapping at its end."""
     mv = memoryview(src)
-    dst[:] = mv[offset:offset + len(dst)]
+    first = len(src) - offset
+    if first >= len(dst):
+        dst[:] = mv[offset:offset + len(dst)]
+    else:
+        dst[:first] = mv[offset:]
+        dst[first:] = mv[:len(dst) - first]
 
 
 def main():
     fe = sim.SimFrontEnd(load_a=5.0, phase_deg=30.0)
-    source = array("H", bytes(4 * PAIRS))
-    fe.fill(source, PAIRS)
+    source = SOURCE
+    fe.fill(source, SOURCE_PAIRS)
     cal = Calibration(**common.shared_calibration())
     out = {}
     for name, use_viper, bare in (("viper", True, bare_viper), ("python", False, bare_python)):
