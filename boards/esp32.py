@@ -16,6 +16,7 @@ from boards.esp32_acquire import VIPER_ACQUIRE, acquire as _plain_acquire
 from boards.common import TRIAL_LIMIT_S, WATCHDOG_MS, mqtt_connector  # noqa: F401 - shared
 
 NAME = "esp32"
+TEST_LED_IMP_PER_KWH = 1000  # the meter constant on the nameplate (metering.pulses)
 HARDWARE_ID = "esp32-devkitc-v1"
 
 _V_ADC_PIN = const(36)  # GPIO36 = ADC1_CH0 (SENSOR_VP): voltage divider

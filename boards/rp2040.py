@@ -12,6 +12,7 @@ from boards import common
 from boards.common import TRIAL_LIMIT_S, WATCHDOG_MS, mqtt_connector  # noqa: F401 - shared
 
 NAME = "rp2040"
+TEST_LED_IMP_PER_KWH = 1000  # the meter constant on the nameplate (metering.pulses)
 HARDWARE_ID = "pico-rp2040-v1"
 
 _V_ADC_PIN = const(26)  # GP26 = ADC0: voltage divider

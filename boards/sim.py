@@ -13,6 +13,7 @@ from boards import common
 from boards.common import TRIAL_LIMIT_S, WATCHDOG_MS, mqtt_connector  # noqa: F401 - shared
 
 NAME = "sim"
+TEST_LED_IMP_PER_KWH = 1000  # the meter constant on the nameplate (metering.pulses)
 HARDWARE_ID = "sim-v1"
 P1_PATH = "p1.out"  # the sim's P1 "UART" appends telegrams to this file
 STORAGE_ROOT = "data"
@@ -237,14 +238,40 @@ class SimADC:
 
 class SimHardware(common.Hardware):
     """common.Hardware on the simulated front-end, which stays reachable (front_end) for
-    the tests and the shell. No LED; no reset (the technician or the virtual board
-    restarts the unix port); no watchdog (the port rigs model the boards' own)."""
+    the tests and the shell. The test LED records its pulses; no reset (the technician or
+    the virtual board restarts the unix port); no watchdog (the port rigs model the
+    boards' own)."""
 
     def __init__(self, scenario=None, paced=True, storage_root=STORAGE_ROOT, p1_path=P1_PATH):
         clock = common.SystemClock()
         self.front_end = SimFrontEnd(**(scenario or {}))
         super().__init__(SimADC(self.front_end, clock if paced else None), SimUART(p1_path),
-                         clock, storage_root, None, "sim-0001")
+                         clock, storage_root, SimLED(self.front_end), "sim-0001")
+
+
+class SimLED:
+    """The test LED of the sim: value() as machine.Pin has it; each pulse's start is kept
+    in mains time (the front-end's sample count: what a bench's photo head would time),
+    the newest KEPT of them."""
+
+    KEPT = 64
+
+    def __init__(self, front_end):
+        self._front_end = front_end
+        self._value = 0
+        self.pulses = 0
+        self.instants_s = []
+
+    def value(self, v=None):
+        if v is None:
+            return self._value
+        v = 1 if v else 0
+        if v and not self._value:
+            self.pulses += 1
+            self.instants_s.append(self._front_end.n / self._front_end.rate_hz)
+            if len(self.instants_s) > self.KEPT:
+                self.instants_s.pop(0)
+        self._value = v
 
 
 class SimUART:

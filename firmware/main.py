@@ -61,6 +61,7 @@ def wire(board, hw, post_result=None):
     from metering import identity
     from metering.calibration_store import CalibrationStore
     from metering.meter import Meter
+    from metering.pulses import PulseOutput
     from metering.tariff import TariffSchedule
     from storage.flash import FileStore, new_lock
     from update import apply
@@ -78,11 +79,14 @@ def wire(board, hw, post_result=None):
     calibration = CalibrationStore(store, calibration_for(board))
     front_end = board.FRONT_END
     v_nominal = front_end.mains_v_nominal
+    pulses = None
+    if hw.led is not None:
+        pulses = PulseOutput(hw.led, board.TEST_LED_IMP_PER_KWH, hw.adc.rate_hz)
     meter = Meter(
         hw.adc, calibration.cal, clock, store,
         starting_power_w=front_end.starting_power_w,
         sag_v=front_end.sag_v, swell_v=front_end.swell_v, v_nominal=v_nominal,
-        use_viper=checked.kernel_ok, retained=hw.retained,
+        use_viper=checked.kernel_ok, retained=hw.retained, pulses=pulses,
     )
     calibration.applies_to(meter)
     meter_id = getattr(hw, "meter_id", board.NAME)

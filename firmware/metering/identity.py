@@ -10,9 +10,9 @@ metering package but this one, each as name, NUL, length, NUL and its bytes.
 import hashlib
 
 MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", "intervals",
-           "kernel", "kernel_viper", "meter", "registers", "replay", "retained", "sampling",
-           "tariff", "window")
-SOFTWARE_ID = "0d6fbe7de6d6be03"  # tools.deploy.identity writes it
+           "kernel", "kernel_viper", "meter", "pulses", "registers", "replay", "retained",
+           "sampling", "tariff", "window")
+SOFTWARE_ID = "a65855d2a36be978"  # tools.deploy.identity writes it
 _CHUNK = 512
 
 

@@ -33,10 +33,11 @@ POWER_FAIL_LOG_LEN = 10
 class Meter:
     def __init__(self, adc, cal, clock, store, starting_power_w, sag_v, swell_v,
                  v_nominal=230.0, save_interval_s=300, use_viper=True, tariffs=None,
-                 retained=None):
+                 retained=None, pulses=None):
         """retained: the board's words that survive a reset (load() -> 4 ints or None,
         store(words)), where the energy since the last save is kept (metering.retained);
-        None where the board has none."""
+        None where the board has none. pulses: the test LED (metering.pulses.PulseOutput),
+        fed the energy the registers take; None where the board has no LED."""
         self._clock = clock
         self._retained = retained
         self._words = [0] * retained_record.WORDS
@@ -46,6 +47,7 @@ class Meter:
         self._log_slots = SlotStore(store, "pflog")  # written only by a long failure
         self._log_dirty = False
         self.registers = Registers(starting_power_w)
+        self.pulses = pulses
         self.tariffs = tariffs or TariffSchedule()
         self.sag_v = sag_v
         self.swell_v = swell_v
@@ -217,13 +219,24 @@ class Meter:
             reg.export_wh[t] = max(reg.export_wh[t], last["export_wh"][t - 1])
 
     def poll(self):
-        self.sampler.poll()
+        """One ADC block; returns the pairs of mains time it covered."""
+        pairs = self.sampler.poll()
+        if self.pulses is not None:
+            self.pulses.tick(pairs)
+        return pairs
 
     def _on_window(self, result):
         self.last = result
         now = self._clock.time()
         self.registers.set_tariff(self.tariffs.tariff_at(now))
-        self.registers.add(result.p_w, result.duration_s * 1000.0)  # elapsed, gaps included
+        mj = 0
+        if result.whole_cycles or self.sampler.windows > 1:
+            # elapsed time, gaps included. Not the first window: it runs from wherever
+            # sampling began to the first zero crossing, a part cycle whose power is no
+            # measurement (at no load it would creep at every boot)
+            mj = self.registers.add(result.p_w, result.duration_s * 1000.0)
+        if self.pulses is not None:
+            self.pulses.add(mj, result.n_pairs + result.lost_pairs)
         self._interval_pairs += result.n_pairs + result.lost_pairs
         self._interval_lost += result.lost_pairs
         quality = -1 if result.vrms < self.sag_v else (1 if result.vrms > self.swell_v else 0)
@@ -359,6 +372,8 @@ class Meter:
             "windows": self.sampler.windows,
             "kernel": self.sampler.kernel_name,
         }
+        if self.pulses is not None:
+            snap["test_led"] = self.pulses.status()
         if r is not None:
             snap.update(r.to_dict())
         return snap

@@ -29,22 +29,26 @@ class Registers:
         self.tariff = 1
 
     def add(self, p_w, duration_ms):
-        """Register p_w (positive: import, negative: export) held for duration_ms."""
+        """Register p_w (positive: import, negative: export) held for duration_ms; returns
+        the millijoules registered (0 below the starting power): the test LED's input."""
         if -self.starting_power_w < p_w < self.starting_power_w:
-            return  # below starting power: no creep
+            return 0  # below starting power: no creep
         t = self.tariff
         if p_w > 0:
-            self.import_mj += int(p_w * duration_ms + 0.5)
+            mj = int(p_w * duration_ms + 0.5)
+            self.import_mj += mj
             carry = self.import_mj // MJ_PER_WH
             if carry:
                 self.import_wh[t] += carry
                 self.import_mj -= carry * MJ_PER_WH
         else:
-            self.export_mj += int(-p_w * duration_ms + 0.5)
+            mj = int(-p_w * duration_ms + 0.5)
+            self.export_mj += mj
             carry = self.export_mj // MJ_PER_WH
             if carry:
                 self.export_wh[t] += carry
                 self.export_mj -= carry * MJ_PER_WH
+        return mj
 
     def add_joules(self, import_j, export_j):
         """Energy metered before a reset and kept across it (metering.retained), at the

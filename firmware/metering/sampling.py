@@ -85,7 +85,8 @@ class Sampler:
         return self.pairs_processed / total if total else 1.0
 
     def poll(self):
-        """Acquire one block (blocks at the paced rate) and process it."""
+        """Acquire one block (blocks at the paced rate) and process it; returns the pairs
+        of mains time it covered (the block and any pairs the driver lost before it)."""
         buf = self._buf
         adc = self._adc
         lost_before = adc.lost_pairs
@@ -110,6 +111,7 @@ class Sampler:
         self.pairs_processed += end
         if crossings + st[ST_CROSS_N] == 0 and self._on_no_crossing is not None:
             self._on_no_crossing()
+        return end + gap
 
     def _close(self, at_crossing):
         st = self._st

@@ -15,10 +15,17 @@ class PinLevel:
     def value(self, v=None):
         if v is None:
             return self._value
+        if v and not self._value:
+            self._rose()
         self._value = 1 if v else 0
 
     def on(self):
+        if not self._value:
+            self._rose()
         self._value = 1
+
+    def _rose(self):
+        state.pin_rises.setdefault(getattr(self, "id", None), []).append(state.elapsed_s())
 
     def off(self):
         self._value = 0

@@ -6,6 +6,9 @@ port = None
 signal = None  # boards.sim.SimFrontEnd: the voltage and current at the board's inputs
 wiring = {}  # ADC input pin -> "v" (divider) or "i" (CT burden)
 uart_tx = {}  # UART id -> bytearray: what the firmware sent
+# pin id -> rig time (elapsed_s) of each rising edge the firmware drove: the test LED's
+# pulses as a bench's photo head would time them
+pin_rises = {}
 resets = 0  # machine.reset() calls
 reset_cause = "PWRON_RESET"  # the machine constant reset_cause() answers with
 watchdog = None  # once the firmware starts machine.WDT: what the rig saw (gpio.Watchdog)
@@ -34,8 +37,9 @@ class BoardReset(SystemExit):
 
 def reset(new_port, new_signal, new_wiring):
     global port, signal, wiring, uart_tx, resets, t0_us, threads_started, watchdog
-    global reset_cause, wifi_aps, wifi_attempts, clock_us
+    global reset_cause, wifi_aps, wifi_attempts, clock_us, pin_rises
     port = new_port
+    pin_rises = {}
     clock_us = None
     power_cut()
     wifi_aps = {}
