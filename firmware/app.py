@@ -68,7 +68,7 @@ class App:
         self.uplink_restarts = 0
         self._spawn_uplink = None
         self._uplink_logged = -1
-        self._fed_at_pairs = 0  # pairs metered when the watchdog was last fed
+        self._fed_at_block = 0  # the sampler's block count when the watchdog was last fed
         self.restart_pending = False  # a package from the link waits for a restart
         self.uplink_in_metering_loop = False  # a port with no thread for the uplink
         self.loop_errors = {}  # loop name -> exceptions survived (status shows them)
@@ -340,9 +340,9 @@ class App:
                     clock.sleep_ms(10)  # a failure that repeats at once does not spin
                 # fed only on progress: a loop that survives every exception but meters
                 # nothing (a dead ADC, a failure every block) is reset by the watchdog
-                done = self.meter.sampler.pairs_processed
-                if watchdog is not None and done != self._fed_at_pairs:
-                    self._fed_at_pairs = done
+                done = self.meter.sampler.blocks
+                if watchdog is not None and done != self._fed_at_block:
+                    self._fed_at_block = done
                     watchdog.feed()
                     self.watchdog_feeds += 1
                 windows = self.meter.sampler.windows
@@ -365,7 +365,7 @@ class App:
         REPL) is followed by a hard reset within board.WATCHDOG_MS."""
         if self.watchdog is None and self.hw.watchdog is not None:
             self.watchdog = self.hw.watchdog(self.board.WATCHDOG_MS)
-            self._fed_at_pairs = self.meter.sampler.pairs_processed
+            self._fed_at_block = self.meter.sampler.blocks
         return self.watchdog
 
     LOOP_ERROR_LOG_S = 3600  # the audit log hears of a repeating failure once an hour

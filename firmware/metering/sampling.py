@@ -19,6 +19,7 @@ from compat import const
 _HYSTERESIS_COUNTS = const(8)  # a rising crossing needs the voltage below -8 counts first
 # |code - mid| <= 2048 + 512, so 256 pairs of squares stay below 2^31 (1.68e9)
 _MID_RANGE = const(512)
+_SMALL_INT_MASK = const(0x3FFFFFFF)  # a per-block count stays a small int on the boards
 
 
 class Sampler:
@@ -40,7 +41,6 @@ class Sampler:
         # a driver that knows its skew (measured, or fixed by its conversion schedule)
         # overrides the calibration record's value
         self.i_delay_us = getattr(adc, "i_delay_us", None)
-        self._block_pairs = block_pairs
         self._buf = array("H", bytes(4 * block_pairs))
         self._acc = array("i", bytes(4 * kernel.ACC_LEN))
         kernel.clear(self._acc)  # the window's sums: carried by the kernel, read at close
@@ -55,7 +55,8 @@ class Sampler:
         self._close_from = target - int(self.rate_hz / (2 * cal.f_nominal_hz))
         self._max_pairs = 2 * target
         self._start_crossing = None  # raw codes around the crossing that opened the window
-        self.pairs_processed = 0
+        self.pairs_processed = 0  # counted per window: past 2**30 (74 h) a big int on a board
+        self.blocks = 0  # per block, wrapping below 2**30: the progress the watchdog sees
         self.windows = 0
         self._lost_at_open = adc.lost_pairs  # loss before this window is not its own
         self._max_gap = 0  # the longest single gap (pairs) inside the open window
@@ -94,7 +95,7 @@ class Sampler:
         gap = adc.lost_pairs - lost_before
         if gap > self._max_gap:
             self._max_gap = gap
-        end = self._block_pairs
+        end = len(buf) // 2  # the buffer's own length: the kernel reads no further
         start = 0
         st = self._st
         accumulate = self._accumulate
@@ -108,7 +109,7 @@ class Sampler:
             elif st[ST_WN] >= self._max_pairs:
                 crossings += st[ST_CROSS_N]
                 self._close(False)
-        self.pairs_processed += end
+        self.blocks = (self.blocks + 1) & _SMALL_INT_MASK
         if crossings + st[ST_CROSS_N] == 0 and self._on_no_crossing is not None:
             self._on_no_crossing()
         return end + gap
@@ -120,6 +121,7 @@ class Sampler:
         n = sums.n
         if n == 0:
             return
+        self.pairs_processed += n
         v_mid = st[kernel.ST_V_MID]
         i_mid = st[kernel.ST_I_MID]
         lost_now = self._adc.lost_pairs

@@ -88,3 +88,19 @@ def test_quarter_hour_with_little_lost_is_not_flagged():
     records = [r for _s, r in meter.intervals.records()]
     assert len(records) >= 2
     assert not any(r["status"] & iv.STATUS_ESTIMATED for r in records[1:]), records
+
+
+def test_the_per_block_counts_stay_small_ints_and_coverage_counts_whole_windows():
+    # on the boards ints past 2**30 are heap objects: a count added to every block would
+    # allocate every block after 74 hours. The block count wraps below 2**30; the pairs
+    # are counted once per window.
+    meter, fe = _meter(gap_pairs=40)
+    meter.sampler.blocks = 0x3FFFFFFF - 1
+    windows = _run_windows(meter, 3)
+    assert 0 <= meter.sampler.blocks < 100  # wrapped, still moving (the watchdog's progress)
+    metered = sum(w.n_pairs for w in windows)
+    assert meter.sampler.pairs_processed >= metered  # the synchronising window too
+    lost = meter.sampler.lost_pairs()
+    assert meter.sampler.coverage() == meter.sampler.pairs_processed / (
+        meter.sampler.pairs_processed + lost)
+    assert 0.8 < meter.sampler.coverage() < 0.9  # 40 of every 296 pairs lost

@@ -56,11 +56,11 @@ class Replayed:
         self.offset = 0
 
     def readinto(self, buf):
-        _copy_block(buf, self.source, self.offset)
+        copy_block(buf, self.source, self.offset)
         self.offset = (self.offset + len(buf)) % len(self.source)
 
 
-def _copy_block(dst, src, offset):
+def copy_block(dst, src, offset):
     """dst <- len(dst) codes of src from offset, wrapping at its end."""
     mv = memoryview(src)
     first = len(src) - offset
@@ -92,7 +92,7 @@ def main():
             # the bare loop also gets its blocks copied out of the same source
             t0 = time.ticks_us()
             for b in range(blocks):
-                _copy_block(buf, source, (b * 2 * BLOCK) % len(source))
+                copy_block(buf, source, (b * 2 * BLOCK) % len(source))
                 bare(buf, BLOCK)
             bare_us = time.ticks_diff(time.ticks_us(), t0)
             if best_metering is None or metering_us < best_metering:
