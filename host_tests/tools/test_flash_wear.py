@@ -36,3 +36,18 @@ def test_the_state_record_fits_littlefs_inline_limit():
 
     framed = len(slots.pack(1, bytes(struct.calcsize(meter._STATE))))
     assert framed <= 128  # MicroPython: cache_size = 4 * 32, littlefs's inline limit
+
+
+def test_make_bench_runs_it_as_a_program_from_any_folder(tmp_path):
+    # make bench starts it as a script (tools/bench/report.py): its own path finds the
+    # firmware. It did not after the move to tools/bench/benchmarks, and only a fresh
+    # make bench showed it
+    import json
+    import subprocess
+
+    script = os.path.join(ROOT, "tools", "bench", "benchmarks", "flash_wear.py")
+    proc = subprocess.run([sys.executable, script, "1", "64"], capture_output=True, text=True,
+                          cwd=str(tmp_path), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["days"] == 1 and got["saves_per_day"] > 200
