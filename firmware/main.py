@@ -81,7 +81,7 @@ def wire(board, hw, post_result=None):
     v_nominal = front_end.mains_v_nominal
     pulses = None
     if hw.led is not None:
-        pulses = PulseOutput(hw.led, board.TEST_LED_IMP_PER_KWH, hw.adc.rate_hz)
+        pulses = PulseOutput(hw.led, board.TEST_LED_IMP_PER_KWH)
     meter = Meter(
         hw.adc, calibration.cal, clock, store,
         starting_power_w=front_end.starting_power_w,

@@ -30,7 +30,7 @@ class PulseError(ValueError):
 class PulseOutput:
     """Drives led (value(0|1)) from registered energy; ticked once per ADC block."""
 
-    def __init__(self, led, imp_per_kwh, rate_hz):
+    def __init__(self, led, imp_per_kwh):
         if isinstance(imp_per_kwh, bool) or not isinstance(imp_per_kwh, int) \
                 or imp_per_kwh <= 0 or MJ_PER_KWH % imp_per_kwh:
             # a whole number of millijoules per pulse: no rounding between LED and register
@@ -39,7 +39,6 @@ class PulseOutput:
         self.led = led
         self.imp_per_kwh = imp_per_kwh
         self.mj_per_pulse = MJ_PER_KWH // imp_per_kwh
-        self.rate_hz = rate_hz
         self.emitted = 0  # pulses shown since boot
         self.remainder_mj = 0  # registered energy short of one more pulse
         self._ready = 0  # pulses whose instant has come, not yet shown

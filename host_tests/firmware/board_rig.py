@@ -227,6 +227,22 @@ def assert_reset_keeps_registers(board):
     _release(app)
 
 
+def assert_test_led_pulses(board):
+    """The board's own LED pin shows the meter's pulses: at Imax (9.2 kWh/h, 1000 imp/kWh)
+    a window's Wh blink during the next window, one rising edge per pulse counted."""
+    from rigs import state
+
+    fresh_flash(board.NAME)
+    app = build_app(board)
+    state.signal.set(load_a=40.0)
+    step_windows(app, 5)
+    pulses = app.meter.pulses
+    rises = state.pin_rises.get(app.hw.led.id, [])
+    assert len(rises) == pulses.emitted >= 5, (len(rises), pulses.status())
+    assert rises == sorted(rises)
+    _release(app)
+
+
 def _release(app):
     if hasattr(app.hw.adc, "deinit"):
         app.hw.adc.deinit()  # the DMA channels, before the next boot claims them

@@ -142,6 +142,13 @@ def test_esp32_reset_keeps_the_registers_in_retained_memory_a_power_cut_does_not
 
 
 @micropython_only("the esp32 port rig runs on the MicroPython unix port")
+def test_the_test_led_pin_blinks_the_registered_energy():
+    from host_tests.firmware import board_rig
+
+    board_rig.assert_test_led_pulses(_rig()[0])
+
+
+@micropython_only("the esp32 port rig runs on the MicroPython unix port")
 def test_esp32_brings_wifi_up_for_the_uplink_and_backs_off_when_it_cannot():
     import service
     import main

@@ -91,3 +91,10 @@ def test_rp2040_reset_keeps_the_registers_in_retained_memory_a_power_cut_does_no
     from host_tests.firmware import board_rig
 
     board_rig.assert_reset_keeps_registers(_rig()[0])
+
+
+@micropython_only("the rp2 port rig runs on the MicroPython unix port")
+def test_the_test_led_pin_blinks_the_registered_energy():
+    from host_tests.firmware import board_rig
+
+    board_rig.assert_test_led_pulses(_rig()[0])

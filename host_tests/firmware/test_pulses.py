@@ -29,19 +29,19 @@ class Pin:
 def test_a_constant_that_does_not_give_whole_millijoules_per_pulse_is_refused():
     for bad in (0, -1000, 7, True, 1000.0, "1000", None):
         try:
-            PulseOutput(Pin(), bad, RATE)
+            PulseOutput(Pin(), bad)
         except PulseError:
             continue
         raise AssertionError("accepted %r" % (bad,))
-    out = PulseOutput(Pin(), 1000, RATE)
+    out = PulseOutput(Pin(), 1000)
     assert out.mj_per_pulse == MJ_PER_WH  # 1000 imp/kWh: one pulse per Wh
-    assert PulseOutput(Pin(), 10000, RATE).mj_per_pulse * 10000 == MJ_PER_KWH
+    assert PulseOutput(Pin(), 10000).mj_per_pulse * 10000 == MJ_PER_KWH
 
 
 def test_pulses_account_for_every_millijoule_and_the_led_is_never_on_two_blocks_running():
     rng = _Lcg(5)
     pin = Pin()
-    out = PulseOutput(pin, 10000, RATE)
+    out = PulseOutput(pin, 10000)
     fed = 0
     levels = []
     for _ in range(3000):
@@ -83,7 +83,7 @@ def _bench(imp_per_kwh, **scenario):
     clock = FakeClock()
     led = sim.SimLED(fe)
     led.KEPT = 10000
-    pulses = PulseOutput(led, imp_per_kwh, RATE)
+    pulses = PulseOutput(led, imp_per_kwh)
     cal = Calibration(**common.shared_calibration())
     meter = Meter(ClockedADC(sim.SimADC(fe), clock, 1), cal, clock, FakeFlash(),
                   starting_power_w=common.SHARED.starting_power_w, sag_v=common.SHARED.sag_v,

@@ -19,29 +19,13 @@ from array import array  # noqa: E402
 from boards import common, sim  # noqa: E402
 from metering.calibration import Calibration  # noqa: E402
 from metering.sampling import Sampler  # noqa: E402
-from metering_cost import copy_block  # noqa: E402 - the same block copy as the timing
-from metering_cost import bare_viper as bare  # noqa: E402 - the same bare loop as the timing
+# the same bare loop and the same replayed ADC (wrapping copy) as the timing
+from metering_cost import BLOCK, Replayed  # noqa: E402
+from metering_cost import bare_viper as bare  # noqa: E402
 
 PAIRS = 16000
-BLOCK = 256
 REPEATS = 4
 PAIRS_RUN = REPEATS * (PAIRS // BLOCK) * BLOCK
-
-
-class Replayed:
-    rate_hz = common.SHARED.sample_pairs_per_s
-    lost_pairs = 0
-    block_pairs = BLOCK
-
-    def __init__(self, source):
-        self.source = source
-        self.offset = 0
-
-    def readinto(self, buf):
-        # wrapping at the source's end: a shorter slice assigned to an array shrinks it
-        # on MicroPython, and the blocks after the wrap would be short
-        copy_block(buf, self.source, self.offset)
-        self.offset = (self.offset + len(buf)) % len(self.source)
 
 
 source = array("H", bytes(4 * PAIRS))
