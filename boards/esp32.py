@@ -18,6 +18,10 @@ from boards.common import TRIAL_LIMIT_S, WATCHDOG_MS, mqtt_connector  # noqa: F4
 NAME = "esp32"
 TEST_LED_IMP_PER_KWH = 1000  # the meter constant on the nameplate (metering.pulses)
 HARDWARE_ID = "esp32-devkitc-v1"
+# Packages are verified and installed by the boot stage before the meter is built
+# (update.boot_install): the running meter and the verifier do not fit one heap together
+# (BENCHMARKS.md, "Memory"). A staged package costs the seconds of one restart.
+INSTALL_AT_BOOT = True
 
 _V_ADC_PIN = const(36)  # GPIO36 = ADC1_CH0 (SENSOR_VP): voltage divider
 _I_ADC_PIN = const(39)  # GPIO39 = ADC1_CH3 (SENSOR_VN): CT burden

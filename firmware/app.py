@@ -27,11 +27,14 @@ class App:
       trial            the trial of an updated firmware (update.trial)
       metering_identity  (software id, how it stands) of the metering module
                        (metering.identity: verified against the code on flash, or not)
+      install_at_boot  packages are verified and installed by the boot stage, not here
+                       (update.boot_install); install_update() then only stages them
+      boot_install_verdict  what the boot stage did with the last staged package, or None
     """
 
     def __init__(self, board, hw, post, store, lock, calibration, meter, meter_id, p1, audit,
                  keys, switch, uplink, link, policies, control, gate,
-                 metering_identity=("unknown", "not computed")):
+                 metering_identity=("unknown", "not computed"), install_at_boot=False):
         """gate(): builds the update gate (update.apply.Updater); built now and kept, and
         built again on use if it could not be built at boot."""
         self.board = board
@@ -53,6 +56,8 @@ class App:
         self._build_gate = gate
         self.updater = None
         self.metering_identity = metering_identity
+        self.install_at_boot = install_at_boot
+        self.boot_install_verdict = None
         self._audit_boot()
         self.trial = Trial(self.update_gate, hw.clock,
                            getattr(board, "TRIAL_CONFIRM_WINDOWS", CONFIRM_WINDOWS),
@@ -105,6 +110,15 @@ class App:
         if self.updater is None:
             self.updater = self._build_gate()
         return self.updater
+
+    def install_update(self, path, channel="shell"):
+        """A package copied onto the flash at `path`: verified and installed on trial now
+        (the gate's summary), or, with install_at_boot, staged for the boot stage
+        ({"staged": True, ..}: restart to install). Raises update.errors.UpdateRejected."""
+        gate = self.update_gate()
+        if self.install_at_boot:
+            return gate.stage_file(path, channel)
+        return gate.install_file(path)
 
     def clock_stepped(self, delta_s, first_set):
         """Called with the lock held when the uplink moved the clock: the meter re-anchors

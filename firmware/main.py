@@ -4,9 +4,8 @@ The only firmware module that knows which board it runs on. Run as a script on t
 port it meters until interrupted (or for `seconds`), printing live readings once a
 second; on a board it meters in the background and leaves the REPL to mpremote.
 """
+import gc
 import sys
-
-_PORT_BOARDS = {"esp32": "esp32", "rp2": "rp2040"}
 
 if "lib" not in sys.path and "/lib" not in sys.path:  # the unix port lacks it; boards have /lib
     sys.path.append("lib")
@@ -15,14 +14,9 @@ if "lib" not in sys.path and "/lib" not in sys.path:  # the unix port lacks it; 
 
 def board_module(name=None):
     """The board module for this port, or the one named in /board.txt, or `name`."""
-    if name is None:
-        try:
-            with open("board.txt") as f:
-                name = f.read().strip()
-        except OSError:
-            name = None
-    name = name or _PORT_BOARDS.get(sys.platform, "sim")
-    return __import__("boards." + name, None, None, ("NAME",))
+    import boards
+
+    return boards.module(name)
 
 
 app = None
@@ -32,19 +26,29 @@ def build(board_name=None, **hardware_options):
     return build_app(board_name, None, **hardware_options)
 
 
-def build_app(board_name=None, post_result=None, **hardware_options):
+def build_app(board_name=None, post_result=None, install_at_boot=None, **hardware_options):
     """The App on this board's hardware; post_result replaces the power-on self-test
-    (tests inject a failed one)."""
+    (tests inject a failed one); install_at_boot overrides the board's INSTALL_AT_BOOT."""
     board = board_module(board_name)
-    return wire(board, board.hardware(**hardware_options), post_result)
+    return wire(board, board.hardware(**hardware_options), post_result, install_at_boot)
 
 
-def wire(board, hw, post_result=None):
+def wire(board, hw, post_result=None, install_at_boot=None):
     """The meter's parts, each built once here and handed only what it uses. The only
-    place that knows how the parts connect (docs/ARCHITECTURE.md draws it)."""
+    place that knows how the parts connect (docs/ARCHITECTURE.md draws it).
+    install_at_boot: packages are verified and installed by the boot stage
+    (update.boot_install) rather than in the running meter; default: the board's
+    INSTALL_AT_BOOT."""
     # imported here, not at the top: run as a script, this file is read before boot.py
     # has put the active slot on sys.path
     import post
+
+    # Known answers first, before the rest of the meter is imported: a broken viper kernel
+    # must not meter, broken crypto must not verify (post.py). Run now, the self-test's
+    # working heap (an Ed25519 verify, GCM tables) is free again before the meter's code
+    # loads, instead of stacking on top of it.
+    checked = post_result if post_result is not None else post.run()
+    gc.collect()
     import settings
     from app import App
     from boards.common import calibration_for
@@ -64,15 +68,12 @@ def wire(board, hw, post_result=None):
     from metering.pulses import PulseOutput
     from metering.tariff import TariffSchedule
     from storage.flash import FileStore, new_lock
-    from update import apply
+    from update import apply, install_request
     from update.layout import FW_DIR
     from update.policy import PolicyStore
     from update.receiver import Receiver
     from update.tree import FileTree
 
-    # known answers first: a broken viper kernel must not meter, broken crypto must not
-    # verify (post.py)
-    checked = post_result if post_result is not None else post.run()
     clock = hw.clock
     store = FileStore(hw.storage_root)
     lock = new_lock()  # flash structures shared by the metering and uplink threads
@@ -106,6 +107,10 @@ def wire(board, hw, post_result=None):
     # late in an update; and no table of names has to grow later (loaded late, the gate's
     # code needed a 14 KB qstr pool in a fragmented heap). After boot nothing allocates
     # more than 2 KB at once: BENCHMARKS.md, hole probe.
+    if install_at_boot is None:
+        install_at_boot = getattr(board, "INSTALL_AT_BOOT", False)
+    if not install_at_boot:
+        from update import verify  # noqa: F401 - the gate's verifier, loaded with the rest
     policies = PolicyStore(store)
     control = ControlPlane(store, policies, audit, clock, meter_id,
                            handlers.build(calibration, keys, link, meter, store, audit, clock),
@@ -118,13 +123,23 @@ def wire(board, hw, post_result=None):
 
     app = App(board, hw, checked, store, lock, calibration, meter, meter_id, p1, audit, keys,
               switch, uplink, link, policies, control, gate,
-              identity.check(identity.folder()))
+              identity.check(identity.folder()), install_at_boot)
     uplink.on_command = app.command_from_link
     uplink.on_clock_step = app.clock_stepped
     uplink.time_floor_s = meter.time_floor_s
     uplink.firmware = FirmwareDownload(
-        lambda: Receiver(FileTree("")), lambda path: apply.install_from_link(app.update_gate, path),
+        lambda: Receiver(FileTree("")),
+        lambda path: apply.install_from_link(app.update_gate, path, install_at_boot),
         ready=lambda: not app.trial.on, after_accept=app.restart_soon)
+    fw_store = FileStore(FW_DIR)
+    boot_install = install_request.read_result(fw_store)  # the boot stage's verdict, if any
+    if boot_install is not None:
+        channel, app.boot_install_verdict = boot_install
+        if channel == "link":  # the head-end hears it sealed, then the record goes
+            uplink.firmware.pending_verdict(app.boot_install_verdict,
+                                            lambda: install_request.clear_result(fw_store))
+        else:  # the technician reads it in `firmware()` and the audit log
+            install_request.clear_result(fw_store)
     return app
 
 

@@ -295,17 +295,23 @@ def apply(path, json=False):
 def update(path="update.pkg", json=False):
     """Verify a firmware package copied onto the meter (mpremote fs cp fw.pkg
     :update.pkg), stage it in the free slot and start it on trial at the next boot. It
-    must carry the operator's signatures; nothing active changes if any check fails."""
+    must carry the operator's signatures; nothing active changes if any check fails. A
+    board that installs at boot only stages it here: reboot() and the boot stage verifies
+    and installs it; firmware() then shows its verdict."""
     from update.errors import REASONS, UpdateRejected
 
-    gate = _app().update_gate()
     try:
-        data = gate.install_file(path)
+        data = _app().install_update(path)
     except UpdateRejected as exc:
         data = {"accepted": False, "reason": exc.reason, "detail": exc.detail}
         return _out(data, json, ["REFUSED (%s): %s" % (exc.reason, exc.detail),
                                  "  " + REASONS[exc.reason],
                                  "nothing active was changed; logged"])
+    if data.get("staged"):
+        return _out(data, json, [
+            "staged %d bytes for the boot stage: nothing is verified yet" % data["bytes"],
+            "reboot() now: the boot stage verifies and installs it before the meter starts;",
+            "firmware() then shows its verdict (the audit log has it too)"])
     return _out(data, json, [
         "accepted %s (security counter %d): %d files, %d bytes in slot %s" % (
             data["version"], data["security_counter"], data["files"], data["bytes"],
@@ -336,13 +342,17 @@ def firmware(json=False):
     """The firmware pointer: active and previous slot, trial state, security counter."""
     app = _app()
     data = app.update_gate().status()
-    return _out(data, json, [
+    data["boot_install"] = app.boot_install_verdict
+    lines = [
         "active   %s (slot %s)%s" % (data["active_version"], data["active"] or "factory",
                                      ", ON TRIAL boot %d" % data["boots"] if data["trial"] else ""),
         "previous %s (slot %s)" % (data["previous_version"] or "-", data["previous"] or "factory"),
         "security counter %d   policy %s" % (data["floor"], (
             "v%d %s" % (data["policy_version"], data["policy_fingerprint"])
-            if data["policy_version"] is not None else "none (not commissioned)"))])
+            if data["policy_version"] is not None else "none (not commissioned)"))]
+    if data["boot_install"]:
+        lines.append("the boot stage's last install: " + data["boot_install"])
+    return _out(data, json, lines)
 
 
 def reboot():

@@ -11,7 +11,9 @@ uplink message, as a firmware-result item on meters/<title>/up (comms.payload), 
 the chunks: a forged verdict cannot retire a package at the head-end. A chunk at any other offset than the meter's is ignored (the head-end resends from the
 offset it is told); the part file survives sessions and reboots. When the meter holds
 `total` bytes it hands the file to the update gate and starts over empty, whatever the
-outcome. A forged chunk can at worst spoil one transfer: the gate refuses the result.
+outcome. A board that installs at boot (update.boot_install) answers "staged" instead of
+a verdict: the meter restarts after the session, the boot stage verifies, and the verdict
+goes sealed in the first session after the restart (pending_verdict). A forged chunk can at worst spoil one transfer: the gate refuses the result.
 """
 import struct
 
@@ -59,6 +61,8 @@ class FirmwareDownload:
         self._moves = 0  # chunks taken: the session publishes an offset per new one
         self._result = None
         self._accepted = False
+        self._staged = False  # a package waits for the boot stage: end the session
+        self._on_delivered = None
 
     def receiver(self):
         if self._receiver is None:
@@ -92,8 +96,12 @@ class FirmwareDownload:
 
     def _finish(self, rx):
         try:
-            self._result = self.install(rx.path)
-            self._accepted = self._accepted or self._result.startswith("accepted")
+            result = self.install(rx.path)
+            if result == "staged":
+                self._staged = self._accepted = True  # restart; the verdict comes after
+            else:
+                self._result = result
+                self._accepted = self._accepted or result.startswith("accepted")
         finally:
             self._reset(rx)
 
@@ -123,7 +131,7 @@ class FirmwareDownload:
                 continue
             seen = self._moves  # chunks handled inside publish() count too
             last = clock.ticks_ms()
-            if self._result is not None:
+            if self._result is not None or self._staged:
                 break  # a verdict: the uplink seals it and sends it now
             client.publish(offset_topic, pack_offset(rx.offset()), False, 1)
 
@@ -134,11 +142,20 @@ class FirmwareDownload:
     def delivered(self):
         """The head-end acknowledged the sealed verdict."""
         self._result = None
+        if self._on_delivered is not None:
+            done, self._on_delivered = self._on_delivered, None
+            done()
+
+    def pending_verdict(self, verdict, on_delivered=None):
+        """A verdict from before the restart (the boot stage's, on a board that installs
+        at boot): sent in the next session; on_delivered() once the head-end has it."""
+        self._result = verdict
+        self._on_delivered = on_delivered
 
     def session_over(self):
         """The uplink session is over: an accepted package restarts the meter now, once
         its verdict reached the head-end (else the head-end would send it again, and it
         would be installed again); an undelivered verdict goes with the next session."""
         if self._accepted and self._result is None and self.after_accept is not None:
-            self._accepted = False
+            self._accepted = self._staged = False
             self.after_accept()

@@ -41,6 +41,7 @@ CODES = {
     21: "loop-error",
     22: "flash-full",
     23: "readings-consent",
+    24: "update-staged",
 }
 CODE_BY_NAME = {name: code for code, name in CODES.items()}
 _HEAD = ">IH"

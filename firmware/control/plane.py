@@ -12,6 +12,16 @@ from control import tokens
 from storage.slots import SlotStore
 
 
+def saved_state(store):
+    """The plane's state as last saved: {"last_counter", "break_glass"} (the boot stage
+    reads break-glass here when it installs a package, update.boot_install)."""
+    state = {"last_counter": 0, "break_glass": False}
+    saved = SlotStore(store, "control").load()
+    if saved is not None:
+        state.update(json.loads(saved))
+    return state
+
+
 class ControlPlane:
     def __init__(self, store, policies, audit, clock, meter_id, handlers, crypto_ok=True):
         self._slots = SlotStore(store, "control")
@@ -21,10 +31,7 @@ class ControlPlane:
         self.meter_id = meter_id
         self.handlers = handlers  # command name -> fn(params) -> short text
         self.crypto_ok = crypto_ok  # False: the power-on known answers failed, verify nothing
-        self.state = {"last_counter": 0, "break_glass": False}
-        saved = self._slots.load()
-        if saved is not None:
-            self.state.update(json.loads(saved))
+        self.state = saved_state(store)
 
     @property
     def break_glass(self):

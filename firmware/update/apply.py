@@ -6,14 +6,13 @@ Never activates anything the verifier has not accepted; never imports main (it i
 the app's parts).
 """
 from storage.flash import NoLock, new_lock
-from update import errors
+from update import errors, install_request
 from update.firmware_slots import UpdateState
-from update.layout import LAST_FAILURE, slot_dir
+from update.layout import LAST_FAILURE, STAGED_PATH, slot_dir
 from update.errors import UpdateRejected
 from update.policy import PolicyStore
 from update.receiver import PART_PATH, Receiver  # noqa: F401 - the link's receiver
 from update.tree import FileTree
-from update.verify import Verifier
 
 PACKAGE_PATH = "update.pkg"  # where a technician copies a package (`mpremote fs cp`)
 # flash a package may never take: the registers, logs and audit log must keep growing room
@@ -83,6 +82,11 @@ class Updater:
             if self.state.trial:
                 raise UpdateRejected("busy", "%s is on trial" % self.state.fields["active_version"])
             slot = self.state.target()
+            # imported on use: a board that installs at boot (update.boot_install) never
+            # loads the verifier into the running meter; one that installs here loads it
+            # at boot (main.wire), so this finds it in sys.modules
+            from update.verify import Verifier
+
             verifier = Verifier(self.policies.current(), self.board, self.hardware_id,
                                 self.state.floor, self.clock.time(), self._break_glass(),
                                 self._capacity(slot), self.buf)
@@ -116,6 +120,32 @@ class Updater:
         if remove:
             self.tree.remove(path)
         return result
+
+    def stage_file(self, path=PACKAGE_PATH, channel="shell"):
+        """Boards that install at boot (update.boot_install): move the package at `path`
+        to where the boot stage looks and ask it to install at the next boot. Only cheap
+        checks here (nothing on trial, a package is there); the boot stage verifies, and
+        audits and records its verdict. Restart the meter afterwards."""
+        try:
+            self.state.reload()
+            if self.state.trial:
+                raise UpdateRejected("busy", "%s is on trial" % self.state.fields["active_version"])
+            size = self.tree.size(path)
+            if size is None:
+                raise UpdateRejected("missing-file", "no package at " + path)
+            with self.lock:
+                self.tree.rename(path, STAGED_PATH)
+                install_request.write_request(self.state_store, channel, self.clock.time())
+        except UpdateRejected as exc:
+            self._log("update-rejected", str(exc))
+            raise
+        except Exception as exc:  # noqa: BLE001 - a flash error: refused, nothing staged
+            rejected = errors.internal(exc)
+            self._log("update-rejected", str(rejected))
+            raise rejected from None
+        self._log("update-staged", "%d bytes via %s; verified and installed at the next boot"
+                  % (size, channel))
+        return {"staged": True, "bytes": size, "channel": channel}
 
     def _capacity(self, slot):
         free = self.tree.free_bytes()
@@ -202,10 +232,14 @@ def _files(tree, top):
     return list(walk_files(tree, top))
 
 
-def install_from_link(gate, path):
+def install_from_link(gate, path, at_boot=False):
     """A package that arrived over the operator link: the same gate as the shell (gate():
-    the Updater). The verdict's text for the head-end."""
+    the Updater). The verdict's text for the head-end, or "staged" on a board that
+    installs at boot (at_boot): the verdict then follows the restart (update.boot_install)."""
     try:
+        if at_boot:
+            gate().stage_file(path, "link")
+            return "staged"
         result = gate().install_file(path)
     except UpdateRejected as exc:
         return "rejected %s" % exc.reason

@@ -14,7 +14,6 @@ from crypto.ct import equal
 from storage.slots import SlotStore
 from update.errors import UpdateRejected
 from update.layout import MANIFEST_NAME, MAX_TRIAL_BOOTS, SLOTS, slot_dir
-from update.manifest import Manifest, find
 from update.tree import walk_files
 
 FACTORY = {
@@ -167,6 +166,10 @@ def check(tree, slot, buf):
     """The Manifest of a complete slot; raises UpdateRejected naming the first problem.
     Checks form, sizes, hashes and stray files, not signatures (checked at staging).
     buf: a bytearray of at least signed.SCAN_BYTES, every read goes through it."""
+    # imported here: only the boot stage checks slots, and the running meter's pointer
+    # record (UpdateState) must not keep the manifest code on the heap
+    from update.manifest import Manifest, find
+
     top = slot_dir(slot)
     mv = memoryview(buf)
     path = top + "/" + MANIFEST_NAME

@@ -3,8 +3,8 @@ flash until it is whole; then the update gate (update.apply) checks it like any 
 Light on purpose: a meter imports it for every uplink session, the gate only when a
 package is complete.
 """
-from update import manifest as manifest_mod
 from update.errors import UpdateRejected
+from update.layout import MAX_PACKAGE_BYTES
 
 PART_PATH = "update.part"  # where the link's chunks collect
 
@@ -17,9 +17,7 @@ class Receiver:
     def __init__(self, tree, path=PART_PATH, max_bytes=None):
         self.tree = tree
         self.path = path
-        # the largest package the format allows: header, manifest, records, file data
-        self.max_bytes = max_bytes or (12 + manifest_mod.MAX_BYTES + manifest_mod.MAX_TOTAL_BYTES
-                                       + manifest_mod.MAX_FILES * (6 + manifest_mod.MAX_PATH))
+        self.max_bytes = max_bytes or MAX_PACKAGE_BYTES  # the largest the format allows
 
     def offset(self):
         return self.tree.size(self.path) or 0

@@ -99,6 +99,11 @@ class FakeFlash:
         self._land(name, old, data[:self._cut_len(cut, len(data))])
         raise PowerLoss("append " + name)
 
+    def replace(self, name, data):
+        """storage.flash.FileStore.replace: written beside, then renamed over."""
+        self.write(name + ".new", data)
+        self.rename(name + ".new", name)
+
     def rename(self, old, new):
         check_name(old)
         check_name(new)
