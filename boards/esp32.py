@@ -19,7 +19,7 @@ NAME = "esp32"
 TEST_LED_IMP_PER_KWH = 1000  # the meter constant on the nameplate (metering.pulses)
 HARDWARE_ID = "esp32-devkitc-v1"
 # Packages are verified and installed by the boot stage before the meter is built
-# (update.boot_install): the running meter and the verifier do not fit one heap together
+# (boot_install): the running meter and the verifier do not fit one heap together
 # (BENCHMARKS.md, "Memory"). A staged package costs the seconds of one restart.
 INSTALL_AT_BOOT = True
 

@@ -16,7 +16,7 @@ NAME = "sim"
 TEST_LED_IMP_PER_KWH = 1000  # the meter constant on the nameplate (metering.pulses)
 HARDWARE_ID = "sim-v1"
 # The host has the heap to verify in the running meter; main.build(install_at_boot=True)
-# runs the boards' way (update.boot_install)
+# runs the boards' way (boot_install)
 INSTALL_AT_BOOT = False
 P1_PATH = "p1.out"  # the sim's P1 "UART" appends telegrams to this file
 STORAGE_ROOT = "data"

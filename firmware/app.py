@@ -28,7 +28,7 @@ class App:
       metering_identity  (software id, how it stands) of the metering module
                        (metering.identity: verified against the code on flash, or not)
       install_at_boot  packages are verified and installed by the boot stage, not here
-                       (update.boot_install); install_update() then only stages them
+                       (boot_install); install_update() then only stages them
       boot_install_verdict  what the boot stage did with the last staged package, or None
     """
 

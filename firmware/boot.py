@@ -2,6 +2,8 @@
 virtual board run it first too): choose the firmware slot and put it on sys.path. Part
 of the factory image and never replaced by an update, like MCUboot.
 """
+import boot_install
 from update import loader
 
+boot_install.run()  # a package the meter staged (boards that install at boot)
 loader.boot()

@@ -37,7 +37,7 @@ def wire(board, hw, post_result=None, install_at_boot=None):
     """The meter's parts, each built once here and handed only what it uses. The only
     place that knows how the parts connect (docs/ARCHITECTURE.md draws it).
     install_at_boot: packages are verified and installed by the boot stage
-    (update.boot_install) rather than in the running meter; default: the board's
+    (boot_install) rather than in the running meter; default: the board's
     INSTALL_AT_BOOT."""
     # imported here, not at the top: run as a script, this file is read before boot.py
     # has put the active slot on sys.path
@@ -132,9 +132,9 @@ def wire(board, hw, post_result=None, install_at_boot=None):
         lambda path: apply.install_from_link(app.update_gate, path, install_at_boot),
         ready=lambda: not app.trial.on, after_accept=app.restart_soon)
     fw_store = FileStore(FW_DIR)
-    boot_install = install_request.read_result(fw_store)  # the boot stage's verdict, if any
-    if boot_install is not None:
-        channel, app.boot_install_verdict = boot_install
+    boot_verdict = install_request.read_result(fw_store)  # the boot stage's, if any
+    if boot_verdict is not None:
+        channel, app.boot_install_verdict = boot_verdict
         if channel == "link":  # the head-end hears it sealed, then the record goes
             uplink.firmware.pending_verdict(app.boot_install_verdict,
                                             lambda: install_request.clear_result(fw_store))

@@ -18,7 +18,7 @@ package("crypto", files=["__init__.py", "aes.py", "ct.py", "ed25519.py", "ed2551
                          "gcm.py", "gcm_viper.py", "keywrap.py", "sha512.py",
                          "sha512_viper.py"],
         base_path=_FIRMWARE)
-for _module in ("app.py", "boot.py", "canonical.py", "civiltime.py", "compat.py", "main.py",
+for _module in ("app.py", "boot.py", "boot_install.py", "canonical.py", "civiltime.py", "compat.py", "main.py",
                 "post.py", "refusal.py", "service.py", "settings.py"):
     module(_module, base_path=_FIRMWARE)
 # a board's own modules: <board>.py, and the modules it splits off (viper twins)

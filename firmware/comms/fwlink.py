@@ -11,7 +11,7 @@ uplink message, as a firmware-result item on meters/<title>/up (comms.payload), 
 the chunks: a forged verdict cannot retire a package at the head-end. A chunk at any other offset than the meter's is ignored (the head-end resends from the
 offset it is told); the part file survives sessions and reboots. When the meter holds
 `total` bytes it hands the file to the update gate and starts over empty, whatever the
-outcome. A board that installs at boot (update.boot_install) answers "staged" instead of
+outcome. A board that installs at boot (boot_install) answers "staged" instead of
 a verdict: the meter restarts after the session, the boot stage verifies, and the verdict
 goes sealed in the first session after the restart (pending_verdict). A forged chunk can at worst spoil one transfer: the gate refuses the result.
 """

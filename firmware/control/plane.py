@@ -14,7 +14,7 @@ from storage.slots import SlotStore
 
 def saved_state(store):
     """The plane's state as last saved: {"last_counter", "break_glass"} (the boot stage
-    reads break-glass here when it installs a package, update.boot_install)."""
+    reads break-glass here when it installs a package, boot_install)."""
     state = {"last_counter": 0, "break_glass": False}
     saved = SlotStore(store, "control").load()
     if saved is not None:

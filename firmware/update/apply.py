@@ -82,7 +82,7 @@ class Updater:
             if self.state.trial:
                 raise UpdateRejected("busy", "%s is on trial" % self.state.fields["active_version"])
             slot = self.state.target()
-            # imported on use: a board that installs at boot (update.boot_install) never
+            # imported on use: a board that installs at boot (boot_install) never
             # loads the verifier into the running meter; one that installs here loads it
             # at boot (main.wire), so this finds it in sys.modules
             from update.verify import Verifier
@@ -122,7 +122,7 @@ class Updater:
         return result
 
     def stage_file(self, path=PACKAGE_PATH, channel="shell"):
-        """Boards that install at boot (update.boot_install): move the package at `path`
+        """Boards that install at boot (boot_install): move the package at `path`
         to where the boot stage looks and ask it to install at the next boot. Only cheap
         checks here (nothing on trial, a package is there); the boot stage verifies, and
         audits and records its verdict. Restart the meter afterwards."""
@@ -235,7 +235,7 @@ def _files(tree, top):
 def install_from_link(gate, path, at_boot=False):
     """A package that arrived over the operator link: the same gate as the shell (gate():
     the Updater). The verdict's text for the head-end, or "staged" on a board that
-    installs at boot (at_boot): the verdict then follows the restart (update.boot_install)."""
+    installs at boot (at_boot): the verdict then follows the restart (boot_install)."""
     try:
         if at_boot:
             gate().stage_file(path, "link")

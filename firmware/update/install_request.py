@@ -1,5 +1,5 @@
 """The hand-over between the running meter and the boot stage on boards that install
-updates at boot (update.boot_install): a request record the meter writes after staging a
+updates at boot (boot_install): a request record the meter writes after staging a
 package, and the verdict record the boot stage leaves for the meter to report.
 
 Both are small records in the fw/ store (update.layout), written whole with an atomic

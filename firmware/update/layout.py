@@ -10,7 +10,7 @@ MANIFEST_NAME = "manifest.json"
 MAX_TRIAL_BOOTS = 3
 # in FW_DIR: why the firmware on trial last failed to start (main.record_trial_failure)
 LAST_FAILURE = "last-failure"
-# Boards that install at boot (update.boot_install): the package waits at STAGED_PATH
+# Boards that install at boot (boot_install): the package waits at STAGED_PATH
 # (from the flash root) and the request record in FW_DIR; the boot stage leaves its
 # verdict in FW_DIR for the App to report.
 STAGED_PATH = "update.staged"

@@ -15,7 +15,7 @@ from update.layout import FW_DIR, LAST_FAILURE, MAX_TRIAL_BOOTS, slot_dir
 # Modules the boot stage itself imports; forgotten after the choice so the slot's own
 # copies are the ones the firmware gets.
 _BOOT_MODULES = ("storage", "update", "crypto", "canonical", "compat", "boards", "control",
-                 "post", "metering", "civiltime", "refusal")
+                 "post", "metering", "civiltime", "refusal", "boot_install")
 
 
 def select_slot(store, tree, max_trial_boots=MAX_TRIAL_BOOTS, check=True, buf=None):
@@ -82,22 +82,6 @@ def use_slot(folder, root=""):
             del sys.modules[name]
 
 
-def _install_requested(root):
-    """A package the meter staged to be installed at boot (update.boot_install): install
-    it now, before any of the meter is built. A board restarts afterwards, so that the
-    meter starts in a heap the install has not cut up; the unix port goes straight on."""
-    from update import boot_install
-
-    verdict = boot_install.install_pending(root)
-    if verdict is None:
-        return
-    print("update.loader: " + verdict)
-    if sys.platform != "linux":
-        import machine
-
-        machine.reset()
-
-
 def boot(root=""):
     """The boot stage: select the slot and put it on sys.path; returns its folder.
     root: the flash root as a path prefix ("" = the current folder, "/" on a board)."""
@@ -113,7 +97,6 @@ def boot(root=""):
             return ""  # nothing was ever installed: the factory image, nothing to check
     except OSError:
         return ""
-    _install_requested(root)
     try:
         folder = select_slot(FileStore(state_dir), FileTree(root))
     except (OSError, UpdateRejected) as exc:  # keep metering on the factory image

@@ -2,6 +2,7 @@
 shared board tests: fresh flash, the App built by main.build, windows stepped in the
 test's own thread, and the numbers the accuracy and energy checks need."""
 import os
+import sys
 import time
 
 ROOT = __file__.rsplit("/", 3)[0]
@@ -241,6 +242,39 @@ def assert_test_led_pulses(board):
     assert len(rises) == pulses.emitted >= 5, (len(rises), pulses.status())
     assert rises == sorted(rises)
     _release(app)
+
+
+def assert_installs_at_boot(board):
+    """The board takes updates the boards' way: its meter only stages a signed package,
+    and the boot stage, with the board's own identity, verifies and installs it on trial
+    (boot_install; on the board a reset follows)."""
+    from fixtures.update import kit
+    from storage.flash import FileStore
+    import boot_install
+    from update import firmware_slots, install_request
+
+    fresh_flash(board.NAME)
+    app = build_app(board)
+    assert app.install_at_boot and board.INSTALL_AT_BOOT
+    app.update_gate().install_policy([kit.policy()])
+    files = kit.release_files()
+    files["boards/%s.py" % board.NAME] = b"NAME = %r\n" % board.NAME  # a package names its board
+    package = kit.package(files, board=board.NAME, hardware_id=board.HARDWARE_ID, counter=2,
+                          version="2.0.0", expires=app.hw.clock.time() + kit.DAY_S)
+    with open("update.pkg", "wb") as f:
+        f.write(package)
+    assert app.install_update("update.pkg") == {"staged": True, "bytes": len(package),
+                                                 "channel": "shell"}
+    assert "manifest" not in " ".join(sys.modules)  # the verifier never loaded
+    step_windows(app, 1)
+    app.meter.save(clean=True)
+    _release(app)
+    verdict = boot_install.install_pending("", board)
+    assert verdict == "accepted 2.0.0", verdict
+    fw = FileStore("fw")
+    state = firmware_slots.UpdateState(fw)
+    assert (state.active, state.trial, state.fields["active_version"]) == ("a", True, "2.0.0")
+    assert install_request.read_result(fw) == ("shell", "accepted 2.0.0")
 
 
 def _release(app):

@@ -187,3 +187,10 @@ def test_esp32_brings_wifi_up_for_the_uplink_and_backs_off_when_it_cannot():
         assert again.hw.network.credentials["ssid"] == "meterkast"
     finally:
         main.app = None
+
+
+@micropython_only("the esp32 port rig runs on the MicroPython unix port")
+def test_a_signed_update_is_staged_by_the_meter_and_installed_by_the_boot_stage():
+    from host_tests.firmware import board_rig
+
+    board_rig.assert_installs_at_boot(_rig()[0])

@@ -98,3 +98,10 @@ def test_the_test_led_pin_blinks_the_registered_energy():
     from host_tests.firmware import board_rig
 
     board_rig.assert_test_led_pulses(_rig()[0])
+
+
+@micropython_only("the rp2 port rig runs on the MicroPython unix port")
+def test_a_signed_update_is_staged_by_the_meter_and_installed_by_the_boot_stage():
+    from host_tests.firmware import board_rig
+
+    board_rig.assert_installs_at_boot(_rig()[0])

@@ -17,7 +17,8 @@ from fakes.tree import FakeTree
 from fixtures.update import kit
 from mptest import raises, temp_root
 from storage.flash import FileStore
-from update import apply, boot_install, firmware_slots, install_request, layout, loader
+import boot_install
+from update import apply, firmware_slots, install_request, layout, loader
 from update.errors import UpdateRejected
 from update.policy import PolicyStore
 from update.tree import FileTree
@@ -205,7 +206,7 @@ def test_the_loader_installs_a_staged_package_before_it_chooses_the_slot():
     gate.install_policy(kit.policy())
     tree.write("update.pkg", kit.package(version="2.0.0", counter=2))
     gate.stage_file("update.pkg")
-    loader._install_requested(root)  # the unix port goes straight on; a board resets
+    assert boot_install.run(root) == "accepted 2.0.0"  # the unix port goes on; a board resets
     assert loader.select_slot(fw, tree) == "fw/a"
     assert firmware_slots.UpdateState(fw).fields["boots"] == 1
 
@@ -233,3 +234,10 @@ def test_the_meter_built_after_the_boot_stage_shows_and_clears_its_verdict():
         assert install_request.read_result(FileStore(layout.FW_DIR)) is None  # shell: shown
     finally:
         os.chdir(cwd)
+
+
+def test_a_boot_with_nothing_staged_costs_one_stat_and_creates_nothing():
+    root = temp_root("boot-nothing")
+    _mkdirs(root)
+    assert boot_install.run(root) is None
+    assert os.listdir(root) == []  # no fw/ made on a factory meter

@@ -39,3 +39,19 @@ def test_code_in_a_romfs_image_leaves_more_heap_than_code_loaded_into_ram(flow, 
     rom, _ = flow.run(1024 * 1024 + os.path.getsize(image) + 32, rom_image=image)
     assert ram and rom
     assert rom["live_built"] < ram["live_built"] - 30 * 1024  # bytecode stays in the image
+
+
+def test_the_boards_way_stages_in_the_meter_and_installs_in_the_boot_stage(flow):
+    # esp32 and rp2040 install at boot: the meter's heap never holds the verifier
+    assert heap_budget.installs_at_boot("esp32") and heap_budget.installs_at_boot("rp2040")
+    assert not heap_budget.installs_at_boot("sim")
+    result, error = flow.run(1024 * 1024, at_boot=True)
+    assert error is None
+    assert result["installed"] == "staged" and result["windows"] >= 5
+    assert result["boot"]["verdict"] == "accepted bench"
+    in_meter, _ = flow.run(1024 * 1024)
+    # the verifier and manifest code stay out of the running meter
+    assert result["live_built"] < in_meter["live_built"] - 2 * 1024
+    # and the boot stage needs far less than the meter: the install has the heap to itself
+    assert result["boot"]["live_after_install"] < result["live_built"] - 60 * 1024
+

@@ -33,14 +33,17 @@ def check_budget(board, heap_kb=None):
         if heap_kb is None:
             return True, "no heap budget for board %r: not checked" % board
     host_bytes = heap_budget.host_heap_bytes(heap_kb)
+    at_boot = heap_budget.installs_at_boot(board)
     with tempfile.TemporaryDirectory() as tmp:
         mpy = heap_budget.compile_tree(os.path.join(tmp, "mpy"))
-        result, error = heap_budget.Flow(mpy, os.path.join(tmp, "flow")).run(host_bytes)
+        result, error = heap_budget.Flow(mpy, os.path.join(tmp, "flow")).run(host_bytes,
+                                                                             at_boot=at_boot)
     what = ("%d KB of GC heap (stated with --heap-kb)" % heap_kb if stated else
             "the %s budget of %d KB of GC heap" % (board, heap_kb))
     if result is not None:
-        return True, ("budget: the whole meter (metering, P1, uplink, a signed update) runs"
-                      " in %s, checked as %d bytes on the 64-bit unix port" % (what, host_bytes))
+        return True, ("budget: the whole meter (metering, P1, uplink, a signed update%s) runs"
+                      " in %s, checked as %d bytes on the 64-bit unix port" % (
+                          " installed by the boot stage" if at_boot else "", what, host_bytes))
     advice = ["state the heap your board really gives with --heap-kb (e.g. with PSRAM)",
               "or build a frozen image (docs/BOARDS.md, Frozen images)"]
     if not stated and board in heap_budget.STOCK_HEAP_KB:

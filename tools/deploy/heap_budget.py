@@ -29,6 +29,19 @@ STOCK_HEAP_KB = {"esp32": 112, "rp2040": 246}
 BOARD_TO_HOST = 0.8  # live bytes on a 32-bit board per live byte on this 64-bit port
 
 
+def installs_at_boot(board):
+    """Does `board` take updates the boards' way (INSTALL_AT_BOOT: staged by the meter,
+    installed by the boot stage in a heap of its own)? Read from the board module."""
+    from tools.shared.paths import use_firmware
+
+    use_firmware()
+    try:
+        module = __import__("boards." + board, None, None, ("NAME",))
+    except ImportError:
+        return False
+    return bool(getattr(module, "INSTALL_AT_BOOT", False))
+
+
 class BudgetError(ToolError):
     """The check itself could not run (not: the build does not fit)."""
 
@@ -74,17 +87,33 @@ class Flow:
             raise BudgetError("flow set-up failed: %s" % proc.stderr[-500:])
         self._runs = 0
 
-    def run(self, heap_bytes, rom_image=None, hole_bytes=None):
+    def run(self, heap_bytes, rom_image=None, hole_bytes=None, at_boot=False):
         """(result dict, None) if the flow got through in heap_bytes, else (None, the last
         line of its error). rom_image: the code runs from it; hole_bytes: after boot no
-        free block is larger than that (flow_heap.py)."""
+        free block is larger than that (flow_heap.py); at_boot: the boards' way, the
+        package staged by the meter and installed by the boot stage, each in a fresh heap
+        of heap_bytes (the result has the boot stage's figures under "boot")."""
         self._runs += 1  # each run starts from empty storage (a fresh meter)
-        cmd = [venv_tool("micropython"), "-X", "heapsize=%d" % heap_bytes, FLOW_SCRIPT, ROOT,
-               self.mpy_dir, self.work, "run", "run%d" % self._runs]
+        name = "run%d" % self._runs
+        options = []
         if rom_image:
-            cmd.append("rom=" + rom_image)
+            options.append("rom=" + rom_image)
         if hole_bytes:
-            cmd.append("holes=%d" % hole_bytes)
+            options.append("holes=%d" % hole_bytes)
+        if at_boot:
+            options.append("at_boot=1")
+        result, error = self._step(heap_bytes, "run", name, options)
+        if result is None or not at_boot:
+            return result, error
+        boot, error = self._step(heap_bytes, "boot", name, options[:1] if rom_image else [])
+        if boot is None:
+            return None, "boot stage: " + error
+        result["boot"] = boot
+        return result, None
+
+    def _step(self, heap_bytes, step, name, options):
+        cmd = [venv_tool("micropython"), "-X", "heapsize=%d" % heap_bytes, FLOW_SCRIPT, ROOT,
+               self.mpy_dir, self.work, step, name] + options
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True,
                                   cwd=os.path.dirname(FLOW_SCRIPT), timeout=600)

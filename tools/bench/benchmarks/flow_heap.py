@@ -4,9 +4,15 @@ from the mpy-cross build (the `make deploy` path), meters with P1, installs a si
 tools/bench/report.py runs it at decreasing `-X heapsize` to find the least heap it
 succeeds in.
 
+The boards' way (at_boot=1; boards with INSTALL_AT_BOOT, boot_install) is two
+runs, each a fresh heap as after a reset: `run` builds the App, meters, and only stages
+the package; then `boot` in the same folder is the boot stage installing it before any
+of the meter is built.
+
 Usage: micropython -X heapsize=N flow_heap.py ROOT MPY_DIR WORK_DIR setup
        micropython -X heapsize=N flow_heap.py ROOT MPY_DIR WORK_DIR run NAME [rom=IMAGE]
-                                                                      [holes=BYTES]
+                                                               [holes=BYTES] [at_boot=1]
+       micropython -X heapsize=N flow_heap.py ROOT MPY_DIR WORK_DIR boot NAME [rom=IMAGE]
   setup  writes WORK_DIR/update.pkg and WORK_DIR/policy.bin (run with a large heap)
   run    the flow, its storage in WORK_DIR/NAME (a fresh meter: NAME must be new); prints
          one JSON line; exit status 0 only if every step succeeded.
@@ -25,6 +31,7 @@ RUN_NAME = sys.argv[5] if len(sys.argv) > 5 else None
 OPTIONS = dict(arg.split("=", 1) for arg in sys.argv[6:])
 ROM_IMAGE = OPTIONS.get("rom")
 HOLE_BYTES = int(OPTIONS["holes"]) if "holes" in OPTIONS else None
+AT_BOOT = OPTIONS.get("at_boot") == "1"
 sys.argv[2:] = [MPY_DIR]  # update_cost's own import path: the same code
 
 import gc  # noqa: E402
@@ -77,13 +84,30 @@ def _policy_body(update_cost):
             "type": "open-meter-policy", "vendor_required": True, "version": 1}
 
 
+def _copy_package():
+    """The package onto this meter's flash, as a technician's `mpremote fs cp` leaves it
+    (copied through a small buffer before anything else is on the heap)."""
+    buf = bytearray(512)
+    with open(WORK + "/update.pkg", "rb") as src, open("update.pkg", "wb") as dst:
+        while True:
+            n = src.readinto(buf)
+            if not n:
+                break
+            dst.write(buf[:n] if n < len(buf) else buf)
+    buf = None
+    gc.collect()
+
+
 def run():
     heap = gc.mem_alloc() + gc.mem_free()
     os.mkdir(WORK + "/" + RUN_NAME)  # fails if it exists: every run is a fresh meter
     os.chdir(WORK + "/" + RUN_NAME)
+    if AT_BOOT:
+        _copy_package()
     import main
 
-    app = main.build("sim", paced=False, storage_root="data", p1_path=None)
+    app = main.build_app("sim", install_at_boot=AT_BOOT, paced=False, storage_root="data",
+                         p1_path=None)
     live = {"built": _live()}
     with open(WORK + "/policy.bin", "rb") as f:
         policy = f.read()
@@ -101,7 +125,12 @@ def run():
                 low[0] = free
 
     meter(WINDOWS_BEFORE)
-    result = app.update_gate().install_file(WORK + "/update.pkg", activate=False, remove=False)
+    if AT_BOOT:
+        result = app.install_update("update.pkg")  # staged: the boot stage installs it
+        result["version"] = "staged"
+    else:
+        result = app.update_gate().install_file(WORK + "/update.pkg", activate=False,
+                                                remove=False)
     live["installed"] = _live()  # the update gate's code and state still loaded
     largest_free = _largest_free_block()
     meter(WINDOWS_AFTER)
@@ -113,6 +142,23 @@ def run():
                       "windows": app.meter.sampler.windows, "lowest_free": low[0],
                       "kernel": app.meter.sampler.kernel_name,
                       "self_test": app.post.summary() if hasattr(app, "post") else None}))
+
+
+def boot():
+    """The boot stage after the restart: installs what `run` staged, in a fresh heap,
+    before any of the meter is built (update.loader does the same on a board)."""
+    heap = gc.mem_alloc() + gc.mem_free()
+    os.chdir(WORK + "/" + RUN_NAME)
+    import boot_install
+
+    verdict = boot_install.install_pending("", activate=False)
+    largest_free = _largest_free_block()
+    ok = verdict is not None and verdict.startswith("accepted")
+    print(json.dumps({"ok": ok, "verdict": verdict, "heap_total": heap,
+                      "heap_for_firmware": heap - _rom_block, "live_after_install": _live(),
+                      "largest_free_after_install": largest_free}))
+    if not ok:
+        raise SystemExit("boot stage: %s" % verdict)
 
 
 def _leave_only_holes(hole_bytes):
@@ -180,5 +226,7 @@ def _live():
 
 if STEP == "setup":
     setup()
+elif STEP == "boot":
+    boot()
 else:
     run()

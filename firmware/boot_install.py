@@ -12,7 +12,7 @@ The verdict goes to the audit log and to a record the meter reports when it is u
 restart and the install; the meter logs them as a power failure, as it does any restart.
 """
 from update import install_request
-from update.layout import FW_DIR, STAGED_PATH
+from update.layout import FW_DIR, INSTALL_REQUEST, STAGED_PATH
 
 
 class _Clock:
@@ -32,25 +32,46 @@ def join(root, path):
     return root.rstrip("/") + "/" + path.lstrip("/")
 
 
+def run(root=""):
+    """The boot stage's first step (boot.py): a package the meter staged is installed now,
+    before any of the meter is built. A board restarts afterwards, so that the meter starts
+    in a heap the install has not cut up; the unix port goes straight on."""
+    import sys
+
+    verdict = install_pending(root)
+    if verdict is None:
+        return None
+    print("boot_install: " + verdict)
+    if sys.platform != "linux":
+        import machine
+
+        machine.reset()
+    return verdict
+
+
 def install_pending(root="", board=None, activate=True):
     """If the meter asked for an install, verify and install the staged package now;
     returns the verdict ("accepted <version>" / "rejected <reason>"), or None when nothing
     was asked. board: the board module (default: the one this flash runs, boards.module).
     Never raises: the boot stage goes on to choose a slot whatever happens."""
+    import os
+
+    try:
+        os.stat(join(root, FW_DIR + "/" + INSTALL_REQUEST))
+    except OSError:
+        return None  # the usual boot: one stat, nothing created or loaded
     from storage.flash import FileStore
     from update.tree import FileTree
 
     try:
         fw = FileStore(join(root, FW_DIR))
-        if not install_request.pending(fw):
-            return None  # the usual boot: one stat
         if board is None:
             import boards
 
             board = boards.module(root=root)
         store = FileStore(join(root, board.STORAGE_ROOT))
     except Exception as exc:  # noqa: BLE001 - an unreadable store: nothing to install
-        print("update.boot_install: %r" % exc)
+        print("boot_install: %r" % exc)
         return None
     return install_staged(fw, FileTree(root), store, board, activate)
 
@@ -62,7 +83,7 @@ def install_staged(fw, tree, store, board, activate=True):
     try:
         request = install_request.take_request(fw)  # removed first: no retry at every boot
     except Exception as exc:  # noqa: BLE001
-        print("update.boot_install: %r" % exc)
+        print("boot_install: %r" % exc)
         return None
     if request is None:
         return None
