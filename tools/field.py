@@ -5,7 +5,10 @@
   python -m tools.field --port /dev/ttyACM0 comms off
   python -m tools.field --port /dev/ttyACM0 update fw-1.4.0.pkg   (copies it, verifies)
   python -m tools.field --port /dev/ttyACM0 reboot                (runs it on trial; waits
-                                                                  until the meter meters again)
+                                                                  until the meter meters again;
+                                                                  on a board that installs at
+                                                                  boot, says the boot stage's
+                                                                  verdict, exit 1 if refused)
   python -m tools.field --port /dev/ttyACM0 calibrate pf1 v_ref=230.0 i_ref=5.0
   python -m tools.field --port /dev/ttyACM0 commission policy.bin keys.json broker:1883
 
@@ -238,29 +241,39 @@ def refusal(result):
 
 
 # What the meter is running, asked before and after a reboot: the sequence number of its
-# newest "boot" audit entry (a restart appends one) and its firmware line
+# newest "boot" audit entry (a restart appends one) and its firmware line; and on a board
+# that installs at boot, what its boot stage did with a staged package
 _BOOT_PROBE = """\
 import main
 _a = main.app
 _b = [s for s, e in _a.audit.tail(30) if e["event"] == "boot"] if _a is not None else []
 print("field-boot:", _b[-1] if _b else -1, _a.trial.firmware if _a is not None else "")
+if _a is not None and getattr(_a, "boot_install_verdict", None):
+    print("field-install:", _a.boot_install_verdict)
 """
 
 
 def boot_state(port, timeout=10):
-    """(newest boot audit sequence or -1, firmware line) of the running meter."""
+    """(newest boot audit sequence or -1, firmware line, the boot stage's install verdict
+    or None) of the running meter."""
+    found = None
+    verdict = None
     for line in run(port, _BOOT_PROBE, timeout=timeout).splitlines():
         if line.startswith("field-boot:"):
             seq, _, firmware = line[len("field-boot:"):].strip().partition(" ")
-            return int(seq), firmware
-    raise RuntimeError("no answer to the boot probe")
+            found = int(seq), firmware
+        elif line.startswith("field-install:"):
+            verdict = line[len("field-install:"):].strip()
+    if found is None:
+        raise RuntimeError("no answer to the boot probe")
+    return found + (verdict,)
 
 
 def _reboot(port, wait_s=REBOOT_WAIT_S):
     """Restart the meter and wait until it meters again under a new boot: exit 0 only then,
     saying which firmware runs (an update on trial, or the one it went back to)."""
     try:
-        before, _ = boot_state(port)
+        before = boot_state(port)[0]
     except (RuntimeError, MeterRaised, subprocess.TimeoutExpired):
         before = -1
     try:
@@ -271,11 +284,17 @@ def _reboot(port, wait_s=REBOOT_WAIT_S):
     while time.monotonic() < deadline:
         time.sleep(1)
         try:
-            seq, firmware = boot_state(port)
+            seq, firmware, verdict = boot_state(port)
         except (RuntimeError, MeterRaised, subprocess.TimeoutExpired, OSError):
             continue  # not back yet (or still starting: main.app not built)
         if seq > before and firmware:
             print("meter restarted, metering on firmware %s" % firmware)
+            if verdict:  # a board that installs at boot: the staged package's fate
+                print("the boot stage's install: %s" % verdict)
+                if verdict.startswith("rejected"):
+                    print("field: the meter refused the staged update (%s)"
+                          % verdict[len("rejected"):].strip(), file=sys.stderr)
+                    return 1
             return 0
     print("field: the meter did not come back within %d s (no new boot with a running meter)"
           % wait_s, file=sys.stderr)

@@ -130,3 +130,24 @@ def test_an_exception_on_the_meter_is_not_reported_as_no_answer(monkeypatch, cap
     err = capsys.readouterr().err
     assert "answered with an error: OSError: [Errno 2] ENOENT" in err
     assert "did not answer" not in err
+
+
+def test_reboot_after_a_staged_update_reports_the_boot_stages_verdict(monkeypatch, capsys):
+    # a board that installs at boot: `update` only staged the package; the reboot's answer
+    # is the boot stage's verdict, and a refusal is exit 1 like any refused update
+    answers = iter([
+        "field-boot: 7 1.0 (slot a)\n",
+        "",
+        "field-boot: 9 1.0 (slot a)\nfield-install: rejected hash-mismatch\n",
+    ])
+    monkeypatch.setattr(field, "run", lambda port, code, timeout=120: next(answers))
+    monkeypatch.setattr(field.time, "sleep", lambda s: None)
+    assert field._reboot("/dev/null", wait_s=5) == 1
+    captured = capsys.readouterr()
+    assert "the boot stage's install: rejected hash-mismatch" in captured.out
+    assert "refused the staged update (hash-mismatch)" in captured.err
+    accepted = iter(["field-boot: 7 1.0 (slot a)\n", "",
+                     "field-boot: 9 2.0 (slot b, on trial)\nfield-install: accepted 2.0\n"])
+    monkeypatch.setattr(field, "run", lambda port, code, timeout=120: next(accepted))
+    assert field._reboot("/dev/null", wait_s=5) == 0
+    assert "the boot stage's install: accepted 2.0" in capsys.readouterr().out
