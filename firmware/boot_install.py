@@ -12,7 +12,7 @@ The verdict goes to the audit log and to a record the meter reports when it is u
 restart and the install; the meter logs them as a power failure, as it does any restart.
 """
 from update import install_request
-from update.layout import FW_DIR, INSTALL_REQUEST, STAGED_PATH
+from update.layout import FW_DIR, INSTALL_REQUEST, STAGED_PATH, under_root
 
 
 class _Clock:
@@ -23,13 +23,6 @@ class _Clock:
 
     def time(self):
         return self.utc
-
-
-def join(root, path):
-    """path under the flash root ("" = the current folder; absolute paths as on a board)."""
-    if not root:
-        return path
-    return root.rstrip("/") + "/" + path.lstrip("/")
 
 
 def run(root=""):
@@ -57,19 +50,19 @@ def install_pending(root="", board=None, activate=True):
     import os
 
     try:
-        os.stat(join(root, FW_DIR + "/" + INSTALL_REQUEST))
+        os.stat(under_root(root, FW_DIR + "/" + INSTALL_REQUEST))
     except OSError:
         return None  # the usual boot: one stat, nothing created or loaded
     from storage.flash import FileStore
     from update.tree import FileTree
 
     try:
-        fw = FileStore(join(root, FW_DIR))
+        fw = FileStore(under_root(root, FW_DIR))
         if board is None:
             import boards
 
             board = boards.module(root=root)
-        store = FileStore(join(root, board.STORAGE_ROOT))
+        store = FileStore(under_root(root, board.STORAGE_ROOT))
     except Exception as exc:  # noqa: BLE001 - an unreadable store: nothing to install
         print("boot_install: %r" % exc)
         return None

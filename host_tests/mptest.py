@@ -64,6 +64,20 @@ def temp_root(tag):
     return base + "/r-" + "".join("%02x" % b for b in os.urandom(6))
 
 
+def made_root(tag):
+    """temp_root(tag), created with its parents: a fresh flash folder to run a meter in."""
+    import os
+
+    path = temp_root(tag)
+    parts = path.split("/")
+    for k in range(2, len(parts) + 1):
+        try:
+            os.mkdir("/".join(parts[:k]))
+        except OSError:
+            pass
+    return path
+
+
 def raises(exc_type, fn, *args, **kwargs):
     """Call fn and return the exception it raised; fail if it raised nothing or another."""
     try:

@@ -22,6 +22,13 @@ INSTALL_RESULT = "install-result"
 MAX_PACKAGE_BYTES = 12 + 16384 + 1024 * 1024 + 128 * (6 + 96)
 
 
+def under_root(root, path):
+    """path under the flash root ("" = the current folder; absolute paths as on a board)."""
+    if not root:
+        return path
+    return root.rstrip("/") + "/" + path.lstrip("/")
+
+
 def slot_dir(slot):
     """Folder of a slot relative to the flash root; "" for the factory image."""
     return FW_DIR + "/" + slot if slot else ""

@@ -10,7 +10,7 @@ import sys
 
 from update.errors import UpdateRejected
 
-from update.layout import FW_DIR, LAST_FAILURE, MAX_TRIAL_BOOTS, slot_dir
+from update.layout import FW_DIR, LAST_FAILURE, MAX_TRIAL_BOOTS, slot_dir, under_root
 
 # Modules the boot stage itself imports; forgotten after the choice so the slot's own
 # copies are the ones the firmware gets.
@@ -91,7 +91,7 @@ def boot(root=""):
     from update.tree import FileTree
 
     folder = ""
-    state_dir = root.rstrip("/") + "/" + FW_DIR if root else FW_DIR
+    state_dir = under_root(root, FW_DIR)
     try:
         if not os.listdir(state_dir):
             return ""  # nothing was ever installed: the factory image, nothing to check

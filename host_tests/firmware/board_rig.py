@@ -20,10 +20,9 @@ def fresh_flash(board_name):
     """An empty folder as the board's flash, made the working directory (the root of
     the board's filesystem: `fw/`, `data/` are relative to it). One per call, so that
     runs sharing the machine (or the checkout) never share a board's flash."""
-    from mptest import temp_root
+    from mptest import made_root
 
-    path = temp_root("rig-" + board_name)
-    _makedirs(path)
+    path = made_root("rig-" + board_name)
     os.chdir(path)
     return path
 
@@ -99,17 +98,6 @@ def elapsed_energy_error(app, signal, stall_ms, windows=4):
     elapsed_s = (sampled + lost) / app.meter.sampler.rate_hz
     expected_j = signal.truth()["p_w"] * elapsed_s
     return (last[1] - first[1] - expected_j) / expected_j, lost
-
-
-def _makedirs(path):
-    parts = path.split("/")
-    for k in range(1, len(parts) + 1):
-        partial = "/".join(parts[:k])
-        if partial:
-            try:
-                os.mkdir(partial)
-            except OSError:
-                pass
 
 
 def start_and_wait(board, windows=3):

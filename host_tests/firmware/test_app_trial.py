@@ -7,23 +7,13 @@ import sys
 
 import main
 from fixtures.update import kit
-from mptest import temp_root
-
-
-def _mkdirs(path):
-    parts = path.split("/")
-    for k in range(2, len(parts) + 1):
-        try:
-            os.mkdir("/".join(parts[:k]))
-        except OSError:
-            pass
+from mptest import made_root
 
 
 def _booted_on_trial(limit_s):
     """A meter that installed a signed package and restarted into it: the App built with
     the trial slot first on sys.path, as the boot stage leaves it. Returns (app, resets)."""
-    root = temp_root("app-trial")
-    _mkdirs(root)
+    root = made_root("app-trial")
     os.chdir(root)
     first = main.build("sim", paced=False, storage_root="data", p1_path=None)
     gate = first.update_gate()

@@ -15,7 +15,7 @@ from fakes.clock import FakeClock
 from fakes.flash import FakeFlash
 from fakes.tree import FakeTree
 from fixtures.update import kit
-from mptest import raises, temp_root
+from mptest import made_root, raises
 from storage.flash import FileStore
 import boot_install
 from update import apply, firmware_slots, install_request, layout, loader
@@ -24,15 +24,6 @@ from update.policy import PolicyStore
 from update.tree import FileTree
 
 from host_tests.firmware import uplink_kit
-
-
-def _mkdirs(path):
-    parts = path.split("/")
-    for k in range(2, len(parts) + 1):
-        try:
-            os.mkdir("/".join(parts[:k]))
-        except OSError:
-            pass
 
 
 class Flash:
@@ -194,8 +185,7 @@ def test_over_the_link_the_verdict_follows_the_restart_sealed():
 
 
 def test_the_loader_installs_a_staged_package_before_it_chooses_the_slot():
-    root = temp_root("boot-install")
-    _mkdirs(root)
+    root = made_root("boot-install")
     with open(root + "/board.txt", "w") as f:
         f.write("sim")
     fw = FileStore(root + "/" + layout.FW_DIR)
@@ -213,8 +203,7 @@ def test_the_loader_installs_a_staged_package_before_it_chooses_the_slot():
 
 def test_the_meter_built_after_the_boot_stage_shows_and_clears_its_verdict():
     cwd = os.getcwd()
-    root = temp_root("boot-verdict")
-    _mkdirs(root)
+    root = made_root("boot-verdict")
     os.chdir(root)
     try:
         app = main.build_app("sim", install_at_boot=True, paced=False, storage_root="data",
@@ -237,7 +226,6 @@ def test_the_meter_built_after_the_boot_stage_shows_and_clears_its_verdict():
 
 
 def test_a_boot_with_nothing_staged_costs_one_stat_and_creates_nothing():
-    root = temp_root("boot-nothing")
-    _mkdirs(root)
+    root = made_root("boot-nothing")
     assert boot_install.run(root) is None
     assert os.listdir(root) == []  # no fw/ made on a factory meter
