@@ -62,7 +62,11 @@ def _out(data, json, lines):
 
 
 def _kwh(wh):
-    return "%d.%03d kWh" % (wh // 1000, wh % 1000)
+    return _thousandths(wh) + " kWh"
+
+
+def _thousandths(units):  # varh as kvarh, VAh as kVAh
+    return "%d.%03d" % (units // 1000, units % 1000)
 
 
 def readings(json=False):
@@ -77,6 +81,14 @@ def readings(json=False):
     lines.append("import  T1 %-16s T2 %-16s (tariff %d active)" % (
         _kwh(snap["import_wh"][0]), _kwh(snap["import_wh"][1]), snap["tariff"]))
     lines.append("export  T1 %-16s T2 %s" % (_kwh(snap["export_wh"][0]), _kwh(snap["export_wh"][1])))
+    q = snap["reactive_varh"]
+    lines.append("reactive kvarh  Q1 %s  Q2 %s  Q3 %s  Q4 %s" % (
+        _thousandths(q[0]), _thousandths(q[1]), _thousandths(q[2]), _thousandths(q[3])))
+    s = snap["apparent_vah"]
+    lines.append("apparent kVAh   import %s  export %s" % (
+        _thousandths(s[0]), _thousandths(s[1])))
+    if "quadrant_error" in snap:
+        lines.append("four-quadrant registers: " + snap["quadrant_error"])
     lines.append("power failures %d (long %d)   sags %d   swells %d   coverage %.2f %%" % (
         snap["power_failures"], snap["long_power_failures"], snap["sags"], snap["swells"],
         100 * snap["coverage"]))

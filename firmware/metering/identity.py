@@ -10,9 +10,9 @@ metering package but this one, each as name, NUL, length, NUL and its bytes.
 import hashlib
 
 MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", "intervals",
-           "kernel", "kernel_viper", "meter", "pulses", "registers", "replay", "retained",
-           "sampling", "tariff", "window")
-SOFTWARE_ID = "80d29a21395e5c8b"  # tools.deploy.identity writes it
+           "kernel", "kernel_viper", "meter", "pulses", "quadrants", "registers", "replay",
+           "retained", "sampling", "tariff", "window")
+SOFTWARE_ID = "c023dc4e7eaea893"  # tools.deploy.identity writes it
 _CHUNK = 512
 
 

@@ -12,6 +12,7 @@ import canonical
 from metering import retained as retained_record
 from metering.intervals import (IntervalRegister, STATUS_CLOCK_INVALID, STATUS_ESTIMATED,
                                 STATUS_POWER_FAIL)
+from metering.quadrants import QuadrantRegisters
 from metering.registers import Registers, RegisterError
 from metering.sampling import Sampler
 from metering.tariff import TariffSchedule
@@ -21,6 +22,11 @@ from storage.slots import SlotStore
 # remainders mJ, tariff), sags, swells, power failures, long ones, last alive UTC s, clean
 _STATE = "<BIIIIIIIBIIIIIB"
 _STATE_VERSION = 2
+# The four-quadrant registers (metering.quadrants): values, then remainders. A record of
+# their own, which firmware before them never writes: after a revert to it and back they
+# carry on from where they were, never from zero.
+_QUADRANTS = "<B12I"
+_QUADRANTS_VERSION = 1
 LONG_POWER_FAIL_S = 180  # DSMR: a long power failure lasts more than 3 minutes
 # Pairs the driver lost are registered at their window's measured power. If the power in
 # a gap is within 15 % of its window's mean (a load step inside that second), 2 % lost
@@ -28,6 +34,9 @@ LONG_POWER_FAIL_S = 180  # DSMR: a long power failure lasts more than 3 minutes
 # share the self-test fails and the quarter-hour is flagged STATUS_ESTIMATED.
 COVERAGE_MIN = 0.98
 POWER_FAIL_LOG_LEN = 10
+# what a record of the wrong size raises: CPython's struct.error; MicroPython's struct has
+# no `error` and raises ValueError (naming struct.error there fails in the except clause)
+_UNPACK_ERRORS = (ValueError, getattr(struct, "error", ValueError))
 
 
 class Meter:
@@ -46,7 +55,10 @@ class Meter:
         self._legacy_slots = SlotStore(store, "meter")  # JSON, as older firmware reads it
         self._log_slots = SlotStore(store, "pflog")  # written only by a long failure
         self._log_dirty = False
+        self._quadrant_slots = SlotStore(store, "quad")
         self.registers = Registers(starting_power_w)
+        self.quadrants = QuadrantRegisters(starting_power_w)
+        self.quadrant_error = None  # why the saved four-quadrant record was not taken
         self.pulses = pulses
         self.tariffs = tariffs or TariffSchedule()
         self.sag_v = sag_v
@@ -73,6 +85,7 @@ class Meter:
         self.intervals = IntervalRegister(store, now)
         if state is not None:
             self._restore(state, now)
+        self._load_quadrants()
         self._catch_up_with_intervals()
         self.sampler = Sampler(adc, cal, self._on_window, use_viper=use_viper,
                                on_no_crossing=self._on_no_crossing)
@@ -99,7 +112,7 @@ class Meter:
             return binary if legacy is None else legacy
         try:
             binary_s = struct.unpack(_STATE, binary)[13]
-        except (ValueError, struct.error):
+        except _UNPACK_ERRORS:
             return legacy
         try:
             legacy_s = int(json.loads(legacy)["last_alive_s"])
@@ -116,7 +129,7 @@ class Meter:
                 stopped_s, clean = self._parse_json(saved)
             else:
                 stopped_s, clean = self._parse_binary(saved)
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError, struct.error):
+        except _UNPACK_ERRORS + (KeyError, TypeError, IndexError, AttributeError):
             raise RegisterError("malformed", "saved meter state unreadable")
         self._landed(stopped_s)
         kept = None
@@ -153,6 +166,20 @@ class Meter:
         self.power_fail_log = [[int(a), int(b)] for a, b in json.loads(log)] if log else []
         self._seq = seq
         return alive_s, clean == 1
+
+    def _load_quadrants(self):
+        """The saved four-quadrant record. One that cannot be read does not stop metering:
+        the registers then start from the last quarter-hour record, and `status` says why."""
+        saved = self._quadrant_slots.load()
+        if saved is None:
+            return
+        try:
+            fields = struct.unpack(_QUADRANTS, saved)
+            if fields[0] != _QUADRANTS_VERSION:
+                raise ValueError("version %d" % fields[0])
+            self.quadrants.load(fields[1:7], fields[7:13])
+        except _UNPACK_ERRORS + (RegisterError,) as exc:
+            self.quadrant_error = "saved four-quadrant record refused: %s" % exc
 
     def _restore(self, state, now):
         self.kept_across_reset = state["reset"]
@@ -213,6 +240,8 @@ class Meter:
         self.time_floor_s = max(self.boot_s, last["end_s"] if last else 0)
         if last is None:
             return
+        if "quadrants" in last:
+            self.quadrants.catch_up(last["quadrants"])
         reg = self.registers
         for t in (1, 2):
             reg.import_wh[t] = max(reg.import_wh[t], last["import_wh"][t - 1])
@@ -234,7 +263,9 @@ class Meter:
             # elapsed time, gaps included. Not the first window: it runs from wherever
             # sampling began to the first zero crossing, a part cycle whose power is no
             # measurement (at no load it would creep at every boot)
-            mj = self.registers.add(result.p_w, result.duration_s * 1000.0)
+            ms = result.duration_s * 1000.0
+            mj = self.registers.add(result.p_w, ms)
+            self.quadrants.add(result.p_w, result.q_var, result.s_va, ms)
         if self.pulses is not None:
             self.pulses.add(mj, result.n_pairs + result.lost_pairs)
         self._interval_pairs += result.n_pairs + result.lost_pairs
@@ -263,7 +294,7 @@ class Meter:
             # hourly, the JSON record too (for a revert to older firmware, which then
             # catches its registers up with the quarter-hour log itself)
             self._try_save(now, legacy=now // 900 % 4 == 0)
-            self.intervals.close(now, self.registers.values())
+            self.intervals.close(now, self.registers.values(), self.quadrants.values)
         elif now >= self._retry_save_s and (now - self._last_save_s >= self.save_interval_s
                                             or self.registers.tariff != self._saved_tariff):
             self._try_save(now)  # a new tariff: the retained record holds one tariff's energy
@@ -310,13 +341,18 @@ class Meter:
     def save(self, clean=False, legacy=False):
         """One state record, small enough for littlefs to keep inline in its directory
         (71 bytes with the slot's frame, under MicroPython's 128-byte cache): a save
-        appends to a metadata block instead of erasing a block of its own. legacy (hourly)
+        appends to a metadata block instead of erasing a block of its own. The
+        four-quadrant record (69 bytes, inline too) goes first: the state record is the
+        save's last write, as the boot's first save and the power-fail count rely on. legacy (hourly)
         and clean saves also write the JSON record that firmware before
         the binary one reads: a trial that reverts, or a fall back to an older factory
         image, must find a state it can read (at worst an hour old; its registers then
         catch up with the quarter-hour log)."""
         now = self._clock.time()
         seq = self._seq + 1
+        quadrants = self.quadrants
+        self._quadrant_slots.save(struct.pack(_QUADRANTS, _QUADRANTS_VERSION,
+                                              *(quadrants.values + quadrants.rest)))
         self._save_record(seq, now, clean)
         if legacy or clean:
             self._save_legacy(seq, now, clean)
@@ -362,6 +398,8 @@ class Meter:
             "import_wh": [reg.import_wh[1], reg.import_wh[2]],
             "export_wh": [reg.export_wh[1], reg.export_wh[2]],
             "tariff": reg.tariff,
+            "reactive_varh": self.quadrants.reactive_varh(),
+            "apparent_vah": self.quadrants.apparent_vah(),
             "sags": self.sags,
             "swells": self.swells,
             "power_failures": self.power_failures,
@@ -374,6 +412,8 @@ class Meter:
         }
         if self.pulses is not None:
             snap["test_led"] = self.pulses.status()
+        if self.quadrant_error is not None:
+            snap["quadrant_error"] = self.quadrant_error
         if r is not None:
             snap.update(r.to_dict())
         return snap

@@ -37,9 +37,13 @@ IMPORT_T1_WH = {1: 1000, 2: 1250, 3: 1600, 4: 1600, 5: 2001, 6: 2500, 7: 3000, 8
 
 
 def reading(seq):
-    return payload.reading(seq, {"end_s": T0 + 900 * seq, "import_wh": [IMPORT_T1_WH[seq],
-                                                                         50 * seq],
-                                 "export_wh": [0, 10 * seq], "status": 1 if seq == 1 else 0})
+    """Readings 1-4 as firmware before the four-quadrant registers sent them (type 1),
+    5-8 with them (type 5)."""
+    rec = {"end_s": T0 + 900 * seq, "import_wh": [IMPORT_T1_WH[seq], 50 * seq],
+           "export_wh": [0, 10 * seq], "status": 1 if seq == 1 else 0}
+    if seq >= 5:
+        rec["quadrants"] = [7 * seq, 0, 0, 2 * seq, 1100 * seq, 0]
+    return payload.reading(seq, rec)
 
 
 def chain(n, edit=None):
@@ -244,6 +248,16 @@ def test_export_gives_kwh_and_per_interval_deltas(scenario):
     assert deltas == [Decimal(IMPORT_T1_WH[s] - IMPORT_T1_WH[s - 1]) / 1000
                       for s in range(2, 9)]
     assert deltas[2] == 0  # an interval without consumption
+    # the four-quadrant registers, cumulative: empty where the reading has none (type 1)
+    for r in rows:
+        seq = int(r["seq"])
+        if seq < 5:
+            assert r["reactive_q1_kvarh"] == r["apparent_import_kvah"] == ""
+        else:
+            assert Decimal(r["reactive_q1_kvarh"]) == Decimal(7 * seq) / 1000
+            assert Decimal(r["reactive_q4_kvarh"]) == Decimal(2 * seq) / 1000
+            assert Decimal(r["apparent_import_kvah"]) == Decimal(1100 * seq) / 1000
+            assert Decimal(r["reactive_q2_kvarh"]) == Decimal(r["apparent_export_kvah"]) == 0
 
 
 def test_export_to_a_file_reports_what_it_wrote(scenario):

@@ -15,8 +15,12 @@ def test_status_fits_80_columns_and_has_a_json_form(tmp_path):
         _exec(vb, "import time; time.sleep(1.5)")
         text = _exec(vb, "import service; service.status()")
         data = json.loads(_exec(vb, "import service; service.status(json=True)").strip().splitlines()[-1])
-    lines = text.rstrip("\n").splitlines()
+        readings = _exec(vb, "import service; service.readings()")
+    lines = text.rstrip("\n").splitlines() + readings.rstrip("\n").splitlines()
     assert all(len(line) <= 80 for line in lines), [l for l in lines if len(l) > 80]
+    assert "reactive kvarh  Q1 " in readings and "apparent kVAh   import " in readings
+    assert len(data["readings"]["reactive_varh"]) == 4
+    assert len(data["readings"]["apparent_vah"]) == 2
     assert "operator link: consumer switch on" in text
     assert data["board"] == "sim" and data["operator_link"]["keys"] is None
     assert data["readings"]["windows"] >= 1

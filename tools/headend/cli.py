@@ -34,8 +34,8 @@ from comms.uplink import system_title  # noqa: E402
 from control.audit import AuditError, verify_chain  # noqa: E402
 from metering import intervals  # noqa: E402
 from tools.headend.firmware_server import OFFSET_TOPIC, FirmwareServer  # noqa: E402
-from tools.headend.store import (REPLAY, Store, StoreError, load_keys_file,  # noqa: E402
-                                 parse_hex)
+from tools.headend.store import (QUADRANT_COLUMNS, REPLAY, Store,  # noqa: E402
+                                 StoreError, load_keys_file, parse_hex)
 
 SC_SUITE0_AUTH_ENC = 0x30
 TAKEOVER_DROPS = 4  # disconnects within TAKEOVER_WINDOW_S: the session is being taken over
@@ -578,22 +578,29 @@ def keys_cmd(args):
 
 def export(args):
     title = parse_hex(args.meter, 8, "--meter").hex()
-    rows = _open_store(args.db).readings(title)
+    store = _open_store(args.db)
+    rows = store.readings(title)
     if not rows:
         raise ToolError("no readings stored for meter %s" % title)
+    quadrants = {row[0]: row[1:] for row in store.quadrant_readings(title)}
     out = sys.stdout if args.csv == "-" else open(args.csv, "w", newline="")
     try:
         w = csv.writer(out)
         regs = ("import_t1", "import_t2", "export_t1", "export_t2")
+        # cumulative four-quadrant registers: empty for readings from firmware before them
+        units = ("_kvarh",) * 4 + ("_kvah",) * 2
+        four_names = [name.rsplit("_", 1)[0] + unit for name, unit in zip(QUADRANT_COLUMNS, units)]
         w.writerow(["meter", "seq", "interval_end_utc"] + [r + "_kwh" for r in regs]
-                   + ["delta_" + r + "_kwh" for r in regs] + ["status"])
+                   + ["delta_" + r + "_kwh" for r in regs] + ["status"] + four_names)
         prev = None
         for seq, end_s, *values, status in rows:
             # a delta only between consecutive quarter-hours; empty after a gap
             deltas = ([_kwh(v - p) for v, p in zip(values, prev[1])]
                       if prev is not None and prev[0] == seq - 1 else [""] * 4)
             flags = "|".join(name for bit, name in STATUS_BITS if status & bit)
-            w.writerow([title, seq, _iso(end_s)] + [_kwh(v) for v in values] + deltas + [flags])
+            four = ["" if v is None else _kwh(v) for v in quadrants[seq]]
+            w.writerow([title, seq, _iso(end_s)] + [_kwh(v) for v in values] + deltas + [flags]
+                       + four)
             prev = (seq, values)
     finally:
         if out is not sys.stdout:

@@ -10,7 +10,7 @@ import sqlite3
 
 from tools.shared.files import read_json
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MAX_COUNTER = 0xFFFFFFFF
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (title TEXT PRIMARY KEY, ek BLOB NOT NULL, ak BLOB NOT NULL,
@@ -42,6 +42,12 @@ CREATE TABLE IF NOT EXISTS commands (id INTEGER PRIMARY KEY, title TEXT NOT NULL
 # schema 1 -> 2: the KEK (commissioning kit), the meter id, and keys waiting for the meter
 _KEYS_V2 = (("kek", "BLOB"), ("meter_id", "TEXT"), ("next_ek", "BLOB"), ("next_ak", "BLOB"),
             ("next_kek", "BLOB"), ("rotated_s", "INTEGER"))
+# schema 2 -> 3: the four-quadrant registers of a reading (payload type 5); NULL in readings
+# from meters whose firmware predates them
+QUADRANT_COLUMNS = ("reactive_q1_varh", "reactive_q2_varh", "reactive_q3_varh",
+                    "reactive_q4_varh", "apparent_import_vah", "apparent_export_vah")
+_READING_COLUMNS = ("end_s", "import_t1_wh", "import_t2_wh", "export_t1_wh", "export_t2_wh",
+                    "status") + QUADRANT_COLUMNS
 RESEND_S = 120  # an unanswered command goes again in a session this much later
 # the meter's audit codes for a command's outcome (control/audit.py CODES)
 COMMAND_APPLIED = 19
@@ -104,7 +110,7 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, 1, SCHEMA_VERSION):  # 1: upgraded below
+            if version not in (0, 1, 2, SCHEMA_VERSION):  # 1, 2: upgraded below
                 raise StoreError("%s has schema version %d, this head-end knows %d"
                                  % (path, version, SCHEMA_VERSION))
             with self.db:
@@ -113,6 +119,10 @@ class Store:
                 for name, kind in _KEYS_V2:
                     if name not in have:
                         self.db.execute("ALTER TABLE keys ADD COLUMN %s %s" % (name, kind))
+                have = [row[1] for row in self.db.execute("PRAGMA table_info(readings)")]
+                for name in QUADRANT_COLUMNS:
+                    if name not in have:
+                        self.db.execute("ALTER TABLE readings ADD COLUMN %s INTEGER" % name)
                 self.db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
         except sqlite3.Error as exc:
             raise StoreError("cannot use database %s: %s" % (path, exc))
@@ -266,17 +276,20 @@ class Store:
                         "VALUES (?, ?, ?, ?, ?)", (title, seq, kind, detail, now_s))
 
     def _store_reading(self, title, ic, r, now_s, counts, _check):
+        quadrants = (tuple(r["reactive_varh"]) + tuple(r["apparent_vah"])
+                     if "reactive_varh" in r else (None,) * len(QUADRANT_COLUMNS))
         values = (r["end_s"], r["import_wh"][0], r["import_wh"][1], r["export_wh"][0],
-                  r["export_wh"][1], r["status"])
-        cur = self.db.execute("INSERT OR IGNORE INTO readings VALUES (?,?,?,?,?,?,?,?,?,?)",
+                  r["export_wh"][1], r["status"]) + quadrants
+        cur = self.db.execute("INSERT OR IGNORE INTO readings (title, seq, %s, ic, received_s) "
+                              "VALUES (%s)" % (", ".join(_READING_COLUMNS),
+                                               ", ".join("?" * (len(values) + 4))),
                               (title, r["seq"]) + values + (ic, now_s))
         if cur.rowcount:
             counts["readings"] += 1
             return
         counts["duplicates"] += 1
-        old = self.db.execute("SELECT end_s, import_t1_wh, import_t2_wh, export_t1_wh, "
-                              "export_t2_wh, status FROM readings WHERE title=? AND seq=?",
-                              (title, r["seq"])).fetchone()
+        old = self.db.execute("SELECT %s FROM readings WHERE title=? AND seq=?"
+                              % ", ".join(_READING_COLUMNS), (title, r["seq"])).fetchone()
         if tuple(old) != values:  # the meter re-sent history with other values
             self._problem(title, r["seq"], "reading-changed",
                           "reading %d re-sent with other values" % r["seq"], now_s, counts)
@@ -367,9 +380,16 @@ class Store:
                 "downlink_counter": row[0] if row else 0}
 
     def readings(self, title):
+        """(seq, end_s, import T1, T2, export T1, T2 Wh, status) per reading, by seq."""
         return self.db.execute("SELECT seq, end_s, import_t1_wh, import_t2_wh, export_t1_wh, "
                                "export_t2_wh, status FROM readings WHERE title=? ORDER BY seq",
                                (title,)).fetchall()
+
+    def quadrant_readings(self, title):
+        """(seq, Q1, Q2, Q3, Q4 varh, apparent import, export VAh) per reading, by seq;
+        None in each register of a reading from firmware before them."""
+        return self.db.execute("SELECT seq, %s FROM readings WHERE title=? ORDER BY seq"
+                               % ", ".join(QUADRANT_COLUMNS), (title,)).fetchall()
 
     # --- what the fleet report reads ------------------------------------------------------
     def titles(self):

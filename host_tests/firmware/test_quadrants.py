@@ -1,0 +1,198 @@
+"""Four-quadrant energy: reactive energy per quadrant and apparent energy, from the
+window's P, Q and S into integer registers, through the quarter-hour record and the
+uplink payload, power-cut safe, and never below a quarter-hour already taken."""
+import struct
+
+from boards import common, sim
+from comms import payload
+from fakes.clock import FakeClock
+from fakes.flash import FakeFlash
+from metering import intervals as iv
+from metering.quadrants import APPARENT, QuadrantRegisters
+from metering.registers import MJ_PER_WH, RegisterError
+from metering.sampling import Sampler
+from mptest import raises
+from host_tests.firmware import accuracy
+from host_tests.firmware.meter_kit import run_windows, sim_meter
+
+STARTING = 0.5 * common.SHARED.starting_current_a * common.SHARED.mains_v_nominal
+HOUR_MS = 3600000.0
+
+
+def test_each_sign_of_p_and_q_goes_to_its_quadrant_and_apparent_to_its_direction():
+    cases = (  # p, q -> quadrant index (Q1..Q4 = 0..3), apparent import (4) or export (5)
+        (100.0, 50.0, 0, APPARENT),
+        (-100.0, 50.0, 1, APPARENT + 1),
+        (-100.0, -50.0, 2, APPARENT + 1),
+        (100.0, -50.0, 3, APPARENT))
+    for p, q, quadrant, apparent in cases:
+        reg = QuadrantRegisters(starting_power_w=2.0)
+        reg.add(p, q, 120.0, HOUR_MS)  # held for an hour: whole units
+        expected = [0] * 6
+        expected[quadrant] = 50
+        expected[apparent] = 120
+        assert reg.values == expected, (p, q, reg.values)
+        assert reg.rest == [0] * 6
+
+
+def test_nothing_registers_below_the_starting_threshold():
+    reg = QuadrantRegisters(starting_power_w=2.0)
+    for _ in range(10000):
+        reg.add(1.9, 1.9, 1.9, 1000.0)
+        reg.add(-1.9, -1.9, 1.9, 1000.0)
+    assert reg.values == [0] * 6 and reg.rest == [0] * 6
+
+
+def test_a_purely_reactive_load_stays_on_the_import_side():
+    # P within the starting power either way: no flip between Q1 and Q2 on noise
+    reg = QuadrantRegisters(starting_power_w=2.0)
+    for p in (1.5, -1.5, 0.0, -1.9):
+        reg.add(p, 400.0, 400.0, HOUR_MS)
+    assert reg.values == [1600, 0, 0, 0, 1600, 0]
+
+
+def test_small_steps_are_carried_in_integers_without_loss():
+    reg = QuadrantRegisters(starting_power_w=1.0)
+    reg.values[0] = 10000000  # a large register still takes 0.3 varh steps
+    for _ in range(12):
+        reg.add(5.0, 1080.0, 1080.0, 1000.0)  # 0.3 varh and 0.3 VAh each
+    assert reg.values[0] == 10000003 and reg.values[APPARENT] == 3
+    assert reg.rest[0] == reg.rest[APPARENT] == 12 * 1080000 - 3 * MJ_PER_WH
+
+
+def test_load_refuses_a_rewind_and_anything_out_of_range():
+    reg = QuadrantRegisters(starting_power_w=1.0)
+    reg.load([5, 0, 0, 0, 7, 0], [0] * 6)
+    assert raises(RegisterError, reg.load, [4, 0, 0, 0, 7, 0], [0] * 6).reason == "rewind"
+    for values, rest in (([5, 0, 0, 0, 7], [0] * 6), ([5, 0, 0, -1, 7, 0], [0] * 6),
+                         ([5, 0, 0, 0, 7, 0], [MJ_PER_WH, 0, 0, 0, 0, 0])):
+        assert raises(RegisterError, reg.load, values, rest).reason == "malformed"
+    assert reg.values == [5, 0, 0, 0, 7, 0]
+
+
+def _four_quadrant(cal, seconds, **scenario):
+    fe = sim.SimFrontEnd(**scenario)
+    reg = QuadrantRegisters(STARTING)
+
+    def on_window(w):
+        reg.add(w.p_w, w.q_var, w.s_va, w.duration_s * 1000.0)
+
+    sampler = Sampler(sim.SimADC(fe), cal, on_window)
+    while sampler.pairs_processed < seconds * fe.rate_hz:
+        sampler.poll()
+    exact = [v + r / MJ_PER_WH for v, r in zip(reg.values, reg.rest)]
+    return exact, fe.truth(), sampler.pairs_processed / fe.rate_hz
+
+
+def test_the_sim_load_in_each_quadrant_registers_within_class_limits():
+    # IEC 62053-23 class 2 for reactive energy (2 %), class 1 apparent (1 %), at 10 A
+    cal = accuracy.calibrated()
+    for phase_deg, quadrant, apparent in ((30.0, 0, APPARENT), (150.0, 1, APPARENT + 1),
+                                          (-150.0, 2, APPARENT + 1), (-30.0, 3, APPARENT)):
+        exact, truth, seconds = _four_quadrant(cal, 20, load_a=10.0, phase_deg=phase_deg,
+                                               seed=3)
+        hours = seconds / 3600
+        varh = abs(truth["q_var"]) * hours
+        vah = truth["vrms"] * truth["irms"] * hours
+        assert abs(exact[quadrant] / varh - 1) < 0.02, (phase_deg, exact, varh)
+        assert abs(exact[apparent] / vah - 1) < 0.01, (phase_deg, exact, vah)
+        others = [exact[k] for k in range(6) if k not in (quadrant, apparent)]
+        assert others == [0] * 4, (phase_deg, exact)
+
+
+def test_a_resistive_load_registers_apparent_energy_and_almost_no_reactive():
+    cal = accuracy.calibrated()
+    exact, truth, seconds = _four_quadrant(cal, 20, load_a=10.0, phase_deg=0.0, seed=4)
+    vah = truth["vrms"] * truth["irms"] * seconds / 3600
+    assert abs(exact[APPARENT] / vah - 1) < 0.01
+    assert sum(exact[:APPARENT]) < 0.005 * vah, exact  # sin(0.3 deg) of the apparent
+
+
+def _meter(flash, clock, **scenario):
+    return sim_meter(flash, clock, **scenario)
+
+
+def test_the_quarter_hour_record_carries_the_registers_and_deltas_match_exactly():
+    flash = FakeFlash()
+    clock = FakeClock()
+    meter = _meter(flash, clock)
+    run_windows(meter, 20)  # 20 windows, 100 minutes on the sped-up clock
+    records = [r for _s, r in meter.intervals.records()]
+    assert len(records) >= 5
+    assert all(len(r["quadrants"]) == 6 for r in records)
+    assert records[-1]["quadrants"][0] > records[0]["quadrants"][0]  # 20 A at 10 deg: Q1
+    assert records[-1]["quadrants"][4] > records[0]["quadrants"][4]  # apparent import
+    assert records[-1]["quadrants"][1:4] == [0, 0, 0] and records[-1]["quadrants"][5] == 0
+    last = records[-1]["quadrants"]
+    assert all(a <= b for a, b in zip(last, meter.quadrants.values))
+    snap = meter.snapshot()
+    assert snap["reactive_varh"] == meter.quadrants.values[:4]
+    assert snap["apparent_vah"] == meter.quadrants.values[4:]
+
+
+def test_the_registers_come_back_after_a_restart_and_a_cut_loses_no_saved_energy():
+    flash = FakeFlash()
+    clock = FakeClock()
+    meter = _meter(flash, clock)
+    run_windows(meter, 6)
+    meter.save()
+    saved = list(meter.quadrants.values), list(meter.quadrants.rest)
+    flash.reboot()  # power gone after the save: what it wrote is what comes back
+    clock.advance_s(60)
+    again = _meter(flash, clock)
+    assert (again.quadrants.values, again.quadrants.rest) == saved
+    assert "quadrant_error" not in again.snapshot()
+
+
+def test_an_unreadable_record_keeps_metering_and_starts_from_the_last_quarter_hour():
+    flash = FakeFlash()
+    clock = FakeClock()
+    meter = _meter(flash, clock)
+    run_windows(meter, 8)
+    in_record = meter.intervals.last()["quadrants"]
+    assert in_record[0] > 0
+    from storage.slots import SlotStore
+
+    SlotStore(flash, "quad").save(struct.pack("<B12I", 9, *([1] * 12)))  # a later format
+    clock.advance_s(60)
+    again = _meter(flash, clock)
+    assert again.quadrants.values == in_record  # never below what the operator was sent
+    assert "version 9" in again.snapshot()["quadrant_error"]
+    before = again.quadrants.values[0] * MJ_PER_WH + again.quadrants.rest[0]
+    run_windows(again, 2)
+    assert again.quadrants.values[0] * MJ_PER_WH + again.quadrants.rest[0] > before
+
+
+def test_a_log_from_older_firmware_is_read_and_sent_as_it_was():
+    flash = FakeFlash()
+    register = iv.IntervalRegister(flash, 1795449600)
+    old = struct.pack(">IIIIIB", 1795450500, 10, 0, 2, 0, iv.STATUS_PARTIAL)
+    register.log.append(old)  # written by firmware before the four-quadrant registers
+    register.close(1795451400, [20, 0, 3, 0], [4, 0, 0, 1, 25, 0])
+    (s1, r1), (s2, r2) = list(register.records())
+    assert "quadrants" not in r1 and r1["import_wh"] == [10, 0] and r1["export_wh"] == [2, 0]
+    assert r2["quadrants"] == [4, 0, 0, 1, 25, 0]
+    message = payload.message([payload.reading(s1, r1), payload.reading(s2, r2)])
+    items = payload.decode(message)
+    assert "reactive_varh" not in items[0] and items[0]["import_wh"] == [10, 0]
+    assert items[1]["reactive_varh"] == [4, 0, 0, 1] and items[1]["apparent_vah"] == [25, 0]
+    assert items[1]["import_wh"] == [20, 0] and items[1]["status"] == r2["status"]
+
+
+def test_the_payload_is_versioned_and_the_ack_is_not():
+    rec = {"end_s": 1795450500, "import_wh": [1, 2], "export_wh": [3, 4],
+           "quadrants": [5, 6, 7, 8, 9, 10], "status": 0}
+    message = payload.message([payload.reading(7, rec)])
+    assert message[0] == 2 and message[1] == payload.ITEM_READING_4Q
+    # a version 1 message (older firmware) is still read; type 5 inside one is refused
+    old = bytes((1,)) + payload.reading(7, {"end_s": 1, "import_wh": [1, 2],
+                                            "export_wh": [3, 4], "status": 0})
+    assert payload.decode(old)[0]["import_wh"] == [1, 2]
+    assert raises(payload.PayloadError, payload.decode, bytes((1,)) + message[1:]).reason \
+        == "bad-item"
+    assert raises(payload.PayloadError, payload.decode, bytes((3,)) + message[1:]).reason \
+        == "bad-version"
+    assert raises(payload.PayloadError, payload.decode, message[:-1]).reason == "truncated"
+    # meters of every firmware read the acknowledgement: its version stays 1
+    assert payload.ack(5, 1795450500)[0] == 1
+    assert payload.decode_ack(payload.ack(5, 1795450500)) == (5, 1795450500)
