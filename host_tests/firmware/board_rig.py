@@ -15,6 +15,12 @@ ACCURACY_POINTS = (  # IEC 62053-21 test points that reach every part of the ana
     {"load_a": 5.0, "phase_deg": 180.0 - 36.87},  # export, PF 0.8 capacitive
 )
 
+CLASS2_THIRD = 0.0067  # a third of IEC 62053-23 class 2 (2 %) for reactive energy
+REACTIVE_POINTS = (  # (point, its reactive register, its apparent register): Q1..Q4 = 0..3
+    ({"load_a": 5.0, "phase_deg": 60.0}, 0, 4),  # import, lagging: Q1
+    ({"load_a": 5.0, "phase_deg": -143.13}, 2, 5),  # export, leading: Q3
+)
+
 
 def fresh_flash(board_name):
     """An empty folder as the board's flash, made the working directory (the root of
@@ -66,7 +72,34 @@ def assert_accuracy_subset(board):
     for point in ACCURACY_POINTS:
         error = power_error(app, state.signal, **point)
         assert abs(error) < CLASS1_THIRD, (point, error)
+    for point, quadrant, apparent in REACTIVE_POINTS:
+        reactive_error, apparent_error, deltas = four_quadrant_errors(app, state.signal, **point)
+        assert abs(reactive_error) < CLASS2_THIRD, (point, reactive_error, deltas)
+        assert abs(apparent_error) < CLASS1_THIRD, (point, apparent_error, deltas)
+        assert [k for k in range(6) if deltas[k]] == sorted((quadrant, apparent)), (point, deltas)
     return app
+
+
+def four_quadrant_errors(app, signal, **scenario):
+    """Relative errors of the reactive and apparent energy the four-quadrant registers
+    took over two whole windows at one test point, against the true Q and S over the
+    windows' elapsed time, and each register's delta (var x ms, VA x ms)."""
+    signal.set(**scenario)
+    step_windows(app, 1)
+    got = []
+    before = _quadrant_exact(app.meter)
+    step_windows(app, 2, got)
+    deltas = [b - a for a, b in zip(before, _quadrant_exact(app.meter))]
+    elapsed_ms = 1000 * sum(w.duration_s for w, _, _ in got)
+    truth = signal.truth()
+    reactive = max(deltas[:4]) / (abs(truth["q_var"]) * elapsed_ms)
+    apparent = max(deltas[4:]) / (truth["vrms"] * truth["irms"] * elapsed_ms)
+    return reactive - 1, apparent - 1, deltas
+
+
+def _quadrant_exact(meter):
+    quadrants = meter.quadrants
+    return [v * 3600000 + r for v, r in zip(quadrants.values, quadrants.rest)]
 
 
 def power_error(app, signal, **scenario):
