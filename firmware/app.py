@@ -8,6 +8,8 @@ import sys
 from metering.meter import COVERAGE_MIN
 from update.trial import CONFIRM_WINDOWS, Trial
 
+VOLTAGE_LOG_INTERVAL_S = 900  # at most one voltage-quality audit entry a quarter-hour
+
 
 class App:
     """One running meter. Its parts are public and declared here; the shell (service.py)
@@ -69,6 +71,7 @@ class App:
         self.watchdog_feeds = 0
         self.uplink_alive = False  # the uplink thread runs (start_uplink_thread)
         self.flash_full = False  # quarter-hours wait in RAM (_watch_flash)
+        self._voltage_log_due_s = 0  # the next voltage-quality entry, not before (UTC s)
         self._flash_peak = 0
         self.uplink_restarts = 0
         self._spawn_uplink = None
@@ -254,6 +257,22 @@ class App:
                                             self._flash_peak, intervals.lost_in_ram,
                                             self.audit.lost_in_ram))
 
+    def _log_voltage_events(self, now):
+        """Sags and swells into the audit log (and so to the operator), at most one entry
+        a quarter-hour: how many ended since the last entry and the longest of them. A
+        bad grid cannot flood the log or wear the flash; each event stays in `status`."""
+        if now < self._voltage_log_due_s:
+            return
+        summary = self.meter.take_voltage_summary()
+        if summary is None:
+            return
+        count, (end_s, kind, duration_ms, extreme_v) = summary
+        self._voltage_log_due_s = now + VOLTAGE_LOG_INTERVAL_S
+        self._audit_best_effort("voltage-quality", "%d sag/swell(s); longest: %s %s %.1f V "
+                                "for %d ms, ended at %d" % (
+                                    count, kind, "to" if kind == "sag" else "at", extreme_v,
+                                    duration_ms, end_s))
+
     def _audit_best_effort(self, event, text):
         try:
             with self.lock:
@@ -295,6 +314,8 @@ class App:
                 self.uplink.poll(now)
             self._supervise_uplink()
             self._watch_flash()
+        if self.meter.voltage_unlogged:
+            self._log_voltage_events(now)
 
     def selftest(self):
         """[(check, passed)]: what the technician's self-test and a trial firmware's

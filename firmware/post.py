@@ -98,6 +98,7 @@ def kernel_agrees(fast, plain):
     """True if `fast` gives the plain twin's sums, state and stop index on the fixed
     block (a window that closes at a crossing, then the rest of the block)."""
     from metering import kernel
+    from metering import voltage_quality as vq
 
     buf = kernel_block()
     results = []
@@ -109,6 +110,13 @@ def kernel_agrees(fast, plain):
         st[kernel.ST_I_MID] = st[kernel.ST_PREV_I] = 2048
         st[kernel.ST_HYST] = 8
         st[kernel.ST_STOP_FROM] = 100
+        # the triangle's cycles (mean square 750,000) are sags that count from the
+        # second: both kernels hand the same cycles to the voltage-quality judgement
+        st[vq.ST_CYC_MAX] = 120
+        st[vq.ST_SAG_IN] = 800000
+        st[vq.ST_SAG_OUT] = 900000
+        st[vq.ST_SWELL_IN] = st[vq.ST_SWELL_OUT] = 1 << 29
+        st[vq.ST_PQ_MIN] = 2
         stops = []
         start = 0
         while start < KERNEL_BLOCK_PAIRS:

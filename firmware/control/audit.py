@@ -42,6 +42,7 @@ CODES = {
     22: "flash-full",
     23: "readings-consent",
     24: "update-staged",
+    25: "voltage-quality",
 }
 CODE_BY_NAME = {name: code for code, name in CODES.items()}
 _HEAD = ">IH"

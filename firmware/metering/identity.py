@@ -11,8 +11,8 @@ import hashlib
 
 MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", "intervals",
            "kernel", "kernel_viper", "meter", "pulses", "quadrants", "registers", "replay",
-           "retained", "sampling", "tariff", "window")
-SOFTWARE_ID = "c023dc4e7eaea893"  # tools.deploy.identity writes it
+           "retained", "sampling", "tariff", "voltage_quality", "window")
+SOFTWARE_ID = "35f3fa53cc2bf7b5"  # tools.deploy.identity writes it
 _CHUNK = 512
 
 

@@ -7,6 +7,7 @@ no floats, no exceptions: everything per sample is an integer add or multiply.
 from array import array
 
 from compat import const
+from metering.voltage_quality import ST_CYC_MAX, ST_CYC_N, ST_CYC_SQ, end_event, judge_cycle
 
 # acc: the window's integer sums, carried across calls in 32-bit words so Python reads
 # them once per window and never meets a big int per block (small ints end at 2**30 on
@@ -70,7 +71,7 @@ ST_CROSS_CUR = const(11)
 ST_STOPPED = const(12)  # 1 if the last call stopped at a window-closing crossing
 ST_START = const(13)  # the last call's bounds (kernel_viper's loop reads them from here)
 ST_END = const(14)
-ST_LEN = const(15)
+ST_LEN = const(31)  # 15.. are voltage_quality's (ST_CYC_N, ..): whole-cycle voltage
 
 MAX_BLOCK_PAIRS = const(256)
 
@@ -90,6 +91,13 @@ def accumulate(buf, start, end, acc, st):
     stop_from = st[ST_STOP_FROM]
     sv = si = svv = sii = svi0 = svi1 = 0
     stopped = 0
+    # the mains cycle under way: pairs and squares before this call, and where in this
+    # call it began (its squares are svv - mark_svv): nothing extra per sample
+    cyc_n = st[ST_CYC_N]
+    cyc_sq = st[ST_CYC_SQ]
+    cyc_max = st[ST_CYC_MAX]
+    mark_k = start
+    mark_svv = 0
     st[ST_START] = start
     st[ST_END] = end
     k = start
@@ -107,6 +115,14 @@ def accumulate(buf, start, end, acc, st):
                 st[ST_CROSS_K] = wn
                 st[ST_CROSS_PREV] = prev_v
                 st[ST_CROSS_CUR] = v
+                n = cyc_n + k - mark_k  # the cycle this crossing ends
+                if 0 < n <= cyc_max:
+                    judge_cycle(st, (svv - mark_svv + cyc_sq) // n)
+                else:
+                    end_event(st)  # no cycle: the supply was gone (or sampling began)
+                cyc_n = cyc_sq = 0
+                mark_k = k
+                mark_svv = svv
                 if wn >= stop_from:
                     stopped = 1
                     break
@@ -135,7 +151,15 @@ def accumulate(buf, start, end, acc, st):
     st[ST_ARMED] = armed
     st[ST_WN] = wn
     st[ST_STOPPED] = stopped
+    n = cyc_n + k - mark_k
+    if n <= cyc_max:  # its squares fit a 32-bit word only while it is a cycle
+        st[ST_CYC_N] = n
+        st[ST_CYC_SQ] = svv - mark_svv + cyc_sq
+    else:
+        st[ST_CYC_N] = cyc_max + 1
+        st[ST_CYC_SQ] = 0
     return k
+
 
 
 try:  # the viper build (metering/kernel_viper.py), on MicroPython; the POST checks it

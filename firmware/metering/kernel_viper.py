@@ -13,9 +13,13 @@ One caller at a time (the metering thread; the self-test before it starts).
 import micropython
 
 from compat import const
+from metering.voltage_quality import end_event, judge_cycle
 
 ST_START = const(13)  # kernel.ST_START and ST_END (a test checks they agree)
 ST_END = const(14)
+CYC_N = const(15)  # voltage_quality.ST_CYC_N, ST_CYC_SQ, ST_CYC_MAX (checked too)
+CYC_SQ = const(16)
+CYC_MAX = const(17)
 
 _buf = None
 _acc = None
@@ -60,6 +64,12 @@ def _run() -> int:
     j = 2 * start  # halfword index of a pair's voltage code
     j_end = 2 * s[ST_END]
     j_first = j
+    # the mains cycle under way (kernel.accumulate): touched at crossings only
+    cyc_n = s[CYC_N]
+    cyc_sq = s[CYC_SQ]
+    cyc_max = s[CYC_MAX]
+    mark_j = j
+    mark_svv = 0
     while j < j_end:
         v = int(p[j]) - v_mid
         i = int(p[j + 1]) - i_mid
@@ -75,6 +85,15 @@ def _run() -> int:
                 s[9] = wn
                 s[10] = prev_v
                 s[11] = v
+                n = cyc_n + ((j - mark_j) >> 1)  # the cycle this crossing ends
+                if n > 0 and n <= cyc_max:
+                    judge_cycle(_st, (svv - mark_svv + cyc_sq) // n)
+                else:
+                    end_event(_st)
+                cyc_n = 0
+                cyc_sq = 0
+                mark_j = j
+                mark_svv = svv
                 if wn >= stop_from:
                     stopped = 1
                     break
@@ -116,4 +135,11 @@ def _run() -> int:
     s[4] = armed
     s[6] = w_base + k
     s[12] = stopped
+    n = cyc_n + ((j - mark_j) >> 1)
+    if n <= cyc_max:  # its squares fit a 32-bit word only while it is a cycle
+        s[CYC_N] = n
+        s[CYC_SQ] = svv - mark_svv + cyc_sq
+    else:
+        s[CYC_N] = cyc_max + 1
+        s[CYC_SQ] = 0
     return k

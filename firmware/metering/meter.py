@@ -34,6 +34,8 @@ LONG_POWER_FAIL_S = 180  # DSMR: a long power failure lasts more than 3 minutes
 # share the self-test fails and the quarter-hour is flagged STATUS_ESTIMATED.
 COVERAGE_MIN = 0.98
 POWER_FAIL_LOG_LEN = 10
+VOLTAGE_LOG_LEN = 10
+HYSTERESIS_SHARE = 0.02  # EN 61000-4-30: a sag ends 2 % of nominal above its threshold
 # what a record of the wrong size raises: CPython's struct.error; MicroPython's struct has
 # no `error` and raises ValueError (naming struct.error there fails in the except clause)
 _UNPACK_ERRORS = (ValueError, getattr(struct, "error", ValueError))
@@ -42,7 +44,7 @@ _UNPACK_ERRORS = (ValueError, getattr(struct, "error", ValueError))
 class Meter:
     def __init__(self, adc, cal, clock, store, starting_power_w, sag_v, swell_v,
                  v_nominal=230.0, save_interval_s=300, use_viper=True, tariffs=None,
-                 retained=None, pulses=None):
+                 retained=None, pulses=None, voltage_event_min_cycles=1):
         """retained: the board's words that survive a reset (load() -> 4 ints or None,
         store(words)), where the energy since the last save is kept (metering.retained);
         None where the board has none. pulses: the test LED (metering.pulses.PulseOutput),
@@ -89,8 +91,14 @@ class Meter:
         self._catch_up_with_intervals()
         self.sampler = Sampler(adc, cal, self._on_window, use_viper=use_viper,
                                on_no_crossing=self._on_no_crossing)
+        self.sampler.set_voltage_limits(sag_v, swell_v, HYSTERESIS_SHARE * v_nominal,
+                                        voltage_event_min_cycles)
         self.last = None
-        self._quality = 0  # -1 in a sag, +1 in a swell, 0 normal
+        # sags and swells that ended since boot, newest last: [end UTC s, "sag" | "swell",
+        # duration ms, lowest or highest cycle RMS V]; and since the App last logged them
+        self.voltage_log = []
+        self.voltage_unlogged = 0
+        self.voltage_longest = None  # the longest of those, as a voltage_log entry
         self._failing = False
         self._silent = False  # a block without a zero crossing since the last window
         self.save_interval_s = save_interval_s
@@ -270,13 +278,13 @@ class Meter:
             self.pulses.add(mj, result.n_pairs + result.lost_pairs)
         self._interval_pairs += result.n_pairs + result.lost_pairs
         self._interval_lost += result.lost_pairs
-        quality = -1 if result.vrms < self.sag_v else (1 if result.vrms > self.swell_v else 0)
-        if quality != self._quality:
-            if quality < 0:
-                self.sags += 1
-            elif quality > 0:
-                self.swells += 1
-            self._quality = quality
+        # counted per whole mains cycle by the kernel (voltage_quality), not from the
+        # window's RMS: a 100 ms dip counts, a voltage hovering at the limit counts once
+        self.sags += result.sags
+        self.swells += result.swells
+        event = result.voltage_event
+        if event is not None:
+            self._voltage_event_ended(now, event)
         failing = result.vrms < self.power_fail_v
         if failing and not self._failing:
             self._try_save(now)  # supply collapsing: save while the hold-up capacitor lasts
@@ -300,6 +308,24 @@ class Meter:
             self._try_save(now)  # a new tariff: the retained record holds one tariff's energy
         if self._retained is not None:
             self._retain(now)
+
+    def _voltage_event_ended(self, now, event):
+        kind, duration_ms, extreme_v = event
+        entry = [now, kind, duration_ms, round(extreme_v, 1)]
+        self.voltage_log = (self.voltage_log + [entry])[-VOLTAGE_LOG_LEN:]
+        self.voltage_unlogged += 1
+        if self.voltage_longest is None or duration_ms > self.voltage_longest[2]:
+            self.voltage_longest = entry
+
+    def take_voltage_summary(self):
+        """(events ended since the last call, the longest of them) or None: the App logs
+        it at most once a quarter-hour, so a bad grid cannot flood the audit log."""
+        if not self.voltage_unlogged:
+            return None
+        summary = (self.voltage_unlogged, self.voltage_longest)
+        self.voltage_unlogged = 0
+        self.voltage_longest = None
+        return summary
 
     def _try_save(self, now, legacy=False):
         """save(), but a flash that refuses (full) is counted, not raised: a window must
@@ -405,6 +431,7 @@ class Meter:
             "power_failures": self.power_failures,
             "long_power_failures": self.long_power_failures,
             "power_fail_log": [list(e) for e in self.power_fail_log],
+            "voltage_events": [list(e) for e in self.voltage_log],
             "coverage": self.sampler.coverage(),
             "lost_pairs_total": self.sampler.lost_pairs(),
             "windows": self.sampler.windows,

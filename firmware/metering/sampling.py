@@ -9,7 +9,10 @@ Buffers are allocated once here; per sample there is no allocation.
 """
 from array import array
 
+from math import sqrt
+
 from metering import kernel
+from metering import voltage_quality as vq
 from metering.kernel import ST_CROSS_N, ST_STOPPED, ST_WN  # poll's per-block reads, as globals
 from metering.window import WindowSums, analyse
 
@@ -20,6 +23,7 @@ _HYSTERESIS_COUNTS = const(8)  # a rising crossing needs the voltage below -8 co
 # |code - mid| <= 2048 + 512, so 256 pairs of squares stay below 2^31 (1.68e9)
 _MID_RANGE = const(512)
 _SMALL_INT_MASK = const(0x3FFFFFFF)  # a per-block count stays a small int on the boards
+_NEVER_SWELL = const(0x3FFFFFFF)  # a mean square no 12-bit ADC reaches
 
 
 class Sampler:
@@ -71,9 +75,45 @@ class Sampler:
         st[kernel.ST_PREV_V] = cal.v_offset
         st[kernel.ST_HYST] = _HYSTERESIS_COUNTS
         st[kernel.ST_STOP_FROM] = 0  # first window: synchronise on the first crossing
+        # a mains cycle is judged whole: one over 1.5 nominal cycles is none (no supply),
+        # and the part cycle before the first crossing is not judged either
+        cyc_max = int(1.5 * self.rate_hz / cal.f_nominal_hz)
+        st[vq.ST_CYC_MAX] = cyc_max
+        st[vq.ST_CYC_N] = cyc_max + 1
+        st[vq.ST_SWELL_IN] = st[vq.ST_SWELL_OUT] = _NEVER_SWELL  # until set_voltage_limits
+        self._limits = None
+
+    def set_voltage_limits(self, sag_v, swell_v, hysteresis_v, min_cycles):
+        """Sags below sag_v and swells above swell_v, each over once the voltage is back
+        past the limit by hysteresis_v, counted once they last min_cycles whole cycles
+        (metering.voltage_quality). Held as mean squares in ADC counts: set again when
+        the calibration changes."""
+        self._limits = (sag_v, swell_v, hysteresis_v, min_cycles)
+        st = self._st
+        st[vq.ST_SAG_IN] = self._mean_square(sag_v)
+        st[vq.ST_SAG_OUT] = self._mean_square(sag_v + hysteresis_v)
+        st[vq.ST_SWELL_IN] = self._mean_square(swell_v)
+        st[vq.ST_SWELL_OUT] = self._mean_square(swell_v - hysteresis_v)
+        st[vq.ST_PQ_MIN] = max(1, min_cycles)
+
+    def _mean_square(self, volts):
+        """A cycle's mean squared centred code at an RMS of `volts` (noise adds its
+        variance, as in window.analyse)."""
+        cal = self.cal
+        counts = volts / (cal.v_per_count * cal.v_gain)
+        noise = cal.v_noise_counts
+        return min(int(counts * counts + noise * noise + 0.5), _NEVER_SWELL)
+
+    def _volts(self, mean_square):
+        cal = self.cal
+        noise = cal.v_noise_counts
+        ms = mean_square - noise * noise
+        return sqrt(ms) * cal.v_per_count * cal.v_gain if ms > 0 else 0.0
 
     def set_calibration(self, cal):
         self.cal = cal
+        if self._limits is not None:
+            self.set_voltage_limits(*self._limits)
 
     def lost_pairs(self):
         """Paced pairs the driver never delivered; registered as estimated energy."""
@@ -110,8 +150,13 @@ class Sampler:
                 crossings += st[ST_CROSS_N]
                 self._close(False)
         self.blocks = (self.blocks + 1) & _SMALL_INT_MASK
-        if crossings + st[ST_CROSS_N] == 0 and self._on_no_crossing is not None:
-            self._on_no_crossing()
+        if crossings + st[ST_CROSS_N] == 0:
+            if end >= 3 * self._gap_limit:
+                # 1.5 cycles and no crossing: the supply went, and crossings counted over
+                # a span with an interruption in it are no frequency (held, as for a gap)
+                self._max_gap = self._gap_limit
+            if self._on_no_crossing is not None:
+                self._on_no_crossing()
         return end + gap
 
     def _close(self, at_crossing):
@@ -150,6 +195,18 @@ class Sampler:
         i_last = st[kernel.ST_PREV_I] - i_mid
         result = analyse(sums, i_last, v_mid, i_mid, self.cal, self.rate_hz, freq_hz, whole,
                          lost, self.i_delay_us)
+        # the window's voltage events (metering.voltage_quality), read once per window
+        result.sags = st[vq.ST_SAG_STARTS]
+        result.swells = st[vq.ST_SWELL_STARTS]
+        result.voltage_event = None
+        cycles = st[vq.ST_END_CYCLES]
+        if cycles:
+            # timed in nominal cycles: the grid holds 50 Hz within 1 %, and the window
+            # after an interruption measures no frequency worth the name
+            result.voltage_event = (vq.KIND_NAMES[st[vq.ST_END_KIND]],
+                                    int(cycles * 1000 / self.cal.f_nominal_hz + 0.5),
+                                    self._volts(st[vq.ST_END_EXTREME]))
+        st[vq.ST_SAG_STARTS] = st[vq.ST_SWELL_STARTS] = st[vq.ST_END_CYCLES] = 0
         # track the bias: centre the next window on this window's means, within
         # MID_RANGE of mid-rail so that a 256-pair block's sums always fit 32 bits.
         # A part-cycle window (the first, synchronising one) has a mean that is not the

@@ -64,6 +64,12 @@ class WindowResult:
         self.whole_cycles = whole_cycles
         self.v_mean_code = v_mean_code
         self.i_mean_code = i_mean_code
+        # set by the sampler from the kernel's whole-cycle judgement (voltage_quality):
+        # sags and swells that began in this window, and the longest one that ended in
+        # it as (kind, duration ms, lowest or highest cycle RMS in V), or None
+        self.sags = 0
+        self.swells = 0
+        self.voltage_event = None
 
     def to_dict(self):
         return {

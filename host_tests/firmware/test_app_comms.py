@@ -246,3 +246,24 @@ def test_commissioning_keeps_to_the_signed_commands_interval_limits():
                                 json=True)
     assert result == {"commissioned": False, "reason": "interval_s must be 900..604800 s"}
     assert app.policies.current() is None and not app.keys.present  # nothing changed
+
+
+def test_voltage_events_reach_the_audit_log_at_most_once_a_quarter_hour():
+    from metering.meter import HYSTERESIS_SHARE
+
+    app = _app(temp_root("app-voltage"))
+    sampler = app.meter.sampler
+    hysteresis = HYSTERESIS_SHARE * 230.0
+    for _ in range(2):  # two sags: the sim's 230 V against a limit above it, then not
+        sampler.set_voltage_limits(240.0, 260.0, hysteresis, 1)
+        _run(app, 2)
+        sampler.set_voltage_limits(207.0, 253.0, hysteresis, 1)
+        _run(app, 2)
+    entries = [e for _s, e in app.audit.entries() if e["event"] == "voltage-quality"]
+    assert app.meter.sags == 2 and len(app.meter.voltage_log) == 2
+    assert len(entries) == 1, entries  # the first at once, the second waits its turn
+    assert entries[0]["text"].startswith("1 sag/swell(s); longest: sag to 2")
+    app.hw.clock.adjust(900)  # a quarter-hour later the waiting one is logged
+    _run(app, 1)
+    entries = [e for _s, e in app.audit.entries() if e["event"] == "voltage-quality"]
+    assert len(entries) == 2 and entries[1]["text"].startswith("1 sag/swell(s)")

@@ -67,7 +67,12 @@ def test_viper_kernel_reads_the_state_layout_of_its_twin():
         skip("viper exists only on MicroPython")
     from metering import kernel_viper
 
+    from metering import voltage_quality as vq
+
     assert (kernel_viper.ST_START, kernel_viper.ST_END) == (kernel.ST_START, kernel.ST_END)
+    assert (kernel_viper.CYC_N, kernel_viper.CYC_SQ, kernel_viper.CYC_MAX) == (
+        vq.ST_CYC_N, vq.ST_CYC_SQ, vq.ST_CYC_MAX)
+    assert vq.ST_END_EXTREME < kernel.ST_LEN
     assert kernel.ST_END < kernel.ST_LEN
 
 

@@ -39,6 +39,17 @@ def _state(stop_from):
     st[kernel.ST_I_MID] = st[kernel.ST_PREV_I] = 2048
     st[kernel.ST_HYST] = 8
     st[kernel.ST_STOP_FROM] = stop_from
+    from metering import voltage_quality as vq
+
+    # limits the blocks cross both ways (the full-scale block swells, the sim's 230 V
+    # sags against a sag limit set above it): the cycle sums reach the judgement
+    st[vq.ST_CYC_MAX] = 120
+    st[vq.ST_CYC_N] = 121
+    st[vq.ST_SAG_IN] = 250000
+    st[vq.ST_SAG_OUT] = 260000
+    st[vq.ST_SWELL_IN] = 1500000
+    st[vq.ST_SWELL_OUT] = 1400000
+    st[vq.ST_PQ_MIN] = 2
     return st
 
 
@@ -50,8 +61,12 @@ def _acc():
 
 @cpython_only("the 32-bit word rig models words with int subclasses")
 def test_metering_kernel_at_32_bits_matches_its_twin():
-    consts = {"ST_START": kernel.ST_START, "ST_END": kernel.ST_END}
+    from metering import voltage_quality as vq
+
+    consts = {"ST_START": kernel.ST_START, "ST_END": kernel.ST_END, "CYC_N": vq.ST_CYC_N,
+              "CYC_SQ": vq.ST_CYC_SQ, "CYC_MAX": vq.ST_CYC_MAX}
     run = _rig().load(_source(kernel, "kernel_viper.py"), "_run", consts)
+    run.__globals__.update(judge_cycle=vq.judge_cycle, end_event=vq.end_event)
     blocks = [_full_scale_block()]
     fe = sim.SimFrontEnd(phase_deg=-50.0, noise_counts=2.0, load_a=60.0)
     for _ in range(3):
@@ -78,6 +93,10 @@ def test_metering_kernel_at_32_bits_matches_its_twin():
                         st[kernel.ST_STOPPED] = 0
             assert list(boards[0]) == list(plain[0])
             assert list(boards[1]) == list(plain[1])
+        from metering import voltage_quality as vq
+
+        st = plain[1]  # the judgement saw whole cycles: events began and one ended
+        assert st[vq.ST_SAG_STARTS] + st[vq.ST_SWELL_STARTS] > 0 and st[vq.ST_END_CYCLES] > 0
         for k in range(kernel.ACC_LEN):
             assert 0 <= boards[0][k] < 2 ** 30  # small ints on a board
 
