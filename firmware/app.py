@@ -306,6 +306,8 @@ class App:
         now = clock.time()
         if self.p1.due(now) and self.meter.last is not None:
             self.p1.send(self.meter.snapshot(), now)
+            with self.lock:
+                self.meter.power_quality_tick(now)
             if self.trial.due(self.meter.sampler.windows):
                 self.end_trial()
             if self.restart_pending:

@@ -9,10 +9,10 @@ metering package but this one, each as name, NUL, length, NUL and its bytes.
 """
 import hashlib
 
-MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", "intervals",
-           "kernel", "kernel_viper", "meter", "pulses", "quadrants", "registers", "replay",
-           "retained", "sampling", "tariff", "voltage_quality", "window")
-SOFTWARE_ID = "35f3fa53cc2bf7b5"  # tools.deploy.identity writes it
+MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", "harmonics",
+           "intervals", "kernel", "kernel_viper", "meter", "pulses", "quadrants", "registers",
+           "replay", "retained", "sampling", "tariff", "voltage_quality", "window")
+SOFTWARE_ID = "66d413be4233ebef"  # tools.deploy.identity writes it
 _CHUNK = 512
 
 

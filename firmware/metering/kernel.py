@@ -7,7 +7,8 @@ no floats, no exceptions: everything per sample is an integer add or multiply.
 from array import array
 
 from compat import const
-from metering.voltage_quality import ST_CYC_MAX, ST_CYC_N, ST_CYC_SQ, end_event, judge_cycle
+from metering.voltage_quality import (ST_CYC_MAX, ST_CYC_N, ST_CYC_SQ, ST_PQ_STATE, ST_SAG_IN,
+                                     ST_SWELL_IN, end_event, judge_cycle)
 
 # acc: the window's integer sums, carried across calls in 32-bit words so Python reads
 # them once per window and never meets a big int per block (small ints end at 2**30 on
@@ -117,8 +118,11 @@ def accumulate(buf, start, end, acc, st):
                 st[ST_CROSS_CUR] = v
                 n = cyc_n + k - mark_k  # the cycle this crossing ends
                 if 0 < n <= cyc_max:
-                    judge_cycle(st, (svv - mark_svv + cyc_sq) // n)
-                else:
+                    msq = (svv - mark_svv + cyc_sq) // n
+                    # a normal cycle in normal times (nearly all) needs no judgement call
+                    if st[ST_PQ_STATE] or msq < st[ST_SAG_IN] or msq > st[ST_SWELL_IN]:
+                        judge_cycle(st, msq)
+                elif st[ST_PQ_STATE]:
                     end_event(st)  # no cycle: the supply was gone (or sampling began)
                 cyc_n = cyc_sq = 0
                 mark_k = k

@@ -20,6 +20,9 @@ ST_END = const(14)
 CYC_N = const(15)  # voltage_quality.ST_CYC_N, ST_CYC_SQ, ST_CYC_MAX (checked too)
 CYC_SQ = const(16)
 CYC_MAX = const(17)
+SAG_IN = const(18)  # voltage_quality.ST_SAG_IN, ST_SWELL_IN, ST_PQ_STATE (checked too)
+SWELL_IN = const(20)
+PQ_STATE = const(23)
 
 _buf = None
 _acc = None
@@ -87,8 +90,11 @@ def _run() -> int:
                 s[11] = v
                 n = cyc_n + ((j - mark_j) >> 1)  # the cycle this crossing ends
                 if n > 0 and n <= cyc_max:
-                    judge_cycle(_st, (svv - mark_svv + cyc_sq) // n)
-                else:
+                    msq = (svv - mark_svv + cyc_sq) // n
+                    # a normal cycle in normal times (nearly all) needs no judgement call
+                    if s[PQ_STATE] != 0 or msq < s[SAG_IN] or msq > s[SWELL_IN]:
+                        judge_cycle(_st, msq)
+                elif s[PQ_STATE] != 0:
                     end_event(_st)
                 cyc_n = 0
                 cyc_sq = 0

@@ -7,9 +7,11 @@ since the last save and never rewinds a register.
 """
 import json
 import struct
+from array import array
 
 import canonical
 from metering import retained as retained_record
+from metering.harmonics import THD_INTERVAL_S, Harmonics
 from metering.intervals import (IntervalRegister, STATUS_CLOCK_INVALID, STATUS_ESTIMATED,
                                 STATUS_POWER_FAIL)
 from metering.quadrants import QuadrantRegisters
@@ -99,6 +101,13 @@ class Meter:
         self.voltage_log = []
         self.voltage_unlogged = 0
         self.voltage_longest = None  # the longest of those, as a voltage_log entry
+        # harmonic distortion of one whole cycle every THD_INTERVAL_S (metering.harmonics)
+        cycle_pairs = int(self.sampler.rate_hz / cal.f_nominal_hz + 0.5)
+        self._harmonics = Harmonics(cycle_pairs)
+        self._cycle = array("H", bytes(4 * cycle_pairs))
+        self._thd_due_s = 0
+        self.thd_v = None  # fractions, or None (not yet, or a current too small)
+        self.thd_i = None
         self._failing = False
         self._silent = False  # a block without a zero crossing since the last window
         self.save_interval_s = save_interval_s
@@ -309,6 +318,20 @@ class Meter:
         if self._retained is not None:
             self._retain(now)
 
+    def power_quality_tick(self, now):
+        """Once a second, outside the sampling path: THD of the cycle the sampler copied
+        since the last call, and the next cycle asked for every THD_INTERVAL_S (about
+        1 ms of plain Python on the host per analysis, 15 orders x 2 channels)."""
+        sampler = self.sampler
+        taken = sampler.cycle_taken
+        if taken is not None:
+            sampler.cycle_taken = None
+            self.thd_v = self._harmonics.thd(self._cycle, 0, 0, taken[0])
+            self.thd_i = self._harmonics.thd(self._cycle, 0, 1, taken[1])
+        if now >= self._thd_due_s:
+            self._thd_due_s = now + THD_INTERVAL_S
+            sampler.want_cycle(self._cycle)
+
     def _voltage_event_ended(self, now, event):
         kind, duration_ms, extreme_v = event
         entry = [now, kind, duration_ms, round(extreme_v, 1)]
@@ -432,6 +455,8 @@ class Meter:
             "long_power_failures": self.long_power_failures,
             "power_fail_log": [list(e) for e in self.power_fail_log],
             "voltage_events": [list(e) for e in self.voltage_log],
+            "thd_v_pct": None if self.thd_v is None else round(100 * self.thd_v, 2),
+            "thd_i_pct": None if self.thd_i is None else round(100 * self.thd_i, 2),
             "coverage": self.sampler.coverage(),
             "lost_pairs_total": self.sampler.lost_pairs(),
             "windows": self.sampler.windows,

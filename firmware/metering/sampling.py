@@ -82,6 +82,27 @@ class Sampler:
         st[vq.ST_CYC_N] = cyc_max + 1
         st[vq.ST_SWELL_IN] = st[vq.ST_SWELL_OUT] = _NEVER_SWELL  # until set_voltage_limits
         self._limits = None
+        self._cycle_wanted = False  # want_cycle(): a whole cycle for the harmonics
+        self._cycle = None
+        self.cycle_taken = None
+
+    def want_cycle(self, cycle):
+        """Copy one whole mains cycle into `cycle` (an array("H") of 2n codes, n its
+        pairs) at the next window-closing crossing whose block holds one; cycle_taken
+        then says with which centre codes (v_mid, i_mid). Per window only when asked."""
+        self._cycle = cycle
+        self._cycle_wanted = True
+        self.cycle_taken = None
+
+    def _take_cycle(self, crossing, end):
+        cycle = self._cycle
+        n = len(cycle) // 2
+        first = crossing - n if crossing >= n else (crossing if crossing + n <= end else -1)
+        if first < 0:
+            return  # this block holds neither neighbour: the next window's may
+        memoryview(cycle)[:] = memoryview(self._buf)[2 * first:2 * (first + n)]
+        self._cycle_wanted = False
+        self.cycle_taken = (self._st[kernel.ST_V_MID], self._st[kernel.ST_I_MID])
 
     def set_voltage_limits(self, sag_v, swell_v, hysteresis_v, min_cycles):
         """Sags below sag_v and swells above swell_v, each over once the voltage is back
@@ -145,6 +166,8 @@ class Sampler:
             start = accumulate(buf, start, end, acc, st)
             if st[ST_STOPPED]:
                 crossings += st[ST_CROSS_N]
+                if self._cycle_wanted:
+                    self._take_cycle(start, end)
                 self._close(True)
             elif st[ST_WN] >= self._max_pairs:
                 crossings += st[ST_CROSS_N]

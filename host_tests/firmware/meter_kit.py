@@ -10,8 +10,11 @@ SPEEDUP = 300  # each second of samples moves the clock five minutes: quarter-ho
 
 
 def sim_meter(flash, clock, seed=1, **scenario):
-    """A Meter on the sim front-end (20 A, 10 degrees) whose clock runs SPEEDUP times fast."""
-    fe = sim.SimFrontEnd(load_a=20.0, phase_deg=10.0, seed=seed, **scenario)
+    """A Meter on the sim front-end (20 A, 10 degrees unless the scenario says otherwise)
+    whose clock runs SPEEDUP times fast."""
+    options = {"load_a": 20.0, "phase_deg": 10.0}
+    options.update(scenario)
+    fe = sim.SimFrontEnd(seed=seed, **options)
     adc = ClockedADC(sim.SimADC(fe), clock, SPEEDUP)
     cal = Calibration(**common.shared_calibration())
     return Meter(adc, cal, clock, flash, starting_power_w=2.3, sag_v=207.0, swell_v=253.0,

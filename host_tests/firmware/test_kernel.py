@@ -72,6 +72,8 @@ def test_viper_kernel_reads_the_state_layout_of_its_twin():
     assert (kernel_viper.ST_START, kernel_viper.ST_END) == (kernel.ST_START, kernel.ST_END)
     assert (kernel_viper.CYC_N, kernel_viper.CYC_SQ, kernel_viper.CYC_MAX) == (
         vq.ST_CYC_N, vq.ST_CYC_SQ, vq.ST_CYC_MAX)
+    assert (kernel_viper.SAG_IN, kernel_viper.SWELL_IN, kernel_viper.PQ_STATE) == (
+        vq.ST_SAG_IN, vq.ST_SWELL_IN, vq.ST_PQ_STATE)
     assert vq.ST_END_EXTREME < kernel.ST_LEN
     assert kernel.ST_END < kernel.ST_LEN
 

@@ -64,7 +64,8 @@ def test_metering_kernel_at_32_bits_matches_its_twin():
     from metering import voltage_quality as vq
 
     consts = {"ST_START": kernel.ST_START, "ST_END": kernel.ST_END, "CYC_N": vq.ST_CYC_N,
-              "CYC_SQ": vq.ST_CYC_SQ, "CYC_MAX": vq.ST_CYC_MAX}
+              "CYC_SQ": vq.ST_CYC_SQ, "CYC_MAX": vq.ST_CYC_MAX, "SAG_IN": vq.ST_SAG_IN,
+              "SWELL_IN": vq.ST_SWELL_IN, "PQ_STATE": vq.ST_PQ_STATE}
     run = _rig().load(_source(kernel, "kernel_viper.py"), "_run", consts)
     run.__globals__.update(judge_cycle=vq.judge_cycle, end_event=vq.end_event)
     blocks = [_full_scale_block()]

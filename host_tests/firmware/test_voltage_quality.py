@@ -154,3 +154,32 @@ def test_the_window_across_an_interruption_holds_the_last_frequency():
     measured = [w.freq_hz for w in windows[1:]]
     assert all(abs(f - 50.0) < 0.05 for f in measured), measured
     assert not any(w.whole_cycles for w in windows if w.vrms < 150), "bias learnt across it"
+
+
+def _thd_meter(**scenario):
+    flash = FakeFlash()
+    clock = FakeClock()
+    meter = sim_meter(flash, clock, **scenario)
+    for _ in range(3):  # ask, let a window close with the cycle copied, analyse
+        meter.power_quality_tick(clock.time())
+        target = meter.sampler.windows + 1
+        while meter.sampler.windows < target:
+            meter.poll()
+        clock.advance_s(10)
+    meter.power_quality_tick(clock.time())
+    return meter.snapshot()
+
+
+def test_thd_of_voltage_and_current_from_one_cycle_up_to_the_15th():
+    snap = _thd_meter(v_harmonics=((3, 0.05, 0.0), (5, 0.04, 30.0), (15, 0.01, 0.0)),
+                      i_harmonics=((3, 0.2, 0.0), (7, 0.1, 90.0)))
+    thd_v = 100 * (0.05 ** 2 + 0.04 ** 2 + 0.01 ** 2) ** 0.5  # 6.5 %
+    thd_i = 100 * (0.2 ** 2 + 0.1 ** 2) ** 0.5  # 22.4 %
+    assert abs(snap["thd_v_pct"] - thd_v) < 0.3, snap["thd_v_pct"]
+    assert abs(snap["thd_i_pct"] - thd_i) < 0.5, snap["thd_i_pct"]
+
+
+def test_a_clean_sine_has_almost_no_thd_and_no_current_no_current_thd():
+    snap = _thd_meter(load_a=0.0)
+    assert snap["thd_v_pct"] < 0.5, snap["thd_v_pct"]
+    assert snap["thd_i_pct"] is None  # a fundamental of noise has no THD worth showing
