@@ -1,10 +1,8 @@
 """Quarter-hour interval register: the register readings at every :00/:15/:30/:45.
 
-Each record is the energy registers at the boundary (cumulative, as Dutch regulation
-requires), so the delta between two records equals the register delta exactly: the four
-active ones and the six four-quadrant ones (metering.quadrants). Records written before
-the four-quadrant registers existed (21 bytes, no reactive or apparent energy) are read
-as they are. Kept in a bounded append-only log on flash: at least 10 days.
+Each record is the four energy registers at the boundary (cumulative, as Dutch
+regulation requires), so the delta between two records equals the register delta
+exactly. Kept in a bounded append-only log on flash: at least 10 days.
 """
 import struct
 
@@ -14,14 +12,10 @@ import civiltime
 
 QUARTER_S = const(900)
 RETENTION_DAYS = const(12)  # >= 10 days required; margin for an outage of the uplink
-# Quarter-hours kept in RAM while the flash refuses them (full): four hours, 45 bytes each
+# Quarter-hours kept in RAM while the flash refuses them (full): four hours, 21 bytes each
 WAITING_MAX = const(16)
-# end of interval (UTC s), import T1/T2, export T1/T2 (Wh), reactive Q1..Q4 (varh),
-# apparent import/export (VAh), status
-_RECORD = ">IIIIIIIIIIIB"
+_RECORD = ">IIIIIB"  # end of interval (UTC s), import T1/T2, export T1/T2 (Wh), status
 RECORD_SIZE = struct.calcsize(_RECORD)
-_ACTIVE_ONLY = ">IIIIIB"  # the record before the four-quadrant registers
-ACTIVE_ONLY_SIZE = struct.calcsize(_ACTIVE_ONLY)
 
 # status bits
 STATUS_SUMMER = const(1)  # DSMR summer/winter flag of the interval end, local time
@@ -32,25 +26,13 @@ STATUS_ESTIMATED = const(16)  # over 2 % of the interval's samples lost: their e
 STATUS_CLOCK_INVALID = const(32)  # closed by a clock not set since boot: times estimated
 
 
-def encode(end_s, values, quadrants, status):
-    """values: import T1, T2, export T1, T2 (Wh); quadrants: Q1..Q4 varh, apparent import,
-    export VAh (metering.quadrants)."""
-    return struct.pack(_RECORD, end_s, values[0], values[1], values[2], values[3],
-                       quadrants[0], quadrants[1], quadrants[2], quadrants[3], quadrants[4],
-                       quadrants[5], status)
+def encode(end_s, values, status):
+    return struct.pack(_RECORD, end_s, values[0], values[1], values[2], values[3], status)
 
 
 def decode(record):
-    """A record as a dict; "quadrants" (Q1..Q4 varh, apparent import, export VAh) only
-    in records that have them."""
-    if len(record) == ACTIVE_ONLY_SIZE:
-        end_s, it1, it2, et1, et2, status = struct.unpack(_ACTIVE_ONLY, record)
-        return {"end_s": end_s, "import_wh": [it1, it2], "export_wh": [et1, et2],
-                "status": status}
-    fields = struct.unpack(_RECORD, record)
-    return {"end_s": fields[0], "import_wh": [fields[1], fields[2]],
-            "export_wh": [fields[3], fields[4]], "quadrants": list(fields[5:11]),
-            "status": fields[11]}
+    end_s, it1, it2, et1, et2, status = struct.unpack(_RECORD, record)
+    return {"end_s": end_s, "import_wh": [it1, it2], "export_wh": [et1, et2], "status": status}
 
 
 class IntervalRegister:
@@ -87,9 +69,8 @@ class IntervalRegister:
     def due(self, now_s):
         return now_s >= self._next_end_s
 
-    def close(self, now_s, values, quadrants):
-        """Record the boundary just passed with the registers as they are now (values:
-        the active ones, quadrants: the four-quadrant ones)."""
+    def close(self, now_s, values):
+        """Record the boundary just passed with the registers as they are now."""
         end_s = self._next_end_s
         if now_s - end_s >= QUARTER_S:  # the meter was off over whole intervals
             self._status |= STATUS_POWER_FAIL
@@ -97,7 +78,7 @@ class IntervalRegister:
         status = self._status | (STATUS_SUMMER if civiltime.is_summer(end_s) else 0)
         self._next_end_s = end_s + QUARTER_S
         self._status = 0
-        self.waiting.append(encode(end_s, values, quadrants, status))
+        self.waiting.append(encode(end_s, values, status))
         if len(self.waiting) > WAITING_MAX:
             self.waiting.pop(0)
             self.lost_in_ram += 1

@@ -101,6 +101,7 @@ class Meter:
         self.voltage_log = []
         self.voltage_unlogged = 0
         self.voltage_longest = None  # the longest of those, as a voltage_log entry
+        self._summarised = self.sags + self.swells  # events counted in earlier summaries
         # harmonic distortion of one whole cycle every THD_INTERVAL_S (metering.harmonics)
         cycle_pairs = int(self.sampler.rate_hz / cal.f_nominal_hz + 0.5)
         self._harmonics = Harmonics(cycle_pairs)
@@ -257,8 +258,6 @@ class Meter:
         self.time_floor_s = max(self.boot_s, last["end_s"] if last else 0)
         if last is None:
             return
-        if "quadrants" in last:
-            self.quadrants.catch_up(last["quadrants"])
         reg = self.registers
         for t in (1, 2):
             reg.import_wh[t] = max(reg.import_wh[t], last["import_wh"][t - 1])
@@ -311,7 +310,7 @@ class Meter:
             # hourly, the JSON record too (for a revert to older firmware, which then
             # catches its registers up with the quarter-hour log itself)
             self._try_save(now, legacy=now // 900 % 4 == 0)
-            self.intervals.close(now, self.registers.values(), self.quadrants.values)
+            self.intervals.close(now, self.registers.values())
         elif now >= self._retry_save_s and (now - self._last_save_s >= self.save_interval_s
                                             or self.registers.tariff != self._saved_tariff):
             self._try_save(now)  # a new tariff: the retained record holds one tariff's energy
@@ -336,7 +335,7 @@ class Meter:
         kind, duration_ms, extreme_v = event
         entry = [now, kind, duration_ms, round(extreme_v, 1)]
         self.voltage_log = (self.voltage_log + [entry])[-VOLTAGE_LOG_LEN:]
-        self.voltage_unlogged += 1
+        self.voltage_unlogged += 1  # windows with an event ended: the trigger to log
         if self.voltage_longest is None or duration_ms > self.voltage_longest[2]:
             self.voltage_longest = entry
 
@@ -345,7 +344,10 @@ class Meter:
         it at most once a quarter-hour, so a bad grid cannot flood the audit log."""
         if not self.voltage_unlogged:
             return None
-        summary = (self.voltage_unlogged, self.voltage_longest)
+        # counted from the DSMR counters: a window keeps only its longest ended event
+        started = self.sags + self.swells
+        summary = (started - self._summarised, self.voltage_longest)
+        self._summarised = started
         self.voltage_unlogged = 0
         self.voltage_longest = None
         return summary
@@ -391,18 +393,20 @@ class Meter:
         """One state record, small enough for littlefs to keep inline in its directory
         (71 bytes with the slot's frame, under MicroPython's 128-byte cache): a save
         appends to a metadata block instead of erasing a block of its own. The
-        four-quadrant record (69 bytes, inline too) goes first: the state record is the
-        save's last write, as the boot's first save and the power-fail count rely on. legacy (hourly)
+        four-quadrant record (69 bytes, inline too) follows it. legacy (hourly)
         and clean saves also write the JSON record that firmware before
         the binary one reads: a trial that reverts, or a fall back to an older factory
         image, must find a state it can read (at worst an hour old; its registers then
         catch up with the quarter-hour log)."""
         now = self._clock.time()
         seq = self._seq + 1
-        quadrants = self.quadrants
-        self._quadrant_slots.save(struct.pack(_QUADRANTS, _QUADRANTS_VERSION,
-                                              *(quadrants.values + quadrants.rest)))
         self._save_record(seq, now, clean)
+        quadrants = self.quadrants
+        try:  # after the state: the active energy first, while the hold-up lasts
+            self._quadrant_slots.save(struct.pack(_QUADRANTS, _QUADRANTS_VERSION,
+                                                  *(quadrants.values + quadrants.rest)))
+        except OSError as exc:  # the state landed: a full flash refuses only this one
+            self.quadrant_error = "four-quadrant record not saved: %s" % exc
         if legacy or clean:
             self._save_legacy(seq, now, clean)
         if self._log_dirty:

@@ -24,6 +24,7 @@ _HYSTERESIS_COUNTS = const(8)  # a rising crossing needs the voltage below -8 co
 _MID_RANGE = const(512)
 _SMALL_INT_MASK = const(0x3FFFFFFF)  # a per-block count stays a small int on the boards
 _NEVER_SWELL = const(0x3FFFFFFF)  # a mean square no 12-bit ADC reaches
+_CYCLE_PAIRS_MAX = const(327)
 
 
 class Sampler:
@@ -77,7 +78,9 @@ class Sampler:
         st[kernel.ST_STOP_FROM] = 0  # first window: synchronise on the first crossing
         # a mains cycle is judged whole: one over 1.5 nominal cycles is none (no supply),
         # and the part cycle before the first crossing is not judged either
-        cyc_max = int(1.5 * self.rate_hz / cal.f_nominal_hz)
+        # (at most 327 pairs, so a cycle's squares fit 31 bits: 327 x 2560^2 < 2^31; a
+        # capture replayed at over 10.9 kHz has no cycle judged)
+        cyc_max = min(int(1.5 * self.rate_hz / cal.f_nominal_hz), _CYCLE_PAIRS_MAX)
         st[vq.ST_CYC_MAX] = cyc_max
         st[vq.ST_CYC_N] = cyc_max + 1
         st[vq.ST_SWELL_IN] = st[vq.ST_SWELL_OUT] = _NEVER_SWELL  # until set_voltage_limits

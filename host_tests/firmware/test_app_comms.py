@@ -70,8 +70,7 @@ def test_unsigned_command_over_the_operator_link_changes_nothing_and_is_logged()
     app.uplink.connector = broker.client
     app.uplink.ack_timeout_ms = 300
     _run(app, 3)
-    app.meter.intervals.close(app.hw.clock.time() + 900, app.meter.registers.values(),
-                              app.meter.quadrants.values)
+    app.meter.intervals.close(app.hw.clock.time() + 900, app.meter.registers.values())
     try:
         app.uplink.send_now()  # no head-end acks here: the session times out
     except Exception:
@@ -172,8 +171,7 @@ def test_a_full_flash_is_said_in_status_and_the_audit_log_and_recovers():
 
     store.append = refuse  # the interval log and the audit log: flash full
     now = app.hw.clock.time()
-    app.meter.intervals.close(now + 900, app.meter.registers.values(),
-                              app.meter.quadrants.values)
+    app.meter.intervals.close(now + 900, app.meter.registers.values())
     assert len(app.meter.intervals.waiting) == 1
     app.p1._last_s = None
     _run(app, 1)
@@ -186,8 +184,7 @@ def test_a_full_flash_is_said_in_status_and_the_audit_log_and_recovers():
         main.app = None
     assert shown == 1
     store.append = real_append  # space again
-    app.meter.intervals.close(now + 1800, app.meter.registers.values(),
-                              app.meter.quadrants.values)
+    app.meter.intervals.close(now + 1800, app.meter.registers.values())
     assert app.meter.intervals.waiting == []
     app.p1._last_s = None
     _run(app, 1)

@@ -11,9 +11,8 @@ from host_tests.firmware.meter_kit import FillingFlash, run_windows, sim_meter
 
 
 def _interval_values(meter):
-    """Every register of each quarter-hour record: active, then four-quadrant."""
-    return [r["import_wh"] + r["export_wh"] + r["quadrants"]
-            for _s, r in meter.intervals.records()]
+    """The active registers of each quarter-hour record."""
+    return [r["import_wh"] + r["export_wh"] for _s, r in meter.intervals.records()]
 
 
 def _registers(meter):
@@ -119,7 +118,7 @@ def test_interval_log_holds_at_least_ten_days_of_quarter_hours():
     values = [0, 0, 0, 0]
     for k in range(14 * 96):  # two weeks of quarter-hours
         values[0] += 7
-        ir.close(start + (k + 1) * iv.QUARTER_S, values, [0] * 6)
+        ir.close(start + (k + 1) * iv.QUARTER_S, values)
     records = [r for _s, r in ir.records()]
     span_s = records[-1]["end_s"] - records[0]["end_s"]
     assert span_s >= 10 * 86400
@@ -208,7 +207,7 @@ def test_a_full_waiting_list_drops_the_oldest_and_counts_it():
     reg = iv.IntervalRegister(flash, 1795449600)
     flash.full = True
     for k in range(iv.WAITING_MAX + 3):
-        reg.close(1795449600 + (k + 1) * iv.QUARTER_S, [k, 0, 0, 0], [0] * 6)
+        reg.close(1795449600 + (k + 1) * iv.QUARTER_S, [k, 0, 0, 0])
     assert len(reg.waiting) == iv.WAITING_MAX and reg.lost_in_ram == 3
     assert iv.decode(reg.waiting[0])["import_wh"][0] == 3  # the oldest three went
 

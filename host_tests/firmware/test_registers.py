@@ -106,11 +106,11 @@ def test_a_record_that_landed_although_its_append_failed_is_not_stored_twice():
     flash = LandsThenFails()
     t0 = 1795449600
     register = iv.IntervalRegister(flash, t0)
-    register.close(t0 + 900, [10, 0, 0, 0], [0] * 6)
+    register.close(t0 + 900, [10, 0, 0, 0])
     flash.fail_next = True
-    register.close(t0 + 1800, [20, 0, 0, 0], [0] * 6)
+    register.close(t0 + 1800, [20, 0, 0, 0])
     assert len(register.waiting) == 1  # it looks refused
-    register.close(t0 + 2700, [30, 0, 0, 0], [0] * 6)
+    register.close(t0 + 2700, [30, 0, 0, 0])
     assert register.waiting == []
     imports = [iv.decode(rec)["import_wh"][0] for _s, rec in register.log.records()]
     assert imports == [10, 20, 30]  # each quarter-hour once

@@ -72,9 +72,7 @@ def uplink_rig(with_keys=True):
 
 
 def close_quarters(intervals, clock, n, start_wh=0):
-    """n quarter-hours pass and close, import rising 10 Wh each from start_wh, reactive
-    Q1 3 varh and apparent import 11 VAh each."""
+    """n quarter-hours pass and close, import rising 10 Wh each from start_wh."""
     for k in range(n):
         clock.advance_s(iv.QUARTER_S)
-        intervals.close(clock.time(), [start_wh + 10 * k, 0, 0, 0],
-                        [3 * k, 0, 0, 0, start_wh + 11 * k, 0])
+        intervals.close(clock.time(), [start_wh + 10 * k, 0, 0, 0])

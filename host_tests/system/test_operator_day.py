@@ -43,8 +43,7 @@ def _quarter_hours(vb, count):
     mpremote(vb.device, "resume", "exec",
              "import main\na = main.app\nfor _ in range(%d):\n"
              "    with a.lock:\n"
-             "        a.meter.intervals.close(a.hw.clock.time(), a.meter.registers.values(),"
-             " a.meter.quadrants.values)\n"
+             "        a.meter.intervals.close(a.hw.clock.time(), a.meter.registers.values())\n"
              % count)
 
 

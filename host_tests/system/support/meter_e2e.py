@@ -88,7 +88,6 @@ while uplink.pending_readings() and time.ticks_diff(deadline, time.ticks_ms()) >
     print(json.dumps({"drain": uplink.poll(clock.time()), "pending": uplink.pending_readings()}))
     time.sleep_ms(500)
 meter.save(clean=True)
-records = [[seq, r["end_s"], r["import_wh"], r["export_wh"], r["quadrants"]]
-           for seq, r in meter.intervals.records()]
+records = [[seq, r["end_s"], r["import_wh"], r["export_wh"]] for seq, r in meter.intervals.records()]
 print("FINAL " + json.dumps({"records": records, "pending": uplink.pending_readings(),
                              "state": uplink.state}))
