@@ -12,7 +12,7 @@ import hashlib
 MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", "harmonics",
            "intervals", "kernel", "kernel_viper", "meter", "pulses", "quadrants", "registers",
            "replay", "retained", "sampling", "tariff", "voltage_quality", "window")
-SOFTWARE_ID = "702c9dc4d7cad29b"  # tools.deploy.identity writes it
+SOFTWARE_ID = "3f558f3567698db6"  # tools.deploy.identity writes it
 _CHUNK = 512
 
 

@@ -65,8 +65,6 @@ class Meter:
         self.quadrant_error = None  # why the saved four-quadrant record was not taken
         self.pulses = pulses
         self.tariffs = tariffs or TariffSchedule()
-        self.sag_v = sag_v
-        self.swell_v = swell_v
         self.power_fail_v = 0.5 * v_nominal
         self.sags = 0
         self.swells = 0

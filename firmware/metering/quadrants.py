@@ -67,10 +67,3 @@ class QuadrantRegisters:
                 raise RegisterError("rewind", "saved four-quadrant registers are older")
         self.values = list(values)
         self.rest = list(rest)
-
-    def catch_up(self, values):
-        """No register below `values` (a quarter-hour record already taken)."""
-        for k in range(COUNT):
-            if values[k] > self.values[k]:
-                self.values[k] = values[k]
-                self.rest[k] = 0
