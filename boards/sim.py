@@ -1,7 +1,8 @@
 """The `sim` board: a simulated AC front-end so the whole firmware runs without hardware.
 
-Mains voltage, load current, phase, frequency, harmonics, DC bias drift, noise and
-voltage-to-current crosstalk are configurable; samples are quantised like a 12-bit ADC
+Mains voltage, load current, phase, frequency, harmonics, DC bias drift, noise,
+voltage-to-current crosstalk and the errors of real parts (boards.front_end_errors: ADC
+non-linearity, reference drift, CT error vs current) are configurable; samples are quantised like a 12-bit ADC
 and, with pacing on, delivered at the real-time rate (late readers lose pairs, as a DMA
 ring would overflow). Runs on MicroPython's unix port and on CPython.
 """
@@ -9,7 +10,7 @@ import math
 import random
 from array import array
 
-from boards import common
+from boards import common, front_end_errors
 from boards.common import TRIAL_LIMIT_S, WATCHDOG_MS, mqtt_connector  # noqa: F401 - shared
 
 NAME = "sim"
@@ -59,6 +60,16 @@ DEFAULT_SCENARIO = {
     "ct_lead_deg": 0.0,  # front-end phase lead of the current channel
     "i_delay_us": common.SHARED.i_delay_us,
     "seed": 1,
+    # a front-end as parts are (boards.front_end_errors; PROFILES has each chip's)
+    "adc_inl_lsb": 0.0,  # peak of the ADC's S-shaped integral non-linearity
+    "adc_wide_codes": (),  # ((code, extra width LSB), ...): DNL spikes
+    "vref_error_pct": 0.0,  # the ADC reference above nominal
+    "vref_tempco_ppm_per_k": 0.0,
+    "temp_c": front_end_errors.REFERENCE_TEMP_C,
+    "vref_supply_share": 0.0,  # 1: the reference is the supply rail
+    "supply_pct": 0.0,  # the board's supply off nominal
+    "ct_ratio_pct": (0.0, 0.0),  # CT ratio error c0 + c1 / sqrt(I / 1 A), percent
+    "ct_phase_deg": (0.0, 0.0),  # CT phase lead c0 + c1 / sqrt(I / 1 A), degrees
 }
 
 
@@ -83,8 +94,13 @@ class SimFrontEnd:
         self.scenario.update(changes)
         s = self.scenario
         cal = self._design
-        self._v_counts_peak = s["mains_v"] * math.sqrt(2) / cal["v_per_count"]
-        self._i_counts_peak = s["load_a"] * math.sqrt(2) / cal["a_per_count"]
+        gain = front_end_errors.reference_gain(s)
+        ct_ratio, ct_lead = front_end_errors.ct_error(s, s["load_a"])
+        self._v_counts_peak = gain * s["mains_v"] * math.sqrt(2) / cal["v_per_count"]
+        self._i_counts_peak = gain * ct_ratio * s["load_a"] * math.sqrt(2) / cal["a_per_count"]
+        self._ct_lead_deg = s["ct_lead_deg"] + ct_lead
+        if "adc_inl_lsb" in changes or "adc_wide_codes" in changes or not hasattr(self, "_adc_error"):
+            self._adc_error = front_end_errors.transfer_table(s, common.SHARED.adc_bits, _FRAC)
         self._noise_scale = s["noise_counts"] * math.sqrt(3.0)  # sum of 4 uniforms: var 1/3
         self._set_fixed_point()
 
@@ -96,7 +112,7 @@ class SimFrontEnd:
         s = self.scenario
         one = 1 << _FRAC
         self._step = int(s["freq_hz"] / self.rate_hz * _CYCLE + 0.5)
-        i_turn = s["freq_hz"] * s["i_delay_us"] * 1e-6 + (s["ct_lead_deg"] - s["phase_deg"]) / 360.0
+        i_turn = s["freq_hz"] * s["i_delay_us"] * 1e-6 + (self._ct_lead_deg - s["phase_deg"]) / 360.0
         self._i_offset = int(i_turn * _CYCLE) & _PHASE_MASK
         self._v_amp = int(self._v_counts_peak * one + 0.5)
         self._i_amp = int(self._i_counts_peak * one + 0.5)
@@ -142,6 +158,7 @@ class SimFrontEnd:
         d_shift = self._d_shift
         v_bias, i_bias, drift = self._v_bias, self._i_bias, self._drift
         noise_mult = self._noise_mult
+        adc_error = self._adc_error
         top = (1 << common.SHARED.adc_bits) - 1
         x = self._noise_state
         n = self.n
@@ -166,9 +183,14 @@ class SimFrontEnd:
                 else:
                     i_noise += x
             vc = (v_bias + bias + (v >> _SIN_BITS)
-                  + (v_noise * noise_mult >> _NOISE_SHIFT)) >> _FRAC
+                  + (v_noise * noise_mult >> _NOISE_SHIFT))
             ic = (i_bias + bias + (i >> _SIN_BITS)
-                  + (i_noise * noise_mult >> _NOISE_SHIFT)) >> _FRAC
+                  + (i_noise * noise_mult >> _NOISE_SHIFT))
+            if adc_error is not None:  # the ADC's transfer error at the code it converts
+                vc += adc_error[min(max(vc >> _FRAC, 0), top)]
+                ic += adc_error[min(max(ic >> _FRAC, 0), top)]
+            vc >>= _FRAC
+            ic >>= _FRAC
             buf[2 * k] = 0 if vc < 0 else (top if vc > top else vc)
             buf[2 * k + 1] = 0 if ic < 0 else (top if ic > top else ic)
         self._noise_state = x
@@ -180,7 +202,7 @@ class SimFrontEnd:
         s = self.scenario
         a0 = a = 2 * math.pi * s["freq_hz"] * t_s
         if current:
-            a = a0 + math.radians(s["ct_lead_deg"] - s["phase_deg"])
+            a = a0 + math.radians(self._ct_lead_deg - s["phase_deg"])
             x = self._i_counts_peak * math.sin(a)
             for h, f, ph in s["i_harmonics"]:
                 x += f * self._i_counts_peak * math.sin(h * a + math.radians(ph))
@@ -194,8 +216,11 @@ class SimFrontEnd:
             bias = s["v_bias_code"]
         rnd = random.random
         noise = self._noise_scale * (rnd() + rnd() + rnd() + rnd() - 2)
-        code = int(bias + s["bias_drift_codes_per_s"] * t_s + x + noise + 0.5)
+        x += bias + s["bias_drift_codes_per_s"] * t_s + noise + 0.5
         top = (1 << common.SHARED.adc_bits) - 1
+        if self._adc_error is not None:
+            x += self._adc_error[min(max(int(x), 0), top)] / (1 << _FRAC)
+        code = int(x)
         return 0 if code < 0 else (top if code > top else code)
 
 

@@ -93,8 +93,10 @@ class App:
             kept = "; registers kept, not metered for %s" % (
                 "%d s" % gap if gap is not None else "a time measured once the clock is set")
         software_id, standing = self.metering_identity
-        self._audit_best_effort("boot", "calibration %s%s%s; metering %s%s" % (
-            self.calibration.source, "; reset: %s" % cause if cause else "", kept, software_id,
+        curve = self.calibration.curve_source
+        self._audit_best_effort("boot", "calibration %s%s%s%s; metering %s%s" % (
+            self.calibration.source, "" if curve == "none" else ", curve " + curve,
+            "; reset: %s" % cause if cause else "", kept, software_id,
             " MISMATCH" if standing.startswith("MISMATCH") else ""))
         if not (self.post.crypto_ok and self.post.kernel_ok):
             self._audit_best_effort("self-test-failed", self.post.summary()
@@ -335,7 +337,8 @@ class App:
         except OSError:
             ok = False
         checks.append(("flash writable", ok))
-        checks.append(("calibration record", self.calibration.source in ("stored", "default")))
+        checks.append(("calibration record", self.calibration.source in ("stored", "default")
+                       and self.calibration.curve_source in ("none", "stored")))
         checks.append(("crypto known answers", self.post.crypto_ok))
         checks.append(("metering kernel known answer", self.post.kernel_ok))
         return checks
@@ -429,7 +432,7 @@ class App:
             loop, type(exc).__name__, exc, count))
 
     def calibrate(self, step_name, windows=5, **reference):
-        """A calibration step (no-load, pf1, pf05) measured on `windows` windows.
+        """A calibration step (no-load, pf1, pf05, point) measured on `windows` windows.
 
         On a bench meter (no trust policy yet) the new record is stored and used at once.
         On a commissioned meter it is only proposed (calibration.proposed): it takes

@@ -110,6 +110,7 @@ def status(json=False):
         "clock_local": civiltime.dsmr_timestamp(now),
         "uptime_s": now - app.meter.boot_s,
         "calibration": app.calibration.source,
+        "calibration_curve": app.calibration.curve_source,
         "power_on_self_test": app.post.to_dict(),
         "metering_module": {"software_id": app.metering_identity[0],
                             "check": app.metering_identity[1]},
@@ -139,8 +140,10 @@ def status(json=False):
         "meter %s  system title %s  board %s" % (app.meter_id, data["system_title"],
                                                  app.board.NAME),
         "firmware %s" % data["firmware"],
-        "clock %s (%s)  up %d s  calibration %s" % (
-            data["clock_utc"], data["clock_local"], data["uptime_s"], app.calibration.source),
+        "clock %s (%s)  up %d s  calibration %s%s" % (
+            data["clock_utc"], data["clock_local"], data["uptime_s"], app.calibration.source,
+            "" if app.calibration.curve_source == "none" else
+            ", curve " + app.calibration.curve_source),
     ]
     lines += readings_lines(snap)
     lines += [
@@ -275,9 +278,11 @@ def selftest(json=False):
 
 
 def calibrate(step, windows=5, json=False, **reference):
-    """A calibration step against a reference source: no-load, pf1 (v_ref, i_ref) or
-    pf05 (v_ref, i_ref, p_ref). Applied at once on a bench meter; on a commissioned
-    meter only proposed (data/calibration.proposed) until the operator signs it."""
+    """A calibration step against a reference source: no-load, pf1 (v_ref, i_ref),
+    pf05 (v_ref, i_ref, p_ref), or point (v_ref, i_ref, p_ref at PF 0.5, once at each
+    current of the multi-point curve). Applied at once on a bench meter; on a
+    commissioned meter only proposed (data/calibration.proposed) until the operator
+    signs it."""
     cal, applied = _app().calibrate(step, windows, **reference)
     data = {"step": step, "applied": applied, "proposed": not applied,
             "calibration": cal.to_dict()}
@@ -286,6 +291,9 @@ def calibrate(step, windows=5, json=False, **reference):
                          "a signed set-calibration token")]
     lines += ["  %-15s %.6f" % (k, v) for k, v in sorted(cal.to_dict().items())
               if k in ("v_gain", "i_gain", "phase_deg", "i_crosstalk", "i_noise_counts")]
+    if cal.curve is not None:
+        lines += ["  curve %9.3f A  gain %.5f  phase %+.3f deg" % tuple(p)
+                  for p in cal.curve.points]
     return _out(data, json, lines)
 
 

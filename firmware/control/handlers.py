@@ -27,6 +27,16 @@ def decimal(text):
     return float(text)
 
 
+def numbers(value):
+    """A signed value with every decimal text in it read as a number (a field, or the
+    multi-point curve's list of [current, gain, phase] points)."""
+    if type(value) is str:
+        return decimal(value)
+    if type(value) is list:
+        return [numbers(v) for v in value]
+    return value
+
+
 def build(calibration, keys, link, meter, store, audit, clock):
     """{command name: handler(params)}. calibration: metering.calibration_store;
     keys: comms.keys.OperatorKeys; link: comms.operator_link.OperatorLink."""
@@ -36,7 +46,7 @@ def build(calibration, keys, link, meter, store, audit, clock):
             raise ValueError("calibration must be an object of fields to replace")
         for name, value in params["calibration"].items():
             # signed documents carry no floats: a fraction comes as decimal text ("1.0021")
-            values[name] = decimal(value) if type(value) is str else value
+            values[name] = numbers(value)
         cal = Calibration(**values)  # range-checked: a bad record raises, nothing changes
         calibration.replace(cal)
         audit.append(clock.time(), "calibration-changed", "by operator command")

@@ -1,4 +1,5 @@
-"""Calibration from a reference source: no load, then a known load at PF 1, then PF 0.5.
+"""Calibration from a reference source: no load, then a known load at PF 1, then PF 0.5,
+then, for a front-end whose errors change with current, PF 0.5 at more currents (points).
 
 Each step averages whole-cycle windows measured with the current calibration and
 returns a corrected Calibration; corrections multiply or add to what is there, so a
@@ -7,6 +8,8 @@ REPL (from a running meter) and the host tool (from captures).
 """
 import math
 
+from metering.calibration import Calibration
+from metering.current_curve import CurrentCurve, CurveError
 from refusal import Refusal
 
 
@@ -67,6 +70,33 @@ def half_power_factor(cal, measured, p_ref, v_ref, i_ref):
     return cal.replaced(phase_deg=cal.phase_deg + math.degrees(phi_ref - phi_meas))
 
 
+def current_point(cal, measured, p_ref, v_ref, i_ref):
+    """Known V, I and P at PF about 0.5 lagging, at one current: the current front-end's
+    gain and phase there, as a point of the multi-point curve (metering.current_curve).
+
+    The gain makes the fundamental's V*I (sqrt(P*P + Q*Q)) right rather than Irms, so the
+    harmonics an ADC's non-linearity adds to the current do not pull it. The point is
+    keyed by the current the meter measures before the curve applies, what it looks up."""
+    s_ref = v_ref * i_ref
+    if not 0 < p_ref < s_ref:
+        raise CalibrationStepError("bad-reference", "need 0 < P < V*I at PF 0.5")
+    k_meas = math.sqrt(measured["p_w"] ** 2 + measured["q_var"] ** 2)
+    if k_meas <= 0 or measured["irms"] <= 0:
+        raise CalibrationStepError("no-signal", "measured no power")
+    gain, phase = cal.curve.at(measured["irms"]) if cal.curve else (1.0, 0.0)
+    phi_ref = math.acos(p_ref / s_ref)
+    phi_meas = math.atan2(measured["q_var"], measured["p_w"])
+    point = (measured["irms"] / gain, gain * s_ref / k_meas,
+             phase + math.degrees(phi_ref - phi_meas))
+    values = cal.to_dict()
+    try:
+        curve = cal.curve.with_point(*point) if cal.curve else CurrentCurve([point])
+    except CurveError as exc:
+        raise CalibrationStepError(exc.reason, exc.detail)
+    values["i_curve"] = curve.points
+    return Calibration(**values)
+
+
 def error_pct(measured, p_ref):
     """Active power error of a verification point, in percent."""
     return 100.0 * (measured["p_w"] / p_ref - 1.0)
@@ -89,11 +119,16 @@ def collect(meter, count, clock, timeout_s=60):
     return windows
 
 
-STEPS = ("no-load", "pf1", "pf05")
+STEPS = ("no-load", "pf1", "pf05", "point")
 
 
 def step(cal, name, windows, v_ref=None, i_ref=None, p_ref=None):
     """Apply one named step to `cal` from measured windows; returns the new record."""
+    needs = {"pf1": (v_ref, i_ref), "pf05": (v_ref, i_ref, p_ref), "point": (v_ref, i_ref, p_ref)}
+    for value in needs.get(name, ()):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CalibrationStepError("bad-reference", "step %s needs v_ref, i_ref%s" % (
+                name, "" if name == "pf1" else " and p_ref"))
     measured = average(windows)
     if name == "no-load":
         return no_load(cal, measured)
@@ -101,4 +136,6 @@ def step(cal, name, windows, v_ref=None, i_ref=None, p_ref=None):
         return unity_power_factor(cal, measured, v_ref, i_ref)
     if name == "pf05":
         return half_power_factor(cal, measured, p_ref, v_ref, i_ref)
+    if name == "point":
+        return current_point(cal, measured, p_ref, v_ref, i_ref)
     raise CalibrationStepError("unknown-step", "%s (steps: %s)" % (name, ", ".join(STEPS)))

@@ -7,6 +7,7 @@ import json
 
 import canonical
 from refusal import Refusal
+from metering.current_curve import CurrentCurve, CurveError
 
 from binascii import crc32
 
@@ -34,10 +35,19 @@ class CalibrationError(Refusal):
     """A calibration record that cannot be trusted: reason code and detail."""
 
 
+CURVE = "i_curve"  # optional: the multi-point current correction (metering.current_curve)
+
+
 class Calibration:
-    """Plain values; build with from_dict so every field is range-checked."""
+    """Plain values, every field range-checked; `curve` is the optional CurrentCurve
+    (given as i_curve=[[A, gain, deg], ...]), kept out of the single-point record."""
 
     def __init__(self, **values):
+        points = values.pop(CURVE, None)
+        try:
+            self.curve = CurrentCurve(points) if points else None
+        except CurveError as exc:
+            raise CalibrationError(exc.reason, CURVE + ": " + exc.detail)
         for name in FIELDS:
             if name not in values:
                 raise CalibrationError("missing-field", name)
@@ -55,7 +65,11 @@ class Calibration:
             setattr(self, name, value)
 
     def to_dict(self):
-        return {name: getattr(self, name) for name in FIELDS}
+        """Every field, and i_curve when there is a curve."""
+        values = {name: getattr(self, name) for name in FIELDS}
+        if self.curve is not None:
+            values[CURVE] = [list(p) for p in self.curve.points]
+        return values
 
     def replaced(self, **changes):
         values = self.to_dict()
@@ -67,9 +81,20 @@ class Calibration:
 
         The CRC covers the JSON line's exact bytes, so a record written on the host reads
         back on the board even where the two interpreters print floats differently.
+        The curve is not in it (encode_curve): firmware that predates the curve reads it.
         """
-        body = canonical.dumps(self.to_dict())
+        body = canonical.dumps({name: getattr(self, name) for name in FIELDS})
         return _seal(body.encode())
+
+    def encode_curve(self, record):
+        """The curve's record (None without a curve), bound to the CRC of `record`, the
+        single-point record as stored (encode's bytes): applied only beside that record.
+        Bound to stored bytes, not a re-encoding: a 32-bit board prints floats otherwise."""
+        if self.curve is None:
+            return None
+        base = crc32(_unseal(record))
+        body = canonical.dumps({"base_crc32": "%08x" % base, "points": self.curve.points})
+        return _seal(body.encode(), CURVE_SEAL)
 
     @staticmethod
     def decode(data):
@@ -78,23 +103,43 @@ class Calibration:
             values = json.loads(body)
         except ValueError:
             raise CalibrationError("malformed", "body is not JSON")
-        if not isinstance(values, dict):
-            raise CalibrationError("malformed", "body is not an object")
+        if not isinstance(values, dict) or CURVE in values:
+            raise CalibrationError("malformed", "body is not an object of fields")
+        return Calibration(**values)
+
+    def with_curve_record(self, data, record):
+        """This calibration (decoded from `record`, the stored single-point record) with
+        the curve stored in `data` (encode_curve's form). Refused with "stale-curve" if the
+        curve was made beside another single-point record."""
+        body = _unseal(data, CURVE_SEAL)
+        try:
+            record = json.loads(body)
+            bound, points = record["base_crc32"], record["points"]
+        except (ValueError, KeyError, TypeError):
+            raise CalibrationError("malformed", "curve record")
+        if bound != "%08x" % crc32(_unseal(record)):
+            raise CalibrationError("stale-curve", "made for another calibration record")
+        values = self.to_dict()
+        values[CURVE] = points
         return Calibration(**values)
 
 
-def _seal(body):
-    return body + b"\n#cal v%d crc32=%08x\n" % (CALIBRATION_VERSION, crc32(body))
+CAL_SEAL = b"#cal v"
+CURVE_SEAL = b"#curve v"
 
 
-def _unseal(data):
+def _seal(body, seal=CAL_SEAL):
+    return body + b"\n" + seal + b"%d crc32=%08x\n" % (CALIBRATION_VERSION, crc32(body))
+
+
+def _unseal(data, seal=CAL_SEAL):
     if isinstance(data, str):
         data = data.encode()
     lines = data.strip().split(b"\n")
-    if len(lines) != 2 or not lines[1].startswith(b"#cal v"):
+    if len(lines) != 2 or not lines[1].startswith(seal):
         raise CalibrationError("malformed", "expected a body line and a seal line")
     try:
-        version_text, crc_text = lines[1][6:].split(b" crc32=")
+        version_text, crc_text = lines[1][len(seal):].split(b" crc32=")
         version = int(version_text)
         crc = int(crc_text, 16)
     except ValueError:

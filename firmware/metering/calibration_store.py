@@ -3,11 +3,21 @@ there is none or it cannot be trusted. Replaced only as a whole, atomically, and
 to the meter at once: the one home of a calibration change (the bench step at the meter
 and the operator's signed set-calibration command both end here).
 """
+from binascii import crc32
+
 import settings
 from metering.calibration import Calibration, CalibrationError
 
 RECORD = "calibration"
+# the multi-point current curve: one record per single-point record it belongs to, named
+# by that record's CRC, so replacing both is atomic without a journal
+CURVE_PREFIX = "calibration.curve."
 PROPOSED = "calibration.proposed"  # a bench step on a commissioned meter: needs a token
+
+
+def curve_record(record):
+    """The name of the curve record that belongs to the single-point `record` (bytes)."""
+    return CURVE_PREFIX + "%08x" % crc32(record)
 
 
 class CalibrationStore:
@@ -17,22 +27,46 @@ class CalibrationStore:
         self.meter = None  # set by applies_to once the meter is built
         data = store.read(RECORD)
         self.source = "default"
+        self.curve_source = "none"  # the curve: none, stored, or why it is not used
         if data is not None:
             try:
                 self.cal, self.source = Calibration.decode(data), "stored"
+                self._attach_curve(data)
                 return
             except CalibrationError as exc:
                 # a torn or edited record must not be used; the board default is honest
                 self.source = "default (stored: %s)" % exc.reason
         self.cal = Calibration(**design)
 
+    def _attach_curve(self, record):
+        data = self.store.read(curve_record(record))
+        if data is None:
+            return
+        try:
+            self.cal, self.curve_source = self.cal.with_curve_record(data, record), "stored"
+        except CalibrationError as exc:
+            # a curve made beside another record (a cut between the two writes), or torn:
+            # the single-point record alone is what the meter used before the curve
+            self.curve_source = "not used (%s)" % exc.reason
+
     def applies_to(self, meter):
         self.meter = meter
 
     def replace(self, cal):
-        """Store `cal` (atomic replace) and meter with it from the next window."""
-        self.store.replace(RECORD, cal.encode())
+        """Store `cal` (atomic replace) and meter with it from the next window. The new
+        curve is written first under the new record's name, then the record, then the old
+        curves go: a cut anywhere leaves the old pair or the new, never a mix."""
+        record = cal.encode()
+        curve = cal.encode_curve(record)
+        keep = curve_record(record)
+        if curve is not None:
+            self.store.replace(keep, curve)
+        self.store.replace(RECORD, record)
+        for name in self.store.names():
+            if name.startswith(CURVE_PREFIX) and (curve is None or name != keep):
+                self.store.remove(name)
         self.cal, self.source = cal, "stored"
+        self.curve_source = "none" if curve is None else "stored"
         if self.meter is not None:
             self.meter.set_calibration(cal)
 

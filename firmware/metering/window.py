@@ -120,6 +120,14 @@ def analyse(sums, i_last, v_mid, i_mid, cal, rate_hz, freq_hz, whole_cycles, los
         p0 = p0 - k * cvv
         p1 = p1 - k * cvv * cos_ws
 
+    v_scale = cal.v_per_count * cal.v_gain
+    i_scale = cal.a_per_count * cal.i_gain
+    curve = cal.curve
+    if curve is not None:  # the current front-end's gain and phase at this current
+        gain, phase_deg = curve.at(sqrt(cii) * i_scale if cii > 0 else 0.0)
+        i_scale *= gain
+        w_shift += phase_deg * _RAD_PER_DEG
+
     # p0 = K cos(a), p1 = K cos(a + wT) with a = phi - w_shift: solve for K sin(a),
     # then rotate by w_shift to get K cos(phi) = P and K sin(phi) = Q (exact at f).
     k_sin = (p0 * cos_ws - p1) / sin(w_sample)
@@ -128,8 +136,6 @@ def analyse(sums, i_last, v_mid, i_mid, cal, rate_hz, freq_hz, whole_cycles, los
     p = p0 * cos_sh - k_sin * sin_sh
     q = k_sin * cos_sh + p0 * sin_sh
 
-    v_scale = cal.v_per_count * cal.v_gain
-    i_scale = cal.a_per_count * cal.i_gain
     vi_scale = v_scale * i_scale
     return WindowResult(
         n, rate_hz,

@@ -3,7 +3,8 @@
 Shared by test_accuracy (pass/fail against the limits) and tools/bench (worst-case
 errors into BENCHMARKS.md). Runs under MicroPython and CPython.
 """
-from boards import common, sim
+from boards import common, front_end_errors, sim
+from metering import bench_calibration
 from metering.calibration import Calibration
 from metering.sampling import Sampler
 
@@ -89,4 +90,63 @@ def grid():
         points.append(("Ib %s drifting bias" % pf_name, P_LIMIT_PCT,
                        {"load_a": IB, "phase_deg": phase, "bias_drift_codes_per_s": 20.0,
                         "v_bias_code": 1990, "i_bias_code": 2100}))
+    return points
+
+
+# --- front-ends as parts are (boards.front_end_errors) ---
+
+# IEC 62053-21 class 1, percent: (lowest current as a fraction of Ib, PF 1 limit,
+# PF 0.5 ind / 0.8 cap limit); PF 0.5 and 0.8 are not specified below 0.1 Ib
+CLASS1 = ((0.05, 1.5, None), (0.1, 1.0, 1.5), (0.2, 1.0, 1.0))
+CLASS1_V_INFLUENCE_PCT = 0.7  # shift of error for mains 0.9..1.1 Un, PF 1 (0.05 Ib..Imax)
+CLASS1_TEMP_COEFF_PCT_PER_K = 0.05  # mean temperature coefficient, PF 1
+# the multi-point curve's currents: the bench's own points, from 0.05 Ib to Imax
+CURVE_POINTS_A = (0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 40.0)
+CAL_WINDOWS = 5
+
+
+def class1_limit(frac, pf_name):
+    limit = None
+    for lowest, pf1, reactive in CLASS1:
+        if frac >= lowest:
+            limit = pf1 if pf_name == "PF 1" else reactive
+    return limit
+
+
+def factory_calibration(profile, curve=True, passes=2):
+    """What a factory bench does on the profile's front-end, through the firmware's own
+    steps (metering.bench_calibration): no load, PF 1 at Ib, PF 0.5 at Ib, then (curve)
+    PF 0.5 at each of CURVE_POINTS_A, twice over so each point sees its neighbours'."""
+    errors = front_end_errors.PROFILES[profile]
+    cal = Calibration(**common.shared_calibration())
+    v_ref = common.SHARED.mains_v_nominal
+
+    def windows(load_a, phase_deg):
+        return run_windows(cal, CAL_WINDOWS, load_a=load_a, phase_deg=phase_deg, seed=7,
+                           **errors)
+
+    cal = bench_calibration.step(cal, "no-load", windows(0.0, 0.0))
+    cal = bench_calibration.step(cal, "pf1", windows(IB, 0.0), v_ref=v_ref, i_ref=IB)
+    cal = bench_calibration.step(cal, "pf05", windows(IB, 60.0), v_ref=v_ref, i_ref=IB,
+                                 p_ref=v_ref * IB * 0.5)
+    if curve:
+        for _ in range(passes):
+            for current in CURVE_POINTS_A:
+                cal = bench_calibration.step(cal, "point", windows(current, 60.0),
+                                             v_ref=v_ref, i_ref=current,
+                                             p_ref=v_ref * current * 0.5)
+    return cal
+
+
+def class1_grid(profile):
+    """(name, P limit %, scenario) of the class 1 points on the profile's front-end,
+    between and on the curve's currents."""
+    errors = front_end_errors.PROFILES[profile]
+    points = []
+    for frac in (0.05, 0.07, 0.1, 0.15, 0.2, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, IMAX / IB):
+        for pf_name, phase in PF_POINTS:
+            limit = class1_limit(frac, pf_name)
+            if limit is not None:
+                scenario = dict(errors, load_a=frac * IB, phase_deg=phase)
+                points.append(("%s %.2f Ib %s" % (profile, frac, pf_name), limit, scenario))
     return points

@@ -14,8 +14,10 @@ use_firmware()
 
 from comms import link_settings  # noqa: E402
 from control import tokens  # noqa: E402
-from control.handlers import decimal  # noqa: E402 - the meter's own reading of decimal text
+from control.handlers import decimal, numbers  # noqa: E402 - the meter's own reading
+from metering.calibration import CURVE  # noqa: E402
 from metering.calibration import FIELDS as CALIBRATION_FIELDS  # noqa: E402
+from metering.current_curve import CurrentCurve  # noqa: E402
 from metering.tariff import TariffSchedule  # noqa: E402
 from tools.update import container  # noqa: E402
 
@@ -54,10 +56,13 @@ def check_params(command, params):
             fields = params["calibration"]
             if not isinstance(fields, dict) or not fields:
                 raise ValueError("calibration must be an object of fields to replace")
-            unknown = sorted(set(fields) - set(CALIBRATION_FIELDS))
+            unknown = sorted(set(fields) - set(CALIBRATION_FIELDS) - {CURVE})
             if unknown:
                 raise ValueError("not calibration fields: " + ", ".join(unknown))
             for name, value in fields.items():
+                if name == CURVE:  # the meter's own check of the multi-point curve
+                    CurrentCurve(numbers(value))
+                    continue
                 kind, low, high = CALIBRATION_FIELDS[name]
                 number = decimal(value) if type(value) is str and kind is float else value
                 if isinstance(number, bool) or not isinstance(number, (int, float)) or \
@@ -87,8 +92,7 @@ def signable(params, command):
     text differs between interpreters); the meter reads the text back (control/handlers)."""
     if command == "set-calibration" and isinstance(params.get("calibration"), dict):
         params = dict(params, calibration={
-            k: decimal_text(v) if isinstance(v, float) else v
-            for k, v in params["calibration"].items()})
+            k: _as_text(v) for k, v in params["calibration"].items()})
     _refuse_floats(params, command)
     return params
 
@@ -98,6 +102,15 @@ def decimal_text(value):
     exponent, twelve places at most, trailing zeros dropped."""
     text = ("%.12f" % value).rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def _as_text(value):
+    """Every fraction in a value (a number, or the curve's list of points) as decimal text."""
+    if isinstance(value, float):
+        return decimal_text(value)
+    if isinstance(value, (list, tuple)):
+        return [_as_text(v) for v in value]
+    return value
 
 
 def _refuse_floats(value, where):
