@@ -74,8 +74,8 @@ def ct_error(scenario, current_a):
 
 
 def transfer_table(scenario, adc_bits, frac_bits):
-    """The ADC's transfer error at each code, in 1/2**frac_bits counts (array 'i'), or
-    None for an ideal ADC. A wide code c of w LSB holds inputs up to w LSB past its edge
+    """The ADC's transfer error at each code and one past the top, in 1/2**frac_bits
+    counts (array 'i'), or None for an ideal ADC; between codes it is linear (error_at). A wide code c of w LSB holds inputs up to w LSB past its edge
     (reads c there), so every code above reads w lower; the end-point fit gives back w/N
     of a count a code."""
     inl = scenario["adc_inl_lsb"]
@@ -84,11 +84,20 @@ def transfer_table(scenario, adc_bits, frac_bits):
         return None
     full = 1 << adc_bits
     one = 1 << frac_bits
-    table = array("i", bytes(4 * full))
+    table = array("i", bytes(4 * (full + 1)))
     total_wide = sum(w for _c, w in wide)
-    for x in range(full):
+    for x in range(full + 1):
         e = inl * math.sin(2 * math.pi * x / full) + total_wide * x / full
         for code, width in wide:
             e -= min(max(x - code, 0), width)
         table[x] = int(e * one)
+        if x and table[x] < table[x - 1] - one:  # a larger input never reads lower
+            table[x] = table[x - 1] - one
     return table
+
+
+def error_at(table, fx, frac_bits, top):
+    """The transfer error at fx (an input in 1/2**frac_bits counts), interpolated."""
+    k = min(max(fx >> frac_bits, 0), top)
+    e = table[k]
+    return e + (((table[k + 1] - e) * (fx & ((1 << frac_bits) - 1))) >> frac_bits)

@@ -159,6 +159,7 @@ class SimFrontEnd:
         v_bias, i_bias, drift = self._v_bias, self._i_bias, self._drift
         noise_mult = self._noise_mult
         adc_error = self._adc_error
+        error_at = front_end_errors.error_at
         top = (1 << common.SHARED.adc_bits) - 1
         x = self._noise_state
         n = self.n
@@ -186,9 +187,9 @@ class SimFrontEnd:
                   + (v_noise * noise_mult >> _NOISE_SHIFT))
             ic = (i_bias + bias + (i >> _SIN_BITS)
                   + (i_noise * noise_mult >> _NOISE_SHIFT))
-            if adc_error is not None:  # the ADC's transfer error at the code it converts
-                vc += adc_error[min(max(vc >> _FRAC, 0), top)]
-                ic += adc_error[min(max(ic >> _FRAC, 0), top)]
+            if adc_error is not None:  # the ADC's transfer error where it converts
+                vc += error_at(adc_error, vc, _FRAC, top)
+                ic += error_at(adc_error, ic, _FRAC, top)
             vc >>= _FRAC
             ic >>= _FRAC
             buf[2 * k] = 0 if vc < 0 else (top if vc > top else vc)
@@ -219,7 +220,8 @@ class SimFrontEnd:
         x += bias + s["bias_drift_codes_per_s"] * t_s + noise + 0.5
         top = (1 << common.SHARED.adc_bits) - 1
         if self._adc_error is not None:
-            x += self._adc_error[min(max(int(x), 0), top)] / (1 << _FRAC)
+            fx = int(x * (1 << _FRAC))
+            x += front_end_errors.error_at(self._adc_error, fx, _FRAC, top) / (1 << _FRAC)
         code = int(x)
         return 0 if code < 0 else (top if code > top else code)
 

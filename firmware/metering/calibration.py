@@ -113,8 +113,8 @@ class Calibration:
         curve was made beside another single-point record."""
         body = _unseal(data, CURVE_SEAL)
         try:
-            record = json.loads(body)
-            bound, points = record["base_crc32"], record["points"]
+            stored = json.loads(body)
+            bound, points = stored["base_crc32"], stored["points"]
         except (ValueError, KeyError, TypeError):
             raise CalibrationError("malformed", "curve record")
         if bound != "%08x" % crc32(_unseal(record)):

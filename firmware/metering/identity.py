@@ -10,9 +10,8 @@ metering package but this one, each as name, NUL, length, NUL and its bytes.
 import hashlib
 
 MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", "current_curve",
-           "harmonics",
-           "intervals", "kernel", "kernel_viper", "meter", "pulses", "quadrants", "registers",
-           "replay", "retained", "sampling", "tariff", "voltage_quality", "window")
+           "harmonics", "intervals", "kernel", "kernel_viper", "meter", "pulses", "quadrants",
+           "registers", "replay", "retained", "sampling", "tariff", "voltage_quality", "window")
 SOFTWARE_ID = "a99fd47dea53c05d"  # tools.deploy.identity writes it
 _CHUNK = 512
 
