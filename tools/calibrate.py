@@ -1,7 +1,8 @@
 """Calibrate a meter from reference captures (or on a board through mpremote).
 
   python -m tools.calibrate --cal base.json --no-load nl.wav --pf1 pf1.wav --pf05 pf05.wav \
-      --v-ref 230 --i-ref 5 --p-ref 575 --out cal.json [--verify CAPTURE:P_REF ...] [--plot err.png]
+      --v-ref 230 --i-ref 5 --p-ref 575 [--point CAPTURE:I_REF:P_REF ...] --out cal.json \
+      [--verify CAPTURE:P_REF ...] [--plot err.png]
   python -m tools.calibrate --device /dev/ttyACM0 --step pf1 --v-ref 230 --i-ref 5
 
 Captures replay through the firmware's metering module on the MicroPython unix port
@@ -49,6 +50,13 @@ def from_captures(args):
             raise ToolError("step %s needs --v-ref, --i-ref%s" % (name, " and --p-ref" if name == "pf05" else ""))
         cal = bench_calibration.step(cal, name, measure(capture, cal), **reference)
         report["steps"].append(name)
+    for spec in args.point or []:
+        capture, i_ref, p_ref = _point_spec(spec)
+        if args.v_ref is None:
+            raise ToolError("--point needs --v-ref")
+        cal = bench_calibration.step(cal, "point", measure(capture, cal), v_ref=args.v_ref,
+                                     i_ref=i_ref, p_ref=p_ref)
+        report["steps"].append("point %g A" % i_ref)
     points = []
     for spec in args.verify or []:
         capture, _, p_ref = spec.rpartition(":")
@@ -68,6 +76,15 @@ def from_captures(args):
         write_json(errors, points)
         plot(args.plot, errors_path=errors)
     return report
+
+
+def _point_spec(spec):
+    capture, i_ref, p_ref = (spec.rsplit(":", 2) + ["", ""])[:3]
+    try:
+        return capture, float(i_ref), float(p_ref)
+    except ValueError:
+        raise ToolError("--point takes CAPTURE:I_REF:P_REF (a capture at PF 0.5 lagging, its "
+                        "reference current and power), got %r" % spec)
 
 
 def on_device(args):
@@ -94,6 +111,9 @@ def main(argv=None):
     parser.add_argument("--v-ref", type=float, help="reference RMS voltage")
     parser.add_argument("--i-ref", type=float, help="reference RMS current")
     parser.add_argument("--p-ref", type=float, help="reference active power at PF 0.5")
+    parser.add_argument("--point", action="append", metavar="CAPTURE:I_REF:P_REF",
+                        help="a point of the multi-point current curve: a capture at PF 0.5 "
+                        "lagging, its reference current and power (repeatable; after pf05)")
     parser.add_argument("--verify", action="append", metavar="CAPTURE:P_REF",
                         help="a verification point: capture and its reference power (repeatable)")
     parser.add_argument("--out", help="write the new calibration JSON here")
@@ -106,7 +126,7 @@ def main(argv=None):
     try:
         if args.device:
             if not args.step:
-                raise ToolError("--device needs --step no-load|pf1|pf05")
+                raise ToolError("--device needs --step " + "|".join(bench_calibration.STEPS))
             report = on_device(args)
         else:
             if not args.cal:
@@ -122,6 +142,8 @@ def main(argv=None):
         print("steps: %s" % ", ".join(report["steps"]))
         for key in ("v_gain", "i_gain", "phase_deg", "i_crosstalk", "i_noise_counts"):
             print("  %-15s %.6f" % (key, cal[key]))
+        for p in cal.get("i_curve", []):
+            print("  curve %9.3f A  gain %.5f  phase %+.3f deg" % tuple(p))
         for p in report.get("verification", []):
             print("  verify %-24s %8.3f A  error %+.3f %%" % (p["label"], p["current_a"], p["error_pct"]))
     return 0

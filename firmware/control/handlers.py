@@ -10,7 +10,7 @@ from binascii import unhexlify
 
 import settings
 from comms import link_settings
-from metering.calibration import Calibration
+from metering.calibration import CURVE, Calibration
 from metering.tariff import TariffSchedule
 
 TARIFFS = "tariffs"  # the tariff schedule's settings record
@@ -28,13 +28,23 @@ def decimal(text):
 
 
 def numbers(value):
-    """A signed value with every decimal text in it read as a number (a field, or the
-    multi-point curve's list of [current, gain, phase] points)."""
+    """A signed value with every decimal text in it read as a number (a field, or a list
+    of them)."""
     if type(value) is str:
         return decimal(value)
     if type(value) is list:
         return [numbers(v) for v in value]
     return value
+
+
+def curve_points(flat):
+    """The multi-point curve as a signed command carries it: one flat list, current, gain,
+    phase, current, ... (signed documents nest at most five deep), as [[A, gain, deg], ...].
+    A length that is no multiple of three leaves a short point the curve refuses."""
+    if type(flat) is not list:
+        raise ValueError("i_curve must be a list: current, gain, phase, current, ...")
+    flat = numbers(flat)
+    return [flat[k:k + 3] for k in range(0, len(flat), 3)]
 
 
 def build(calibration, keys, link, meter, store, audit, clock):
@@ -46,7 +56,7 @@ def build(calibration, keys, link, meter, store, audit, clock):
             raise ValueError("calibration must be an object of fields to replace")
         for name, value in params["calibration"].items():
             # signed documents carry no floats: a fraction comes as decimal text ("1.0021")
-            values[name] = numbers(value)
+            values[name] = curve_points(value) if name == CURVE else numbers(value)
         cal = Calibration(**values)  # range-checked: a bad record raises, nothing changes
         calibration.replace(cal)
         audit.append(clock.time(), "calibration-changed", "by operator command")

@@ -106,3 +106,25 @@ def test_a_signed_calibration_carries_fractions_as_decimal_text():
                          kit.envelope(body, ("release1",), tokens.DOMAIN))
         assert refused.reason == "malformed", text
     assert abs(app.calibration.cal.v_gain - 1.0021) < 1e-6
+
+
+def test_a_signed_calibration_carries_the_current_curve_and_the_meter_meters_with_it():
+    app = main.build("sim", paced=False, storage_root=temp_root("cal-curve"), p1_path=None)
+    app.policies.commission(kit.policy())
+    # flat, as tools.command signs it: current, gain, phase, current, ...
+    curve = ["0.25", "1.0103", "1.2944", "5", "1", "0", "40", "0.9992", "-0.235"]
+    body = {"type": "open-meter-command", "format": 1, "command": "set-calibration",
+            "params": {"calibration": {"i_curve": curve}},
+            "meter": app.meter_id, "counter": 1, "expires": app.hw.clock.time() + 3600}
+    app.apply_token(kit.envelope(body, ("release1",), tokens.DOMAIN))
+    assert app.calibration.curve_source == "stored"
+    assert app.meter.sampler.cal.curve.points[0] == [0.25, 1.0103, 1.2944]
+    for counter, bad in enumerate((["5", "1.5", "0"],  # a gain of 1.5: a wiring fault
+                                   ["5", "1", "0", "40"],  # a short point
+                                   "5,1,0"), 2):
+        body["params"] = {"calibration": {"i_curve": bad}}
+        body["counter"] = counter
+        refused = raises(tokens.TokenRefused, app.apply_token,
+                         kit.envelope(body, ("release1",), tokens.DOMAIN))
+        assert refused.reason == "malformed", bad
+    assert len(app.calibration.cal.curve.points) == 3  # nothing changed

@@ -144,3 +144,17 @@ def test_calibration_fractions_become_decimal_text_the_meter_reads(work):
     body = container.Document(os.path.join(work, "cal.token")).body
     assert body["params"]["calibration"] == {"i_crosstalk": "0.00001", "v_gain": "1.0021",
                                              "v_offset": 2050}
+
+
+def test_the_current_curve_is_checked_and_signed_as_decimal_text(work):
+    command(work, "make", "set-calibration", "--meter", METER, "--counter", "12",
+            "--param", 'calibration={"i_curve": [[0.25, 1.0103, 1.2944], [5, 1.0, 0.0]]}',
+            "--out", "curve.token")
+    body = container.Document(os.path.join(work, "curve.token")).body
+    # flat (current, gain, phase, ...): signed documents nest at most five deep
+    assert body["params"]["calibration"] == {
+        "i_curve": ["0.25", "1.0103", "1.2944", 5, "1", "0"]}
+    proc = command(work, "make", "set-calibration", "--meter", METER, "--counter", "13",
+                   "--param", 'calibration={"i_curve": [[5, 1.0, 0.0], [1, 1.0, 0.0]]}',
+                   "--out", "bad.token", ok=False)
+    assert proc.returncode == 1 and "currents must rise" in proc.stderr

@@ -21,6 +21,7 @@ from tools.shared.paths import use_firmware, venv_tool
 use_firmware()  # boards/ and the firmware modules, as on the board
 
 from boards import common  # noqa: E402
+from boards.front_end_errors import PROFILES, REFERENCE_TEMP_C  # noqa: E402
 from metering.replay import CaptureError  # noqa: E402
 
 
@@ -227,8 +228,17 @@ def _parser():
                    "-37 = PF 0.8 capacitive, 180 export (default 30)")
     p.add_argument("--freq", type=float, metavar="HZ", default=common.SHARED.mains_f_nominal_hz,
                    help="mains frequency, Hz (default %g)" % common.SHARED.mains_f_nominal_hz)
-    p.add_argument("--noise-counts", type=float, metavar="COUNTS", default=1.0,
-                   help="ADC noise, counts RMS (default 1)")
+    p.add_argument("--noise-counts", type=float, metavar="COUNTS", default=None,
+                   help="ADC noise, counts RMS (default: the front-end's, 1 when ideal)")
+    p.add_argument("--front-end", choices=sorted(PROFILES), default="ideal",
+                   help="the errors of real parts to add (boards/front_end_errors.py): ADC "
+                   "non-linearity, reference error and drift, CT ratio and phase error vs "
+                   "current (default ideal)")
+    p.add_argument("--temp-c", type=float, metavar="DEG_C", default=REFERENCE_TEMP_C,
+                   help="temperature of the front-end, for its reference drift (default %g)"
+                   % REFERENCE_TEMP_C)
+    p.add_argument("--supply-pct", type=float, metavar="PCT", default=0.0,
+                   help="board supply off nominal, percent (moves a rail reference)")
     p.add_argument("--rate", type=int, metavar="PAIRS_PER_S", default=common.SHARED.sample_pairs_per_s,
                    help="sample pairs per second (default %d)" % common.SHARED.sample_pairs_per_s)
     p.add_argument("--seed", type=int, metavar="N", default=1, help="noise seed (default 1)")
@@ -267,10 +277,13 @@ def _run(args):
         cal_path = args.cal or os.path.splitext(args.out)[0] + ".json"
         if args.seconds <= 0 or args.rate < 500:
             raise ToolError("--seconds must be above 0 and --rate at least 500")
-        result = synth(args.out, cal_path, args.seconds, args.rate,
-                       _Progress("synth"), mains_v=args.mains_v,
-                       load_a=args.load_a, phase_deg=args.phase_deg, freq_hz=args.freq,
-                       noise_counts=args.noise_counts, seed=args.seed)
+        scenario = dict(PROFILES[args.front_end], mains_v=args.mains_v, load_a=args.load_a,
+                        phase_deg=args.phase_deg, freq_hz=args.freq, seed=args.seed,
+                        temp_c=args.temp_c, supply_pct=args.supply_pct)
+        if args.noise_counts is not None:
+            scenario["noise_counts"] = args.noise_counts
+        result = synth(args.out, cal_path, args.seconds, args.rate, _Progress("synth"),
+                       **scenario)
         t = result["truth"]
         text = ("wrote %s (%.1f s, %d pairs at %d/s) and %s\ntruth: %.2f V %.3f A "
                 "P %.1f W Q %.1f var %.3f Hz" % (

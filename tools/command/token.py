@@ -14,7 +14,7 @@ use_firmware()
 
 from comms import link_settings  # noqa: E402
 from control import tokens  # noqa: E402
-from control.handlers import decimal, numbers  # noqa: E402 - the meter's own reading
+from control.handlers import curve_points, decimal  # noqa: E402 - the meter's own reading
 from metering.calibration import CURVE  # noqa: E402
 from metering.calibration import FIELDS as CALIBRATION_FIELDS  # noqa: E402
 from metering.current_curve import CurrentCurve  # noqa: E402
@@ -61,7 +61,7 @@ def check_params(command, params):
                 raise ValueError("not calibration fields: " + ", ".join(unknown))
             for name, value in fields.items():
                 if name == CURVE:  # the meter's own check of the multi-point curve
-                    CurrentCurve(numbers(value))
+                    CurrentCurve(curve_points(_flat(value) if _nested(value) else value))
                     continue
                 kind, low, high = CALIBRATION_FIELDS[name]
                 number = decimal(value) if type(value) is str and kind is float else value
@@ -92,7 +92,8 @@ def signable(params, command):
     text differs between interpreters); the meter reads the text back (control/handlers)."""
     if command == "set-calibration" and isinstance(params.get("calibration"), dict):
         params = dict(params, calibration={
-            k: _as_text(v) for k, v in params["calibration"].items()})
+            k: _as_text(_flat(v) if k == CURVE and _nested(v) else v)
+            for k, v in params["calibration"].items()})
     _refuse_floats(params, command)
     return params
 
@@ -102,6 +103,16 @@ def decimal_text(value):
     exponent, twelve places at most, trailing zeros dropped."""
     text = ("%.12f" % value).rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def _nested(value):
+    return isinstance(value, list) and bool(value) and all(isinstance(p, list) for p in value)
+
+
+def _flat(points):
+    """The curve's points as the signed command carries them (control.handlers.curve_points):
+    current, gain, phase, current, ... in one list."""
+    return [number for point in points for number in point]
 
 
 def _as_text(value):
