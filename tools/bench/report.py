@@ -258,6 +258,58 @@ def accuracy_section(rows):
     return lines
 
 
+def front_end_section(rows):
+    """Class 1 on the chips' front-end profiles, one-point vs multi-point calibration."""
+    points = {}
+    counts = {}
+    shifts = {}
+    for r in rows:
+        if "curve_points" in r:
+            counts[r["profile"]] = r["curve_points"]
+        elif "influence" in r:
+            key = r["profile"], r["influence"]
+            shifts[key] = max(shifts.get(key, 0.0), abs(r["shift_pct"]))
+        else:
+            points.setdefault(r["name"], {"limit": r["limit_pct"]})[r["profile"]] = r
+    lines = [
+        "### Accuracy on front-ends as parts are (IEC 62053-21 class 1)",
+        "",
+        "The sim board with each chip's errors switched on (boards/front_end_errors.py: ADC"
+        " INL and DNL spikes, reference off nominal, CT ratio and phase error growing at low"
+        " current), calibrated through the firmware's own bench steps: *one point* is"
+        " no-load + PF 1 + PF 0.5 at Ib; *curve* adds PF 0.5 at %s current points"
+        " (metering.current_curve). P error %%, limit %% of class 1." % (
+            "/".join(sorted(set(str(n) for n in counts.values())))),
+        "",
+        "| point | limit % | ESP32 one point | ESP32 curve | RP2040 one point | RP2040 curve |",
+        "|---|---|---|---|---|---|",
+    ]
+    worst = {}
+    for name, by in points.items():
+        cells = []
+        for profile in ("esp32", "rp2040"):
+            r = by[profile]
+            cells += ["%+.3f" % r["one_point_pct"], "%+.3f" % r["curve_pct"]]
+            share = abs(r["curve_pct"]) / by["limit"]
+            if share > worst.get(profile, (0, ""))[0]:
+                worst[profile] = (share, name)
+        lines.append("| %s | %.1f | %s |" % (name, by["limit"], " | ".join(cells)))
+    lines.append("")
+    for profile in sorted(worst):
+        share, name = worst[profile]
+        lines.append("%s with the curve: worst point %s at %.0f %% of its limit." % (
+            profile.upper(), name, 100 * share))
+    lines += ["", "Influence with the curve (largest shift of P error over 0.1 Ib, Ib, Imax"
+              " at PF 1; class 1 allows 0.7 % for 0.9..1.1 Un and 0.05 %/K):", ""]
+    for (profile, label), shift in sorted(shifts.items()):
+        per_k = ""
+        if label.endswith("C"):
+            per_k = " (%.4f %%/K)" % (shift / abs(float(label.split()[0]) - 23.0))
+        lines.append("- %s %s: %.3f %%%s" % (profile.upper(), label, shift, per_k))
+    lines.append("")
+    return lines
+
+
 def comms_section(results):
     p1 = results["p1_cost"][0]
     g = results["gcm_cost"][0]
@@ -404,6 +456,7 @@ def main(argv=None):
         results["flow_heap"] = flow_scans(mpy, os.path.join(tmp, "flow"))
         print("accuracy grid ...", file=sys.stderr)
         results["accuracy"] = run_mp("accuracy_table.py", ROOT)
+        results["accuracy_front_ends"] = run_mp("accuracy_front_ends.py", ROOT)
         print("flash wear ...", file=sys.stderr)
         results["flash_wear"] = flash_wear_counts()
     if args.json:
@@ -418,6 +471,7 @@ def main(argv=None):
     ]
     lines += metering_section(results)
     lines += accuracy_section(results["accuracy"])
+    lines += front_end_section(results["accuracy_front_ends"])
     lines += comms_section(results)
     lines += update_section(results)
     lines += flow_section(results["flow_heap"])
