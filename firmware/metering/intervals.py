@@ -35,54 +35,32 @@ def decode(record):
     return {"end_s": end_s, "import_wh": [it1, it2], "export_wh": [et1, et2], "status": status}
 
 
-class IntervalRegister:
-    def __init__(self, store, now_s):
-        # framing overhead is well under 32 bytes per record
-        per_day = 96 * (RECORD_SIZE + 32)
-        self.log = AppendLog(store, "qh", RETENTION_DAYS * per_day)
-        self._next_end_s = (now_s // QUARTER_S + 1) * QUARTER_S
-        self._status = STATUS_PARTIAL
+# The four-quadrant registers at the same boundary (metering.quadrants: reactive Q1..Q4
+# varh, apparent import and export VAh), in a log of their own keyed by the interval end:
+# the "qh" records keep the format firmware before them reads, so a revert stays safe
+_QUADRANT_RECORD = ">IIIIIII"
+QUADRANT_RECORD_SIZE = struct.calcsize(_QUADRANT_RECORD)
+
+
+def encode_quadrants(end_s, values):
+    return struct.pack(_QUADRANT_RECORD, end_s, *values)
+
+
+class _Spool:
+    """Records on their way to one log: waiting in RAM while the flash refuses them (full),
+    written oldest first, never stored twice under two sequence numbers."""
+
+    def __init__(self, log):
+        self.log = log
         self.waiting = []  # records the flash refused (full), oldest first, kept in RAM
         self._unsure_after = None  # an append failed: its record may be on flash after this
         self.lost_in_ram = 0  # records dropped from a full waiting list
 
-    def last(self):
-        """The newest record (decoded), or None."""
-        last_seq = self.log.last_seq
-        if last_seq is None:
-            return None
-        for _seq, record in self.log.records(last_seq - 1):
-            return decode(record)
-        return None
-
-    def flag(self, status_bits):
-        self._status |= status_bits
-
-    def clock_stepped(self, now_s, first_set):
-        """The clock was corrected; first_set: from unset (estimated since boot) to the
-        operator's time, whatever the step. Then the next boundary follows the true time
-        (an estimate that ran days behind must not read as days switched off)."""
-        self._status |= STATUS_CLOCK_SET
-        if first_set:
-            self._next_end_s = (now_s // QUARTER_S + 1) * QUARTER_S
-
-    def due(self, now_s):
-        return now_s >= self._next_end_s
-
-    def close(self, now_s, values):
-        """Record the boundary just passed with the registers as they are now."""
-        end_s = self._next_end_s
-        if now_s - end_s >= QUARTER_S:  # the meter was off over whole intervals
-            self._status |= STATUS_POWER_FAIL
-            end_s = now_s // QUARTER_S * QUARTER_S
-        status = self._status | (STATUS_SUMMER if civiltime.is_summer(end_s) else 0)
-        self._next_end_s = end_s + QUARTER_S
-        self._status = 0
-        self.waiting.append(encode(end_s, values, status))
+    def add(self, record):
+        self.waiting.append(record)
         if len(self.waiting) > WAITING_MAX:
             self.waiting.pop(0)
             self.lost_in_ram += 1
-        return self.flush()
 
     def flush(self):
         """Write the waiting records to flash, oldest first, stopping at the first the
@@ -119,6 +97,106 @@ class IntervalRegister:
                 return seq
         return None
 
+
+class IntervalRegister:
+    def __init__(self, store, now_s):
+        # framing overhead is well under 32 bytes per record
+        per_day = 96 * (RECORD_SIZE + 32)
+        self.log = AppendLog(store, "qh", RETENTION_DAYS * per_day)
+        self._spool = _Spool(self.log)
+        self.quadrant_log = AppendLog(store, "qhq", RETENTION_DAYS * 96 * (QUADRANT_RECORD_SIZE + 32))
+        self._quadrant_spool = _Spool(self.quadrant_log)
+        self._next_end_s = (now_s // QUARTER_S + 1) * QUARTER_S
+        self._status = STATUS_PARTIAL
+
+    @property
+    def waiting(self):
+        return self._spool.waiting
+
+    @property
+    def lost_in_ram(self):
+        return self._spool.lost_in_ram
+
+    def last(self):
+        """The newest record (decoded), or None."""
+        last_seq = self.log.last_seq
+        if last_seq is None:
+            return None
+        for _seq, record in self.log.records(last_seq - 1):
+            return decode(record)
+        return None
+
+    def last_quadrants(self):
+        """The newest four-quadrant record's six values, or None."""
+        last_seq = self.quadrant_log.last_seq
+        if last_seq is None:
+            return None
+        for _seq, record in self.quadrant_log.records(last_seq - 1):
+            return list(struct.unpack(_QUADRANT_RECORD, record)[1:])
+        return None
+
+    def flag(self, status_bits):
+        self._status |= status_bits
+
+    def clock_stepped(self, now_s, first_set):
+        """The clock was corrected; first_set: from unset (estimated since boot) to the
+        operator's time, whatever the step. Then the next boundary follows the true time
+        (an estimate that ran days behind must not read as days switched off)."""
+        self._status |= STATUS_CLOCK_SET
+        if first_set:
+            self._next_end_s = (now_s // QUARTER_S + 1) * QUARTER_S
+
+    def due(self, now_s):
+        return now_s >= self._next_end_s
+
+    def close(self, now_s, values, quadrants=None):
+        """Record the boundary just passed with the registers as they are now, and the
+        four-quadrant registers (six values) beside it when given."""
+        end_s = self._next_end_s
+        if now_s - end_s >= QUARTER_S:  # the meter was off over whole intervals
+            self._status |= STATUS_POWER_FAIL
+            end_s = now_s // QUARTER_S * QUARTER_S
+        status = self._status | (STATUS_SUMMER if civiltime.is_summer(end_s) else 0)
+        self._next_end_s = end_s + QUARTER_S
+        self._status = 0
+        self._spool.add(encode(end_s, values, status))
+        if quadrants is not None:
+            self._quadrant_spool.add(encode_quadrants(end_s, quadrants))
+        return self.flush()
+
+    def flush(self):
+        """Write what waits in RAM (see _Spool.flush); the seq of the last reading written,
+        or None. The readings go first: the four-quadrant records are their companions."""
+        seq = self._spool.flush()
+        self._quadrant_spool.flush()
+        return seq
+
     def records(self, after_seq=None):
+        """(seq, decoded record) oldest first; a record whose four-quadrant companion is on
+        flash carries it as "quadrants" (six values). Matched by the interval end: both
+        logs are appended in end order, so one pass over each suffices; a reading without a
+        companion (written by older firmware, or refused by a full flash) has none."""
+        companions = self._companions(after_seq)
+        pending = None  # the first companion not yet matched, None once they run out
+        more = True
         for seq, record in self.log.records(after_seq):
-            yield seq, decode(record)
+            rec = decode(record)
+            end_s = rec["end_s"]
+            while more and (pending is None or pending[0] < end_s):
+                try:  # next() with a default is not on every port
+                    pending = next(companions)
+                except StopIteration:
+                    pending, more = None, False
+            if pending is not None and pending[0] == end_s:
+                rec["quadrants"] = list(pending[1:])
+            yield seq, rec
+
+    def _companions(self, after_seq):
+        """The four-quadrant records from about where the readings after after_seq start:
+        the two logs' seqs run apart only by appends one took and the other did not."""
+        start = None
+        if after_seq is not None:
+            offset = (self.log.last_seq or 0) - (self.quadrant_log.last_seq or 0)
+            start = max(0, after_seq - max(offset, 0) - WAITING_MAX)
+        for _seq, record in self.quadrant_log.records(start):
+            yield struct.unpack(_QUADRANT_RECORD, record)

@@ -185,7 +185,8 @@ class Meter:
 
     def _load_quadrants(self):
         """The saved four-quadrant record. One that cannot be read does not stop metering:
-        the registers then start from the last quarter-hour record, and `status` says why."""
+        the registers then start from the last quarter-hour's four-quadrant record
+        (_catch_up_with_intervals), and `status` says why."""
         saved = self._quadrant_slots.load()
         if saved is None:
             return
@@ -260,6 +261,12 @@ class Meter:
         for t in (1, 2):
             reg.import_wh[t] = max(reg.import_wh[t], last["import_wh"][t - 1])
             reg.export_wh[t] = max(reg.export_wh[t], last["export_wh"][t - 1])
+        quadrants = self.intervals.last_quadrants()
+        if quadrants is not None:  # the same for the four-quadrant registers
+            q = self.quadrants
+            for k in range(len(q.values)):
+                if quadrants[k] > q.values[k]:
+                    q.values[k], q.rest[k] = quadrants[k], 0
 
     def poll(self):
         """One ADC block; returns the pairs of mains time it covered."""
@@ -308,7 +315,7 @@ class Meter:
             # hourly, the JSON record too (for a revert to older firmware, which then
             # catches its registers up with the quarter-hour log itself)
             self._try_save(now, legacy=now // 900 % 4 == 0)
-            self.intervals.close(now, self.registers.values())
+            self.intervals.close(now, self.registers.values(), self.quadrants.values)
         elif now >= self._retry_save_s and (now - self._last_save_s >= self.save_interval_s
                                             or self.registers.tariff != self._saved_tariff):
             self._try_save(now)  # a new tariff: the retained record holds one tariff's energy

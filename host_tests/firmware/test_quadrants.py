@@ -187,3 +187,61 @@ def test_the_payload_is_versioned_and_the_ack_is_not():
     # meters of every firmware read the acknowledgement: its version stays 1
     assert payload.ack(5, 1795450500)[0] == 1
     assert payload.decode_ack(payload.ack(5, 1795450500)) == (5, 1795450500)
+
+
+def test_each_quarter_hour_carries_its_four_quadrant_registers_from_a_log_of_their_own():
+    flash = FakeFlash()
+    clock = FakeClock()
+    meter = _meter(flash, clock)
+    run_windows(meter, 20)
+    records = [r for _s, r in meter.intervals.records()]
+    assert len(records) >= 5 and all("quadrants" in r for r in records)
+    companions = [bytes(r) for _s, r in meter.intervals.quadrant_log.records()]
+    assert [struct.unpack(">7I", c)[0] for c in companions] == [r["end_s"] for r in records]
+    q1 = [r["quadrants"][0] for r in records]
+    assert q1 == sorted(q1) and q1[-1] > q1[0]  # cumulative, like the active registers
+    assert records[-1]["quadrants"] == meter.intervals.last_quadrants()
+    assert all(q <= now for q, now in zip(records[-1]["quadrants"], meter.quadrants.values))
+
+
+def test_readings_without_a_companion_stay_plain_and_the_rest_are_matched_by_their_end():
+    """Quarter-hours written while older firmware ran (a revert) have no four-quadrant
+    record: they go as type 1, those before and after them as type 5."""
+    from metering.intervals import IntervalRegister
+
+    flash = FakeFlash()
+    start = 1795450500
+    reg = IntervalRegister(flash, start)
+    values = [0, 0, 0, 0]
+    for k in range(12):
+        now = start + 900 * (k + 1)
+        values = [values[0] + 10, 0, values[2] + 1, 0]
+        older_firmware = 4 <= k < 8
+        reg.close(now, values, None if older_firmware else [k, 0, 0, 0, 2 * k, 0])
+    again = IntervalRegister(flash, start + 900 * 13)
+    got = [(seq, r.get("quadrants")) for seq, r in again.records()]
+    assert [q is None for _s, q in got] == [False] * 4 + [True] * 4 + [False] * 4
+    assert [q[0] for _s, q in got if q] == [0, 1, 2, 3, 8, 9, 10, 11]
+    for after in range(12):  # from wherever the uplink's acknowledgement stands
+        tail = [(seq, r.get("quadrants")) for seq, r in again.records(got[after][0])]
+        assert tail == got[after + 1:]
+    items = payload.decode(payload.message([payload.reading(s, r) for s, r in again.records()]))
+    assert ["reactive_varh" in item for item in items] == [True] * 4 + [False] * 4 + [True] * 4
+
+
+def test_the_registers_never_fall_behind_the_last_quarter_hour_written():
+    """A four-quadrant record that could not be saved (or a cut before the next save):
+    at boot the registers take the last quarter-hour's values, never less."""
+    flash = FakeFlash()
+    clock = FakeClock()
+    meter = _meter(flash, clock)
+    run_windows(meter, 20)
+    written = meter.intervals.last_quadrants()
+    assert written[0] > 0
+    assert "quad.a" in flash.names() or "quad.b" in flash.names()
+    flash.remove("quad.a")
+    flash.remove("quad.b")
+    clock.advance_s(60)
+    again = _meter(flash, clock)
+    assert all(a >= w for a, w in zip(again.quadrants.values, written))
+    assert again.quadrants.values[0] == written[0]
