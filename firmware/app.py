@@ -5,6 +5,7 @@ hardware and builds none of the parts but the trial, which starts after the boot
 """
 import sys
 
+from metering.harmonics import THD_V_LIMIT
 from metering.meter import COVERAGE_MIN
 from update.trial import CONFIRM_WINDOWS, Trial
 
@@ -275,6 +276,18 @@ class App:
                                     count, kind, "to" if kind == "sag" else "at", extreme_v,
                                     duration_ms, end_s))
 
+    def _log_harmonics(self):
+        """A 10-minute block whose voltage THD passed EN 50160's 8 % into the audit log
+        (and so to the operator): at most one entry per block, six an hour."""
+        block = self.meter.thd_10min.take_over_limit()
+        if block is None:
+            return
+        end_s, v, i = block
+        self._audit_best_effort("harmonics", "THD V %.1f %% (EN 50160 limit %d %%), I %s "
+                                "over the 10 minutes to %d" % (
+                                    100 * v, round(100 * THD_V_LIMIT),
+                                    "-" if i is None else "%.1f %%" % (100 * i), end_s))
+
     def _audit_best_effort(self, event, text):
         try:
             with self.lock:
@@ -318,6 +331,8 @@ class App:
                 self.uplink.poll(now)
             self._supervise_uplink()
             self._watch_flash()
+            if self.meter.thd_10min.over_limit is not None:
+                self._log_harmonics()
         if self.meter.voltage_unlogged:
             self._log_voltage_events(now)
 

@@ -92,6 +92,11 @@ def readings(json=False):
     lines.append("power failures %d (long %d)   sags %d   swells %d   coverage %.2f %%" % (
         snap["power_failures"], snap["long_power_failures"], snap["sags"], snap["swells"],
         100 * snap["coverage"]))
+    if snap["thd_v_pct"] is not None:
+        block = snap["thd_10min"]
+        lines.append("THD voltage %.1f %%  current %s   10-min voltage %s (limit 8 %%)" % (
+            snap["thd_v_pct"], "-" if snap["thd_i_pct"] is None else "%.1f %%" % snap["thd_i_pct"],
+            "-" if block is None else "%.1f %%" % block["v_pct"]))
     return _out(snap, json, lines)
 
 

@@ -43,6 +43,7 @@ CODES = {
     23: "readings-consent",
     24: "update-staged",
     25: "voltage-quality",
+    26: "harmonics",
 }
 CODE_BY_NAME = {name: code for code, name in CODES.items()}
 _HEAD = ">IH"

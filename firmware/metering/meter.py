@@ -11,7 +11,7 @@ from array import array
 
 import canonical
 from metering import retained as retained_record
-from metering.harmonics import THD_INTERVAL_S, Harmonics
+from metering.harmonics import THD_INTERVAL_S, Harmonics, TenMinuteTHD
 from metering.intervals import (IntervalRegister, STATUS_CLOCK_INVALID, STATUS_ESTIMATED,
                                 STATUS_POWER_FAIL)
 from metering.quadrants import QuadrantRegisters
@@ -107,6 +107,7 @@ class Meter:
         self._thd_due_s = 0
         self.thd_v = None  # fractions, or None (not yet, or a current too small)
         self.thd_i = None
+        self.thd_10min = TenMinuteTHD()
         self._failing = False
         self._silent = False  # a block without a zero crossing since the last window
         self.save_interval_s = save_interval_s
@@ -332,6 +333,7 @@ class Meter:
             sampler.cycle_taken = None
             self.thd_v = self._harmonics.thd(self._cycle, 0, 0, taken[0])
             self.thd_i = self._harmonics.thd(self._cycle, 0, 1, taken[1])
+            self.thd_10min.add(now, self.thd_v, self.thd_i)
         if now >= self._thd_due_s:
             self._thd_due_s = now + THD_INTERVAL_S
             sampler.want_cycle(self._cycle)
@@ -466,6 +468,7 @@ class Meter:
             "voltage_events": [list(e) for e in self.voltage_log],
             "thd_v_pct": None if self.thd_v is None else round(100 * self.thd_v, 2),
             "thd_i_pct": None if self.thd_i is None else round(100 * self.thd_i, 2),
+            "thd_10min": _thd_block(self.thd_10min.last),
             "coverage": self.sampler.coverage(),
             "lost_pairs_total": self.sampler.lost_pairs(),
             "windows": self.sampler.windows,
@@ -478,3 +481,12 @@ class Meter:
         if r is not None:
             snap.update(r.to_dict())
         return snap
+
+
+def _thd_block(block):
+    """A 10-minute THD block for status: end, voltage and current THD in percent."""
+    if block is None:
+        return None
+    end_s, v, i = block
+    return {"end_s": end_s, "v_pct": round(100 * v, 2),
+            "i_pct": None if i is None else round(100 * i, 2)}

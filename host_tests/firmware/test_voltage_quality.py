@@ -183,3 +183,46 @@ def test_a_clean_sine_has_almost_no_thd_and_no_current_no_current_thd():
     snap = _thd_meter(load_a=0.0)
     assert snap["thd_v_pct"] < 0.5, snap["thd_v_pct"]
     assert snap["thd_i_pct"] is None  # a fundamental of noise has no THD worth showing
+
+
+def test_ten_minute_thd_is_the_rms_of_its_values_and_flags_the_8_percent_limit():
+    from metering.harmonics import TenMinuteTHD
+
+    agg = TenMinuteTHD()
+    agg.add(1795450200, 0.06, 0.30)  # a block from :10 to :20
+    agg.add(1795450500, 0.10, None)
+    assert agg.last is None  # not finished yet
+    agg.add(1795450800, 0.05, 0.20)  # the next block begins
+    end_s, v, i = agg.last
+    assert end_s == 1795450800 and abs(v - ((0.06 ** 2 + 0.10 ** 2) / 2) ** 0.5) < 1e-12
+    assert abs(i - 0.30) < 1e-12  # only the values it had
+    assert agg.take_over_limit() == agg.last  # 8.2 % > 8 %: handed on once
+    assert agg.take_over_limit() is None
+    agg.add(1795451400, None, None)  # the 5 % block ends: within the limit
+    assert agg.last[1] == 0.05 and agg.take_over_limit() is None
+
+
+def test_a_voltage_thd_over_8_percent_reaches_the_operator_once_per_10_minutes():
+    import main
+    from mptest import temp_root
+
+    app = main.build("sim", paced=False, storage_root=temp_root("app-thd"), p1_path=None,
+                     scenario={"v_harmonics": ((3, 0.09, 0.0), (5, 0.03, 0.0))})
+    clock = app.hw.clock
+
+    def seconds(n):
+        for _ in range(n):
+            clock.adjust(1)  # a P1 second: the THD tick runs, every 10 s it asks a cycle
+            target = app.meter.sampler.windows + 1
+            while app.meter.sampler.windows < target:
+                app.step()
+
+    seconds(25)
+    assert abs(app.meter.snapshot()["thd_v_pct"] - 100 * (0.09 ** 2 + 0.03 ** 2) ** 0.5) < 0.3
+    clock.adjust(600)  # the 10-minute block ends
+    seconds(12)
+    entries = [e["text"] for _s, e in app.audit.entries() if e["event"] == "harmonics"]
+    assert len(entries) == 1 and entries[0].startswith("THD V 9.5 % (EN 50160 limit 8 %)")
+    assert app.meter.snapshot()["thd_10min"]["v_pct"] > 9.0
+    seconds(12)  # the same block is not logged twice
+    assert len([e for _s, e in app.audit.entries() if e["event"] == "harmonics"]) == 1
