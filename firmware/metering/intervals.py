@@ -40,6 +40,12 @@ def decode(record):
 # the "qh" records keep the format firmware before them reads, so a revert stays safe
 _QUADRANT_RECORD = ">IIIIIII"
 QUADRANT_RECORD_SIZE = struct.calcsize(_QUADRANT_RECORD)
+# written an hour at a time: each append copies the log's partial last block (an erase),
+# and the readings' own log already takes one a quarter-hour. Until then they wait in RAM
+# (the uplink reads them there too); a clean stop or a supply collapse writes them; a
+# crash loses at most the hour's companions (their readings then go without them), never
+# the registers, which their own record keeps.
+QUADRANT_BATCH = const(4)
 
 
 def encode_quadrants(end_s, values):
@@ -62,27 +68,34 @@ class _Spool:
             self.waiting.pop(0)
             self.lost_in_ram += 1
 
-    def flush(self):
+    def flush(self, together=False):
         """Write the waiting records to flash, oldest first, stopping at the first the
         flash refuses (it stays waiting; the next close tries again). Returns the seq of
-        the last record written, or None.
+        the last record written, or None. together: all in one write (AppendLog.extend).
 
-        An append can fail after its record landed (the flush that follows the write, a
-        full directory): the next try looks for it on flash first, so a quarter-hour is
+        An append can fail after its records landed (the flush that follows the write, a
+        full directory): the next try looks for them on flash first, so a quarter-hour is
         never stored, and sent, twice under two sequence numbers."""
         seq = None
-        while self.waiting:
-            record = self.waiting[0]
-            if self._unsure_after is not None:
-                landed = self._find(record, self._unsure_after)
-                self._unsure_after = None
-                if landed is not None:
-                    self.waiting.pop(0)
-                    seq = landed
-                    continue
+        while self.waiting and self._unsure_after is not None:
+            landed = self._find(self.waiting[0], self._unsure_after)
+            if landed is None:
+                break
+            self.waiting.pop(0)
+            seq = landed
+        self._unsure_after = None
+        if together and self.waiting:
             before = self.log.last_seq or 0
             try:
-                seq = self.log.append(record)
+                seq = self.log.extend(self.waiting)
+            except OSError:
+                self._unsure_after = before
+                return seq
+            del self.waiting[:]
+        while self.waiting:
+            before = self.log.last_seq or 0
+            try:
+                seq = self.log.append(self.waiting[0])
             except OSError:
                 self._unsure_after = before
                 return seq
@@ -127,7 +140,7 @@ class IntervalRegister:
         return None
 
     def last_quadrants(self):
-        """The newest four-quadrant record's six values, or None."""
+        """The newest four-quadrant record's six values on flash, or None."""
         last_seq = self.quadrant_log.last_seq
         if last_seq is None:
             return None
@@ -162,13 +175,14 @@ class IntervalRegister:
         self._spool.add(encode(end_s, values, status))
         if quadrants is not None:
             self._quadrant_spool.add(encode_quadrants(end_s, quadrants))
-        return self.flush()
+        return self.flush(companions=len(self._quadrant_spool.waiting) >= QUADRANT_BATCH)
 
-    def flush(self):
-        """Write what waits in RAM (see _Spool.flush); the seq of the last reading written,
-        or None. The readings go first: the four-quadrant records are their companions."""
+    def flush(self, companions=False):
+        """Write the readings waiting in RAM (see _Spool.flush), and with companions the
+        four-quadrant records too; the seq of the last reading written, or None."""
         seq = self._spool.flush()
-        self._quadrant_spool.flush()
+        if companions:
+            self._quadrant_spool.flush(together=True)
         return seq
 
     def records(self, after_seq=None):
@@ -199,4 +213,6 @@ class IntervalRegister:
             offset = (self.log.last_seq or 0) - (self.quadrant_log.last_seq or 0)
             start = max(0, after_seq - max(offset, 0) - WAITING_MAX)
         for _seq, record in self.quadrant_log.records(start):
+            yield struct.unpack(_QUADRANT_RECORD, record)
+        for record in list(self._quadrant_spool.waiting):  # the hour not yet written
             yield struct.unpack(_QUADRANT_RECORD, record)

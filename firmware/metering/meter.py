@@ -301,7 +301,9 @@ class Meter:
             self._voltage_event_ended(now, event)
         failing = result.vrms < self.power_fail_v
         if failing and not self._failing:
-            self._try_save(now)  # supply collapsing: save while the hold-up capacitor lasts
+            # supply collapsing: save while the hold-up capacitor lasts, the registers first
+            if self._try_save(now):
+                self._flush_companions()
         self._failing = failing or self._silent
         self._silent = False
         if self.intervals.due(now):
@@ -358,6 +360,12 @@ class Meter:
         self.voltage_unlogged = 0
         self.voltage_longest = None
         return summary
+
+    def _flush_companions(self):
+        try:
+            self.intervals.flush(companions=True)
+        except OSError:  # a full flash: they wait in RAM, and status says so
+            pass
 
     def _try_save(self, now, legacy=False):
         """save(), but a flash that refuses (full) is counted, not raised: a window must
@@ -416,6 +424,8 @@ class Meter:
             self.quadrant_error = "four-quadrant record not saved: %s" % exc
         if legacy or clean:
             self._save_legacy(seq, now, clean)
+        if clean:  # the hour's four-quadrant companions, which otherwise wait in RAM
+            self._flush_companions()
         if self._log_dirty:
             self._log_slots.save(canonical.dumps(self.power_fail_log).encode())
             self._log_dirty = False

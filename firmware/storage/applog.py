@@ -116,6 +116,45 @@ class AppendLog:
             self._first = seq
         return seq
 
+    def extend(self, payloads):
+        """Store several records and return the last seq once they are on flash. Where
+        they fit the tail segment it is one write (one copy of its partial last block, a
+        block erase, instead of one per record); otherwise one append each. A failed write
+        raises like append: what landed whole is found by the next scan."""
+        payloads = list(payloads)
+        frames_len = sum(_FRAME_LEN + len(p) for p in payloads)
+        segs = self._segs
+        if (len(payloads) < 2 or not segs or self._tail_full
+                or segs[-1][_SIZE] + frames_len > self._seg_bytes
+                or self.bytes_used() + frames_len > self.max_bytes
+                or max(len(p) for p in payloads) > self._max_payload):
+            seq = None
+            for payload in payloads:
+                seq = self.append(payload)
+            return seq
+        first = self._next_seq
+        last = first + len(payloads) - 1
+        if last > _MAX_SEQ:
+            raise StorageError("seq-exhausted", self._name)
+        data = b"".join(frame(first + k, p) for k, p in enumerate(payloads))
+        self._next_seq = last + 1  # spent even if the write fails (see append)
+        tail = segs[-1]
+        size_before = tail[_SIZE]
+        try:
+            self._store.append(self._seg_name(tail[_INDEX]), data)
+        except Exception:
+            self._tail_full = True
+            tail[_SIZE] = self._store.size(self._seg_name(tail[_INDEX])) or 0
+            if tail[_SIZE] == size_before:
+                self._next_seq = first  # nothing landed: the numbers are free again
+            raise
+        tail[_SIZE] += len(data)
+        self._tail_last = last
+        self._last = last
+        if self._first is None:
+            self._first = first
+        return last
+
     def records(self, after_seq=None):
         """Iterate (seq, payload) oldest first, only seq > after_seq if given.
 

@@ -279,3 +279,50 @@ def test_power_cut_while_full_only_ever_loses_the_oldest_records():
 def test_power_cut_while_full_and_consuming_keeps_acknowledged_records():
     runs = _cut_at_every_write(240, 60, appends=20, drop_every=6, bounded=True)
     assert runs > 4 * 20
+
+
+# --- several records in one write --------------------------------------------------------
+
+class _AppendCounter(FakeFlash):
+    appends = 0
+
+    def append(self, name, data):
+        self.appends += 1
+        return FakeFlash.append(self, name, data)
+
+
+def test_extend_writes_records_that_fit_the_tail_in_one_write():
+    flash = _AppendCounter()
+    log = AppendLog(flash, "ev", 4096, 1024)
+    log.append(b"zero")
+    before = flash.appends
+    last = log.extend([b"one", b"two", b"three", b"four"])
+    assert flash.appends == before + 1 and last == 5
+    assert list(AppendLog(flash, "ev", 4096, 1024).records()) == [
+        (1, b"zero"), (2, b"one"), (3, b"two"), (4, b"three"), (5, b"four")]
+    assert log.last_seq == 5 and log.append(b"five") == 6
+
+
+def test_extend_falls_back_to_one_write_each_where_the_tail_cannot_hold_them():
+    flash = _AppendCounter()
+    log = AppendLog(flash, "ev", 4096, 64)
+    log.append(b"x" * 30)
+    before = flash.appends
+    log.extend([b"a" * 20, b"b" * 20])  # 64 bytes of frames do not fit beside 42
+    assert flash.appends == before + 2
+    assert [p for _s, p in log.records()] == [b"x" * 30, b"a" * 20, b"b" * 20]
+
+
+def test_an_extend_cut_off_keeps_whole_records_and_never_reuses_a_seq():
+    for tear in (0, 0.5, 1):
+        flash = FakeFlash()
+        log = AppendLog(flash, "ev", 4096, 1024)
+        log.append(b"zero")
+        flash.arm(1, tear=tear)
+        raises(PowerLoss, log.extend, [b"one", b"two", b"three"])
+        flash.reboot()
+        again = AppendLog(flash, "ev", 4096, 1024)
+        got = list(again.records())
+        assert got == [(1, b"zero"), (2, b"one"), (3, b"two"), (4, b"three")][:len(got)], tear
+        seq = again.append(b"after")
+        assert seq > (got[-1][0] if got else 0) and list(again.records())[-1] == (seq, b"after")

@@ -196,10 +196,21 @@ def test_each_quarter_hour_carries_its_four_quadrant_registers_from_a_log_of_the
     run_windows(meter, 20)
     records = [r for _s, r in meter.intervals.records()]
     assert len(records) >= 5 and all("quadrants" in r for r in records)
-    companions = [bytes(r) for _s, r in meter.intervals.quadrant_log.records()]
+    from metering.intervals import QUADRANT_BATCH
+
+    # written an hour at a time: the rest of the hour waits in RAM, where the uplink reads it
+    on_flash = [bytes(r) for _s, r in meter.intervals.quadrant_log.records()]
+    waiting = [bytes(r) for r in meter.intervals._quadrant_spool.waiting]
+    assert len(on_flash) >= 4 and len(on_flash) % QUADRANT_BATCH == 0
+    assert len(waiting) < QUADRANT_BATCH
+    companions = on_flash + waiting
     assert [struct.unpack(">7I", c)[0] for c in companions] == [r["end_s"] for r in records]
     q1 = [r["quadrants"][0] for r in records]
     assert q1 == sorted(q1) and q1[-1] > q1[0]  # cumulative, like the active registers
+    last_on_flash = list(struct.unpack(">7I", on_flash[-1])[1:])
+    assert last_on_flash == meter.intervals.last_quadrants()
+    meter.save(clean=True)  # a clean stop writes the hour's rest
+    assert meter.intervals._quadrant_spool.waiting == []
     assert records[-1]["quadrants"] == meter.intervals.last_quadrants()
     assert all(q <= now for q, now in zip(records[-1]["quadrants"], meter.quadrants.values))
 
@@ -245,3 +256,61 @@ def test_the_registers_never_fall_behind_the_last_quarter_hour_written():
     again = _meter(flash, clock)
     assert all(a >= w for a, w in zip(again.quadrants.values, written))
     assert again.quadrants.values[0] == written[0]
+
+
+class _LandsThenFails(FakeFlash):
+    """A write that lands whole but reports an error (the flush after it failed)."""
+
+    fail_next_append = False
+
+    def append(self, name, data):
+        FakeFlash.append(self, name, data)
+        if self.fail_next_append and name.startswith("qhq."):
+            self.fail_next_append = False
+            raise OSError(5, "EIO")
+
+
+def _companion_ends(reg):
+    return [struct.unpack(">7I", bytes(r))[0] for _s, r in reg.quadrant_log.records()]
+
+
+def test_an_hours_companions_that_landed_despite_an_error_are_not_stored_twice():
+    from metering.intervals import IntervalRegister
+
+    flash = _LandsThenFails()
+    start = 1795450500
+    reg = IntervalRegister(flash, start)
+    for k in range(3):
+        reg.close(start + 900 * (k + 1), [k, 0, 0, 0], [k, 0, 0, 0, k, 0])
+    flash.fail_next_append = True
+    reg.close(start + 3600, [3, 0, 0, 0], [3, 0, 0, 0, 3, 0])  # the hour's one write
+    assert len(reg._quadrant_spool.waiting) == 4  # not sure they landed: kept
+    reg.close(start + 4500, [4, 0, 0, 0], [4, 0, 0, 0, 4, 0])
+    reg.flush(companions=True)
+    assert _companion_ends(reg) == [start + 900 * (k + 1) for k in range(5)]
+
+
+def test_a_power_cut_during_the_hours_write_keeps_whole_companions_once_each():
+    from fakes.flash import PowerLoss
+    from metering.intervals import IntervalRegister
+
+    start = 1795450500
+    for tear in (0, 0.5, 1):
+        flash = FakeFlash()
+        reg = IntervalRegister(flash, start)
+        for k in range(3):
+            reg.close(start + 900 * (k + 1), [k, 0, 0, 0], [k, 0, 0, 0, k, 0])
+        flash.arm(2, tear=tear)  # the reading's append, then the companions' one write
+        raises(PowerLoss, reg.close, start + 3600, [3, 0, 0, 0], [3, 0, 0, 0, 3, 0])
+        flash.reboot()
+        reg = IntervalRegister(flash, start + 3700)  # the meter boots again
+        kept = _companion_ends(reg)
+        assert kept == [start + 900 * (k + 1) for k in range(len(kept))], (tear, kept)
+        for k in range(4, 9):
+            reg.close(start + 900 * (k + 1), [k, 0, 0, 0], [k, 0, 0, 0, k, 0])
+        ends = _companion_ends(reg)
+        # the hour after the reboot in one write; the ninth waits in RAM for its hour
+        assert ends == sorted(set(ends)) and ends[-4:] == [start + 900 * (k + 1)
+                                                          for k in range(4, 8)], (tear, ends)
+        matched = [r["end_s"] for _s, r in reg.records() if "quadrants" in r]
+        assert matched == kept + [start + 900 * (k + 1) for k in range(4, 9)]  # RAM's too
