@@ -69,6 +69,18 @@ class FrontEnd:
         }
 
 
+class ICFrontEnd(FrontEnd):
+    """A front-end whose metering IC measures in volts and amps itself (its gain
+    registers set for the board's divider and CT): the design calibration is unity, and
+    the calibration run trims it on the host as for an ADC (metering.ic_windows)."""
+
+    def calibration(self):
+        values = FrontEnd.calibration(self)
+        values.update(v_per_count=1.0, a_per_count=1.0, v_offset=0, i_offset=0,
+                      i_delay_us=0.0)
+        return values
+
+
 SHARED = FrontEnd()  # the shared design (the sim board's, and the tests')
 
 # Watchdog (machine.WDT): fed by the metering loop only while it meters. 8 s is below the

@@ -23,6 +23,8 @@ for _module in ("app.py", "boot.py", "boot_install.py", "canonical.py", "civilti
     module(_module, base_path=_FIRMWARE)
 # a board's own modules: <board>.py, and the modules it splits off (viper twins)
 _BOARD_FILES = {"esp32": ["esp32.py", "esp32_acquire.py", "esp32_acquire_viper.py"],
+                "esp32_atm90e32": ["esp32.py", "esp32_acquire.py", "esp32_acquire_viper.py",
+                                   "atm90e32.py", "esp32_atm90e32.py"],
                 "sim": ["sim.py", "front_end_errors.py"]}
 package("boards", files=["__init__.py", "common.py"]
         + _BOARD_FILES.get(options.board, [options.board + ".py"]), base_path="../..")

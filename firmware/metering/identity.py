@@ -12,7 +12,7 @@ import hashlib
 MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", "current_curve",
            "harmonics", "intervals", "kernel", "kernel_viper", "meter", "pulses", "quadrants",
            "registers", "replay", "retained", "sampling", "tariff", "voltage_quality", "window")
-SOFTWARE_ID = "8b4df9715e90fd94"  # tools.deploy.identity writes it
+SOFTWARE_ID = "6cd9e90fe15e4907"  # tools.deploy.identity writes it
 _CHUNK = 512
 
 

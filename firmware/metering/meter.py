@@ -89,8 +89,13 @@ class Meter:
             self._restore(state, now)
         self._load_quadrants()
         self._catch_up_with_intervals()
-        self.sampler = Sampler(adc, cal, self._on_window, use_viper=use_viper,
-                               on_no_crossing=self._on_no_crossing)
+        if getattr(adc, "measures_windows", False):  # a metering IC: its own DSP
+            from metering.ic_windows import ICWindows
+
+            self.sampler = ICWindows(adc, cal, self._on_window, clock)
+        else:
+            self.sampler = Sampler(adc, cal, self._on_window, use_viper=use_viper,
+                                   on_no_crossing=self._on_no_crossing)
         self.sampler.set_voltage_limits(sag_v, swell_v, HYSTERESIS_SHARE * v_nominal,
                                         voltage_event_min_cycles)
         self.last = None
@@ -286,7 +291,10 @@ class Meter:
             # sampling began to the first zero crossing, a part cycle whose power is no
             # measurement (at no load it would creep at every boot)
             ms = result.duration_s * 1000.0
-            mj = self.registers.add(result.p_w, ms)
+            if result.energy_mj is None:
+                mj = self.registers.add(result.p_w, ms)
+            else:  # the IC's own accumulation, with the same starting threshold
+                mj = self.registers.add_mj(result.energy_mj, result.p_w)
             self.quadrants.add(result.p_w, result.q_var, result.s_va, ms)
         if self.pulses is not None:
             self.pulses.add(mj, result.n_pairs + result.lost_pairs)

@@ -50,6 +50,27 @@ class Registers:
                 self.export_mj -= carry * MJ_PER_WH
         return mj
 
+    def add_mj(self, mj, p_w):
+        """Register mj millijoules measured by the front-end itself (positive: import),
+        in a window whose mean power was p_w: below the starting power nothing, as add.
+        Returns the millijoules registered."""
+        if -self.starting_power_w < p_w < self.starting_power_w:
+            return 0
+        t = self.tariff
+        if mj >= 0:
+            self.import_mj += mj
+            carry = self.import_mj // MJ_PER_WH
+            if carry:
+                self.import_wh[t] += carry
+                self.import_mj -= carry * MJ_PER_WH
+            return mj
+        self.export_mj -= mj
+        carry = self.export_mj // MJ_PER_WH
+        if carry:
+            self.export_wh[t] += carry
+            self.export_mj -= carry * MJ_PER_WH
+        return -mj
+
     def add_joules(self, import_j, export_j):
         """Energy metered before a reset and kept across it (metering.retained), at the
         current tariff: integer arithmetic, no starting-power threshold (it was applied

@@ -70,6 +70,11 @@ class WindowResult:
         self.sags = 0
         self.swells = 0
         self.voltage_event = None
+        # a front-end that accumulates energy itself (metering.ic_windows): the window's
+        # net energy in mJ (import positive), registered instead of p_w x duration; and
+        # its phases [(V, A, W, var)] where it measures more than one
+        self.energy_mj = None
+        self.phases = None
 
     def to_dict(self):
         return {

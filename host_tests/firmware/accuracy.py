@@ -150,3 +150,114 @@ def class1_grid(profile):
                 scenario = dict(errors, load_a=frac * IB, phase_deg=phase)
                 points.append(("%s %.2f Ib %s" % (profile, frac, pf_name), limit, scenario))
     return points
+
+
+# --- the second front-end: a metering IC (boards/atm90e32.py on its emulator) ---
+
+IC_DESIGN = common.ICFrontEnd()
+
+
+class _ChipSelect:
+    def __init__(self):
+        self.level = 1
+
+    def value(self, v=None):
+        if v is None:
+            return self.level
+        self.level = v
+
+
+def ic_front_end(clock, phases=1, chip_errors=None, **scenario):
+    """(driver, chip) of an ATM90E32 on its emulator, its time axis the clock's ticks;
+    `phases` phases carry the scenario (L2 and L3 shifted 120 and 240 degrees)."""
+    from boards.atm90e32 import ATM90E32
+    from rigs.atm90e32_chip import ATM90E32Chip, ChipSPI
+
+    cs = _ChipSelect()
+    wired = [dict(scenario) for _ in range(phases)]
+    options = {} if chip_errors is None else {"chip_errors": chip_errors}
+    chip = ATM90E32Chip(lambda: clock.ticks_ms() / 1000.0, wired, cs=cs, **options)
+    driver = ATM90E32(ChipSPI(chip, polarity=1, phase=1), cs, clock.sleep_ms, phases=phases,
+                      start_w=common.SHARED.starting_power_w)
+    return driver, chip
+
+
+def run_ic_windows(cal, count, phases=1, **scenario):
+    """`count` windows of the IC front-end (metering.ic_windows) on a fake clock."""
+    from fakes.clock import FakeClock
+    from metering.ic_windows import ICWindows
+
+    clock = FakeClock()
+    driver, _chip = ic_front_end(clock, phases, **scenario)
+    windows = []
+    source = ICWindows(driver, cal, windows.append, clock)
+    while len(windows) < count + 1:
+        source.poll()
+    return windows[1:]  # the first starts with the chip's first means
+
+
+def ic_truth(phases=1, **scenario):
+    """P and Q of `phases` identical phases of the scenario (harmonics as boards.sim)."""
+    truth = sim.SimFrontEnd(**dict(scenario, noise_counts=0.0)).truth()
+    return {"p_w": phases * truth["p_w"], "q_var": phases * truth["q_var"],
+            "vrms": truth["vrms"], "irms": truth["irms"]}
+
+
+def ic_measure(cal, count=4, phases=1, **scenario):
+    windows = run_ic_windows(cal, count, phases, **scenario)
+    truth = ic_truth(phases, **scenario)
+    duration = sum(w.duration_s for w in windows)
+    p = sum(w.p_w * w.duration_s for w in windows) / duration
+    vrms = sum(w.vrms for w in windows) / len(windows)
+    irms = sum(w.irms for w in windows) / len(windows)
+    return {"p_pct": 100.0 * (p / truth["p_w"] - 1.0),
+            "v_pct": 100.0 * (vrms / truth["vrms"] - 1.0),
+            "i_pct": 100.0 * (irms / truth["irms"] - 1.0),
+            "f_hz": max(abs(w.freq_hz - scenario.get("freq_hz", 50.0)) for w in windows),
+            "p_w": p, "truth_p_w": truth["p_w"]}
+
+
+def ic_factory_calibration(curve=False, **errors):
+    """The bench steps (metering.bench_calibration) through the IC: PF 1 and PF 0.5 at Ib
+    take out the chip's own gain and phase errors; with curve, PF 0.5 at each of
+    CURVE_POINTS_A the CT's (errors: boards.front_end_errors scenario settings)."""
+    cal = Calibration(**IC_DESIGN.calibration())
+    v_ref = common.SHARED.mains_v_nominal
+
+    def windows(load_a, phase_deg):
+        return run_ic_windows(cal, CAL_WINDOWS, load_a=load_a, phase_deg=phase_deg, **errors)
+
+    cal = bench_calibration.step(cal, "pf1", windows(IB, 0.0), v_ref=v_ref, i_ref=IB)
+    cal = bench_calibration.step(cal, "pf05", windows(IB, 60.0), v_ref=v_ref, i_ref=IB,
+                                 p_ref=v_ref * IB * 0.5)
+    if curve:
+        for _ in range(2):
+            for current in CURVE_POINTS_A:
+                cal = bench_calibration.step(cal, "point", windows(current, 60.0),
+                                             v_ref=v_ref, i_ref=current,
+                                             p_ref=v_ref * current * 0.5)
+    return cal
+
+
+CT_ERRORS = {"ct_ratio_pct": front_end_errors.CT_RATIO_PCT,
+             "ct_phase_deg": front_end_errors.CT_PHASE_DEG}
+
+
+def ic_class1_grid():
+    """class1_grid's points through the IC with the shared CT's errors in front of it."""
+    points = []
+    for frac in (0.05, 0.07, 0.1, 0.15, 0.2, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0,
+                 IMAX / IB):
+        for pf_name, phase in PF_POINTS:
+            limit = class1_limit(frac, pf_name)
+            if limit is not None:
+                points.append(("ic+ct %.2f Ib %s" % (frac, pf_name), limit,
+                               dict(CT_ERRORS, load_a=frac * IB, phase_deg=phase)))
+    return points
+
+
+def ic_grid():
+    """The ADC grid's points that a metering IC sees the same way (current range, power
+    factors, 45..65 Hz, harmonics; its bias and drift are the chip's business)."""
+    return [(name, limit, scenario) for name, limit, scenario in grid()
+            if "bias" not in name]

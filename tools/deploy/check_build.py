@@ -20,7 +20,8 @@ SOURCE_DIRS = ("firmware", "boards")
 # build target -> mpy-cross -march (the architecture MicroPython's own port builds use)
 TARGETS = {"esp32": "xtensawin", "rp2040": "armv6m"}
 # build target -> (board module, stubs folder under .venv/stubs)
-BOARDS = {"esp32": ("boards/esp32.py", "esp32"), "rp2040": ("boards/rp2040.py", "rp2")}
+BOARDS = {"esp32": ("boards/esp32.py", "esp32"), "rp2040": ("boards/rp2040.py", "rp2"),
+          "esp32_atm90e32": ("boards/esp32_atm90e32.py", "esp32")}
 STUBS_DIR = os.path.join(ROOT, ".venv", "stubs")
 
 

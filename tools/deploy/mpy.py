@@ -8,7 +8,8 @@ import subprocess
 from tools.deploy.stage import StageError, layout
 from tools.shared.paths import venv_tool
 
-ARCH = {"esp32": "xtensawin", "rp2040": "armv6m", "sim": "x64"}
+ARCH = {"esp32": "xtensawin", "esp32_atm90e32": "xtensawin", "rp2040": "armv6m",
+        "sim": "x64"}
 KEEP_SOURCE = ("boot.py", "main.py")  # the port runs these two as files
 
 

@@ -1,0 +1,162 @@
+"""Windows from a metering IC: the second front-end behind the Sampler's seam.
+
+A metering IC (ATM90E32, ADE7953) samples and multiplies on its own silicon and keeps
+its own energy accumulators; the board hands in its driver (boards/atm90e32.py) as the
+meter's `adc`, marked by `measures_windows`. This turns the driver's readings into the
+same WindowResult the Sampler makes, so the same registers, P1, quarter-hour log and
+uplink follow, and the same calibration record applies (on the host, not in the chip's
+gain registers: one record, one procedure, for either front-end):
+
+- voltage: chip volts x v_per_count x v_gain; current: chip amps x a_per_count x i_gain x
+  the multi-point curve's gain at that current;
+- phase: P and Q (and the chip's active and reactive energies) turned by phase_deg plus
+  the curve's phase, the same rotation window.analyse applies;
+- energy: the chip's own accumulation (read-to-clear registers, so nothing between two
+  reads is lost), corrected by the same gains and rotation, registered as measured
+  millijoules; the window's mean P is for display.
+
+The driver's read(): (phases, freq_hz, energy) with phases [(vrms, irms, p_w, q_var)]
+per phase and energy [(active J, reactive J)] per phase since its last read (net:
+forward minus reverse). Phases are summed as a Dutch meter does: one net energy over all
+phases. Voltage events are judged per window on phase L1's RMS (the chip averages; no
+per-cycle judgement through this front-end), THD is not measured (None).
+"""
+from math import cos, pi, sin
+
+from metering.window import WindowResult
+
+MS_PER_S = 1000
+STEP_MS = 50  # poll() returns at least this often: the test LED's tick
+
+
+class ICWindows:
+    """What Meter uses of a Sampler, over a metering IC: poll, windows, blocks, rate_hz,
+    kernel_name, coverage(), lost_pairs(), set_calibration, set_voltage_limits,
+    want_cycle, cycle_taken. Its "pairs" are milliseconds (rate_hz 1000)."""
+
+    rate_hz = MS_PER_S
+    kernel_name = "ic"
+    cycle_taken = None  # no waveform to analyse: THD is not measured through an IC
+
+    def __init__(self, chip, cal, on_window, clock, window_ms=1000):
+        self._chip = chip
+        self.cal = cal
+        self._on_window = on_window
+        self._clock = clock
+        self._window_ms = window_ms
+        self.windows = 0
+        self.blocks = 0
+        self.read_errors = 0  # readings the driver refused (failed check): time kept
+        self._started = False
+        self._last_ms = 0
+        self._window_start_ms = 0
+        self._sag = self._swell = None  # thresholds in V, set_voltage_limits
+        self._hysteresis = 0.0
+        self._event = None  # [kind, start ms, extreme V] while a sag or swell lasts
+
+    # --- what the Meter calls ---
+    def set_calibration(self, cal):
+        self.cal = cal
+
+    def set_voltage_limits(self, sag_v, swell_v, hysteresis_v, min_cycles=1):
+        self._sag, self._swell, self._hysteresis = sag_v, swell_v, hysteresis_v
+
+    def want_cycle(self, _buf):
+        pass
+
+    def coverage(self):
+        return 1.0  # the chip samples continuously; a failed read loses no energy
+
+    def lost_pairs(self):
+        return 0
+
+    def poll(self):
+        """Wait up to STEP_MS; when a window is due, read the chip and close it. Returns
+        the milliseconds of mains time this call covered."""
+        clock = self._clock
+        if not self._started:
+            self._started = True
+            self._chip.read()  # clears what the chip accumulated before the meter ran
+            self._last_ms = self._window_start_ms = clock.ticks_ms()
+        due = clock.ticks_diff(clock.ticks_ms(), self._window_start_ms)
+        if due < self._window_ms:
+            clock.sleep_ms(min(STEP_MS, self._window_ms - due))
+        now = clock.ticks_ms()
+        step = clock.ticks_diff(now, self._last_ms)
+        self._last_ms = now
+        self.blocks += 1
+        elapsed = clock.ticks_diff(now, self._window_start_ms)
+        if elapsed >= self._window_ms:
+            try:
+                reading = self._chip.read()
+            except ValueError:  # a read the driver's check refused: the next one gets it
+                self.read_errors += 1
+                return step
+            self._window_start_ms = now
+            self.windows += 1
+            self._on_window(self._result(reading, elapsed))
+        return step
+
+    # --- one window ---
+    def _result(self, reading, elapsed_ms):
+        phases, freq_hz, energy = reading
+        cal = self.cal
+        v_scale = cal.v_per_count * cal.v_gain
+        i_base = cal.a_per_count * cal.i_gain
+        curve = cal.curve
+        measured = []
+        p_total = q_total = s_total = 0.0
+        e_total = 0.0
+        for k in range(len(phases)):
+            vrms, irms, p, q = phases[k]
+            i_scale = i_base
+            delta = cal.phase_deg
+            if curve is not None:
+                gain, extra = curve.at(irms * i_base)
+                i_scale *= gain
+                delta += extra
+            d = delta * pi / 180
+            c, s = cos(d), sin(d)
+            scale = v_scale * i_scale
+            v, i = vrms * v_scale, irms * i_scale
+            p_c = (p * c - q * s) * scale
+            q_c = (q * c + p * s) * scale
+            e_p, e_q = energy[k]
+            e_total += (e_p * c - e_q * s) * scale
+            measured.append((v, i, p_c, q_c))
+            p_total += p_c
+            q_total += q_c
+            s_total += v * i
+        v1, i1 = measured[0][0], measured[0][1]
+        result = WindowResult(elapsed_ms, MS_PER_S, v1, i1, p_total, q_total, freq_hz,
+                              True, 0, 0)
+        result.s_va = s_total
+        result.pf = p_total / s_total if s_total > 0 else 1.0
+        result.phases = measured
+        result.energy_mj = int(e_total * 1000 + (0.5 if e_total >= 0 else -0.5))
+        self._judge_voltage(result, v1, elapsed_ms)
+        return result
+
+    def _judge_voltage(self, result, v, elapsed_ms):
+        """Sags and swells from the window's RMS on L1, with the same hysteresis."""
+        if self._sag is None:
+            return
+        event = self._event
+        if event is None:
+            if v < self._sag:
+                self._event = ["sag", elapsed_ms, v]
+                result.sags = 1
+            elif v > self._swell:
+                self._event = ["swell", elapsed_ms, v]
+                result.swells = 1
+            return
+        if event[0] == "sag":
+            ended = v >= self._sag + self._hysteresis
+        else:
+            ended = v <= self._swell - self._hysteresis
+        if ended:  # its duration: the windows it lasted, to a window's resolution
+            result.voltage_event = (event[0], event[1], event[2])
+            self._event = None
+            return
+        event[1] += elapsed_ms
+        event[2] = min(event[2], v) if event[0] == "sag" else max(event[2], v)
