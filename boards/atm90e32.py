@@ -75,6 +75,7 @@ class ChipError(ValueError):
 
 class ATM90E32:
     measures_windows = True  # metering.meter builds ICWindows over it, not a Sampler
+    lost_pairs = 0  # as an ADC pair reports it: the chip samples on its own, loses none
 
     def __init__(self, spi, cs, sleep_ms, phases=3, line_hz=50, start_w=2.3,
                  ugain=UGAIN_DESIGN, igain=IGAIN_DESIGN):

@@ -9,6 +9,8 @@ uart_tx = {}  # UART id -> bytearray: what the firmware sent
 # pin id -> rig time (elapsed_s) of each rising edge the firmware drove: the test LED's
 # pulses as a bench's photo head would time them
 pin_rises = {}
+pins = {}  # pin id -> the newest machine.Pin the firmware built on it
+chip = None  # a metering IC on the SPI bus (rigs.atm90e32_chip), where the board has one
 resets = 0  # machine.reset() calls
 reset_cause = "PWRON_RESET"  # the machine constant reset_cause() answers with
 watchdog = None  # once the firmware starts machine.WDT: what the rig saw (gpio.Watchdog)
@@ -37,9 +39,11 @@ class BoardReset(SystemExit):
 
 def reset(new_port, new_signal, new_wiring):
     global port, signal, wiring, uart_tx, resets, t0_us, threads_started, watchdog
-    global reset_cause, wifi_aps, wifi_attempts, clock_us, pin_rises
+    global reset_cause, wifi_aps, wifi_attempts, clock_us, pin_rises, pins, chip
     port = new_port
     pin_rises = {}
+    pins = {}
+    chip = None
     clock_us = None
     power_cut()
     wifi_aps = {}

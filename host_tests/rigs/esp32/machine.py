@@ -2,7 +2,7 @@
 port provides it (ports/esp32/machine_adc.c, machine_pin.c, machine_uart.c;
 docs/esp32/quickref.rst "ADC (analog to digital conversion)"): ADC(Pin, atten=) on the
 ADC1 pins 32..39 (ADC2 refuses while Wi-Fi is on: CONTEXT.md), the legacy width() and
-raw read(), UART with INV_TX, Pin, unique_id (the 6-byte MAC), reset, reset_cause
+raw read(), UART with INV_TX, Pin, SPI (to a metering IC), unique_id (the 6-byte MAC), reset, reset_cause
 (ports/esp32/modmachine.c constants), WDT (ports/esp32/machine_wdt.c: the ESP-IDF task
 watchdog, esp_task_wdt_add(NULL): it watches the task that built it, and a feed from
 any other task is not that task's and does not count; the timeout in whole seconds,
@@ -71,6 +71,33 @@ class Pin(PinLevel):
         self.id = id
         self.mode = mode
         self._init_level(value)
+        state.pins[id] = self
+
+
+class SPI:
+    """machine.SPI(id, baudrate, polarity, phase, sck=, mosi=, miso=) on the esp32 port
+    (ports/esp32/machine_hw_spi.c: hardware SPI 1 and 2); the bus reaches the metering IC
+    of rigs.state.chip, if the board has one, selected by its CS pin's level."""
+
+    MSB = 0
+
+    def __init__(self, id, baudrate=500000, polarity=0, phase=0, bits=8, firstbit=0,
+                 sck=None, mosi=None, miso=None):
+        if id not in (1, 2):
+            raise ValueError("SPI(%d) doesn't exist" % id)
+        if bits != 8:
+            raise ValueError("bits must be 8")
+        self.baudrate, self.polarity, self.phase = baudrate, polarity, phase
+
+    def write_readinto(self, out, into):
+        if len(out) != len(into):
+            raise ValueError("buffers must be the same length")
+        if state.chip is None:
+            into[:] = b"\xff" * len(into)  # nothing on the bus: MISO floats high
+            return
+        from rigs.atm90e32_chip import ChipSPI
+
+        ChipSPI(state.chip, self.baudrate, self.polarity, self.phase).write_readinto(out, into)
 
 
 class ADC:
