@@ -10,9 +10,10 @@ metering package but this one, each as name, NUL, length, NUL and its bytes.
 import hashlib
 
 MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", "current_curve",
-           "harmonics", "intervals", "kernel", "kernel_viper", "meter", "pulses", "quadrants",
-           "registers", "replay", "retained", "sampling", "tariff", "voltage_quality", "window")
-SOFTWARE_ID = "6cd9e90fe15e4907"  # tools.deploy.identity writes it
+           "harmonics", "ic_windows", "intervals", "kernel", "kernel_viper", "meter", "pulses",
+           "quadrants", "registers", "replay", "retained", "sampling", "tariff",
+           "voltage_quality", "window")
+SOFTWARE_ID = "f1385fad45377a7a"  # tools.deploy.identity writes it
 _CHUNK = 512
 
 
