@@ -86,11 +86,42 @@ OBJECTS = (
 )
 
 
+# A three-phase meter (DSMR 5.0.2 table 6): each per-phase object of L1 is followed by
+# L2's and L3's, and L1's values are L1's own (its power is not the total)
+_PER_PHASE = {
+    "1-0:32.32.0": (("1-0:52.32.0", lambda s: "(%s)" % _count(s["phase_sags"][1])),
+                    ("1-0:72.32.0", lambda s: "(%s)" % _count(s["phase_sags"][2]))),
+    "1-0:32.36.0": (("1-0:52.36.0", lambda s: "(%s)" % _count(s["phase_swells"][1])),
+                    ("1-0:72.36.0", lambda s: "(%s)" % _count(s["phase_swells"][2]))),
+    "1-0:32.7.0": (("1-0:52.7.0", lambda s: "(%s)" % _volts(s["phases"][1])),
+                   ("1-0:72.7.0", lambda s: "(%s)" % _volts(s["phases"][2]))),
+    "1-0:31.7.0": (("1-0:51.7.0", lambda s: "(%s)" % _amps(s["phases"][1])),
+                   ("1-0:71.7.0", lambda s: "(%s)" % _amps(s["phases"][2]))),
+    "1-0:21.7.0": (("1-0:41.7.0", lambda s: "(%s)" % _kw(s["phases"][1]["p_w"])),
+                   ("1-0:61.7.0", lambda s: "(%s)" % _kw(s["phases"][2]["p_w"]))),
+    "1-0:22.7.0": (("1-0:42.7.0", lambda s: "(%s)" % _kw(-s["phases"][1]["p_w"])),
+                   ("1-0:62.7.0", lambda s: "(%s)" % _kw(-s["phases"][2]["p_w"]))),
+}
+_L1_OWN = {
+    "1-0:32.7.0": lambda s: "(%s)" % _volts(s["phases"][0]),
+    "1-0:31.7.0": lambda s: "(%s)" % _amps(s["phases"][0]),
+    "1-0:21.7.0": lambda s: "(%s)" % _kw(s["phases"][0]["p_w"]),
+    "1-0:22.7.0": lambda s: "(%s)" % _kw(-s["phases"][0]["p_w"]),
+}
+
+
 def build_telegram(snap, header="OSM5open-meter"):
-    """The telegram for a snapshot that also carries time_s, equipment_id and text."""
+    """The telegram for a snapshot that also carries time_s, equipment_id and text; with
+    three phases in the snapshot ("phases"), the three-phase objects too."""
     lines = ["/" + header, ""]
+    three = len(snap.get("phases") or ()) == 3
     for obis, value in OBJECTS:
+        if three:
+            value = _L1_OWN.get(obis, value)
         lines.append(obis + value(snap))
+        if three:
+            for other, other_value in _PER_PHASE.get(obis, ()):
+                lines.append(other + other_value(snap))
     body = ("\r\n".join(lines) + "\r\n!").encode()
     return body + ("%04X\r\n" % crc16(body)).encode()
 

@@ -52,7 +52,7 @@ class ICWindows:
         self._window_start_ms = 0
         self._sag = self._swell = None  # thresholds in V, set_voltage_limits
         self._hysteresis = 0.0
-        self._event = None  # [kind, start ms, extreme V] while a sag or swell lasts
+        self._events = [None, None, None]  # per phase: [kind, ms, extreme V] while one lasts
 
     # --- what the Meter calls ---
     def set_calibration(self, cal):
@@ -134,29 +134,34 @@ class ICWindows:
         result.pf = p_total / s_total if s_total > 0 else 1.0
         result.phases = measured
         result.energy_mj = int(e_total * 1000 + (0.5 if e_total >= 0 else -0.5))
-        self._judge_voltage(result, v1, elapsed_ms)
+        if self._sag is not None:
+            result.phase_sags = [0] * len(measured)
+            result.phase_swells = [0] * len(measured)
+            for k in range(len(measured)):
+                self._judge_voltage(result, k, measured[k][0], elapsed_ms)
+            result.sags, result.swells = result.phase_sags[0], result.phase_swells[0]
         return result
 
-    def _judge_voltage(self, result, v, elapsed_ms):
-        """Sags and swells from the window's RMS on L1, with the same hysteresis."""
-        if self._sag is None:
-            return
-        event = self._event
+    def _judge_voltage(self, result, k, v, elapsed_ms):
+        """Sags and swells of phase k from the window's RMS, with the same hysteresis;
+        L1's ended events go to the voltage log (result.voltage_event)."""
+        event = self._events[k]
         if event is None:
             if v < self._sag:
-                self._event = ["sag", elapsed_ms, v]
-                result.sags = 1
+                self._events[k] = ["sag", elapsed_ms, v]
+                result.phase_sags[k] = 1
             elif v > self._swell:
-                self._event = ["swell", elapsed_ms, v]
-                result.swells = 1
+                self._events[k] = ["swell", elapsed_ms, v]
+                result.phase_swells[k] = 1
             return
         if event[0] == "sag":
             ended = v >= self._sag + self._hysteresis
         else:
             ended = v <= self._swell - self._hysteresis
         if ended:  # its duration: the windows it lasted, to a window's resolution
-            result.voltage_event = (event[0], event[1], event[2])
-            self._event = None
+            if k == 0:
+                result.voltage_event = (event[0], event[1], event[2])
+            self._events[k] = None
             return
         event[1] += elapsed_ms
         event[2] = min(event[2], v) if event[0] == "sag" else max(event[2], v)

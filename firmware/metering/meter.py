@@ -29,6 +29,10 @@ _STATE_VERSION = 2
 # carry on from where they were, never from zero.
 _QUADRANTS = "<B12I"
 _QUADRANTS_VERSION = 1
+# L2's and L3's sag and swell counters (three-phase front-ends): version, then L2 sags,
+# L3 sags, L2 swells, L3 swells. L1's are in the state record, as on a single-phase meter
+_PHASE_EVENTS = "<B4I"
+_PHASE_EVENTS_VERSION = 1
 LONG_POWER_FAIL_S = 180  # DSMR: a long power failure lasts more than 3 minutes
 # Pairs the driver lost are registered at their window's measured power. If the power in
 # a gap is within 15 % of its window's mean (a load step inside that second), 2 % lost
@@ -60,6 +64,8 @@ class Meter:
         self._log_slots = SlotStore(store, "pflog")  # written only by a long failure
         self._log_dirty = False
         self._quadrant_slots = SlotStore(store, "quad")
+        self._phase_slots = SlotStore(store, "phases")
+        self.phase_events = self._load_phase_events()  # [L2 sags, L3 sags, L2 swells, L3]
         self.registers = Registers(starting_power_w)
         self.quadrants = QuadrantRegisters(starting_power_w)
         self.quadrant_error = None  # why the saved four-quadrant record was not taken
@@ -189,6 +195,17 @@ class Meter:
         self._seq = seq
         return alive_s, clean == 1
 
+    def _load_phase_events(self):
+        saved = self._phase_slots.load()
+        if saved is not None:
+            try:
+                fields = struct.unpack(_PHASE_EVENTS, saved)
+                if fields[0] == _PHASE_EVENTS_VERSION:
+                    return list(fields[1:])
+            except _UNPACK_ERRORS:
+                pass  # unreadable: the counters start again, as after a meter exchange
+        return [0, 0, 0, 0]
+
     def _load_quadrants(self):
         """The saved four-quadrant record. One that cannot be read does not stop metering:
         the registers then start from the last quarter-hour's four-quadrant record
@@ -304,6 +321,8 @@ class Meter:
         # window's RMS: a 100 ms dip counts, a voltage hovering at the limit counts once
         self.sags += result.sags
         self.swells += result.swells
+        if result.phase_sags is not None and len(result.phase_sags) == 3:
+            self._count_phase_events(result)
         event = result.voltage_event
         if event is not None:
             self._voltage_event_ended(now, event)
@@ -347,6 +366,21 @@ class Meter:
         if now >= self._thd_due_s:
             self._thd_due_s = now + THD_INTERVAL_S
             sampler.want_cycle(self._cycle)
+
+    def _count_phase_events(self, result):
+        """L2's and L3's sags and swells (L1's are sags and swells): DSMR's per-phase
+        counters, saved in a record of their own when they change."""
+        counts = self.phase_events
+        before = list(counts)
+        counts[0] += result.phase_sags[1]
+        counts[1] += result.phase_sags[2]
+        counts[2] += result.phase_swells[1]
+        counts[3] += result.phase_swells[2]
+        if counts != before:
+            try:
+                self._phase_slots.save(struct.pack(_PHASE_EVENTS, _PHASE_EVENTS_VERSION, *counts))
+            except OSError:  # a full flash: counted on, saved with the next change
+                pass
 
     def _voltage_event_ended(self, now, event):
         kind, duration_ms, extreme_v = event
@@ -498,6 +532,12 @@ class Meter:
             snap["quadrant_error"] = self.quadrant_error
         if r is not None:
             snap.update(r.to_dict())
+            if r.phases is not None and len(r.phases) == 3:
+                snap["phases"] = [{"vrms": v, "irms": i, "p_w": p, "q_var": q}
+                                  for v, i, p, q in r.phases]
+                e = self.phase_events
+                snap["phase_sags"] = [self.sags, e[0], e[1]]
+                snap["phase_swells"] = [self.swells, e[2], e[3]]
         return snap
 
 

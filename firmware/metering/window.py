@@ -75,6 +75,8 @@ class WindowResult:
         # its phases [(V, A, W, var)] where it measures more than one
         self.energy_mj = None
         self.phases = None
+        self.phase_sags = None  # per phase, where it measures more than one: [L1, L2, L3]
+        self.phase_swells = None
 
     def to_dict(self):
         return {

@@ -48,6 +48,10 @@ def test_main_start_meters_three_phases_through_the_metering_ic():
     try:
         assert isinstance(app.meter.sampler, ICWindows)
         assert board_rig.last_telegram_crc_ok(state.p1_bytes(2))
+        out = state.p1_bytes(2)
+        last_telegram = out[out.rindex(b"/"):]
+        for obis in (b"1-0:52.7.0(", b"1-0:72.7.0(", b"1-0:51.7.0(", b"1-0:61.7.0("):
+            assert obis in last_telegram, obis  # the three-phase objects
         last = app.meter.last
         assert len(last.phases) == 3
         # design calibration (the emulated chip's own errors not yet trimmed): within 1 %

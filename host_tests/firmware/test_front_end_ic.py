@@ -144,3 +144,27 @@ def test_configuration_needs_mode_3_and_the_access_key():
     # which is why configure() reads every register back
     driver.write16(0x61, 1234)
     assert driver.read16(0x61) != 1234
+
+
+def test_each_phases_sags_and_swells_are_counted_kept_and_shown():
+    clock = FakeClock()
+    flash = FakeFlash()
+    meter, _driver, chip = _meter(clock, flash, phases=3, load_a=5.0, phase_deg=0.0)
+    _windows(meter, 2)
+    chip.set_phase(1, mains_v=190.0)  # a sag on L2
+    chip.set_phase(2, mains_v=262.0)  # a swell on L3
+    _windows(meter, 3)
+    chip.set_phase(1, mains_v=230.0)
+    chip.set_phase(2, mains_v=230.0)
+    _windows(meter, 3)
+    snap = meter.snapshot()
+    assert snap["phase_sags"] == [0, 1, 0] and snap["phase_swells"] == [0, 0, 1]
+    assert [round(p["vrms"]) for p in snap["phases"]] == [230, 230, 230]
+    again, _driver, _chip = _meter(clock, flash, phases=3, load_a=5.0, phase_deg=0.0)
+    _windows(again, 2)
+    assert again.snapshot()["phase_sags"] == [0, 1, 0]  # kept across a restart
+    assert again.snapshot()["phase_swells"] == [0, 0, 1]
+    from comms import p1
+
+    telegram = p1.build_telegram(dict(snap, time_s=clock.time(), equipment_id="x", text=""))
+    assert b"1-0:52.32.0(00001)" in telegram and b"1-0:72.36.0(00001)" in telegram

@@ -70,3 +70,47 @@ def test_a_changed_byte_fails_the_checksum():
     bad = telegram.replace(b"1-0:1.8.1(001234.567", b"1-0:1.8.1(001234.568")
     with pytest.raises(InvalidChecksumError):
         _parse(bad)
+
+
+THREE_PHASE = dict(
+    SNAP, p_w=1800.0 + 950.0 - 400.0,
+    phases=[{"vrms": 230.14, "irms": 7.8, "p_w": 1800.0, "q_var": 200.0},
+            {"vrms": 231.62, "irms": 4.2, "p_w": 950.0, "q_var": 0.0},
+            {"vrms": 228.91, "irms": 1.76, "p_w": -400.0, "q_var": -50.0}],
+    phase_sags=[2, 5, 0], phase_swells=[1, 0, 3])
+
+
+def test_a_three_phase_telegram_carries_each_phase_and_parses():
+    telegram = p1.build_telegram(THREE_PHASE)
+    t = _parse(telegram)
+    assert t.CURRENT_ELECTRICITY_USAGE.value == Decimal("2.350")  # the net of all phases
+    assert [t.INSTANTANEOUS_VOLTAGE_L1.value, t.INSTANTANEOUS_VOLTAGE_L2.value,
+            t.INSTANTANEOUS_VOLTAGE_L3.value] == [Decimal("230.1"), Decimal("231.6"),
+                                                  Decimal("228.9")]
+    assert [t.INSTANTANEOUS_CURRENT_L1.value, t.INSTANTANEOUS_CURRENT_L2.value,
+            t.INSTANTANEOUS_CURRENT_L3.value] == [Decimal("8"), Decimal("4"), Decimal("2")]
+    assert [t.INSTANTANEOUS_ACTIVE_POWER_L1_POSITIVE.value,
+            t.INSTANTANEOUS_ACTIVE_POWER_L2_POSITIVE.value,
+            t.INSTANTANEOUS_ACTIVE_POWER_L3_POSITIVE.value] == [
+        Decimal("1.800"), Decimal("0.950"), Decimal("0.000")]
+    assert [t.INSTANTANEOUS_ACTIVE_POWER_L1_NEGATIVE.value,
+            t.INSTANTANEOUS_ACTIVE_POWER_L2_NEGATIVE.value,
+            t.INSTANTANEOUS_ACTIVE_POWER_L3_NEGATIVE.value] == [
+        Decimal("0.000"), Decimal("0.000"), Decimal("0.400")]
+    assert [t.VOLTAGE_SAG_L1_COUNT.value, t.VOLTAGE_SAG_L2_COUNT.value,
+            t.VOLTAGE_SAG_L3_COUNT.value] == [2, 5, 0]
+    assert [t.VOLTAGE_SWELL_L1_COUNT.value, t.VOLTAGE_SWELL_L2_COUNT.value,
+            t.VOLTAGE_SWELL_L3_COUNT.value] == [1, 0, 3]
+    # in DSMR 5.0.2's order: each L1 object, then L2's and L3's
+    text = telegram.decode()
+    order = ["1-0:32.32.0", "1-0:52.32.0", "1-0:72.32.0", "1-0:32.36.0", "1-0:52.36.0",
+             "1-0:72.36.0", "0-0:96.13.0", "1-0:32.7.0", "1-0:52.7.0", "1-0:72.7.0",
+             "1-0:31.7.0", "1-0:51.7.0", "1-0:71.7.0", "1-0:21.7.0", "1-0:41.7.0",
+             "1-0:61.7.0", "1-0:22.7.0", "1-0:42.7.0", "1-0:62.7.0"]
+    positions = [text.index(obis + "(") for obis in order]
+    assert positions == sorted(positions)
+
+
+def test_a_single_phase_telegram_has_no_l2_or_l3_objects():
+    text = p1.build_telegram(SNAP).decode()
+    assert "1-0:52.7.0" not in text and "1-0:41.7.0" not in text
