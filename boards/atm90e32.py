@@ -205,6 +205,11 @@ class ATM90E32:
         self._carry = [0] * 12
         return phases, freq_hz, energy
 
+    def voltage_l1(self):
+        """L1's RMS voltage alone (one register): the meter's supply check between
+        readings."""
+        return self.read16(URMS) / 100.0
+
     def _was_reset(self):
         """MeterEn off and a threshold back at its power-on 0: a chip that reset, not a
         read garbled twice alike (a soft reset would lose its accumulated energy)."""

@@ -455,9 +455,13 @@ class App:
         from metering import bench_calibration
 
         measured = bench_calibration.collect(self.meter, windows, self.hw.clock)
-        cal = bench_calibration.step(self.calibration.cal, step_name, measured, **reference)
+        commissioned = self.policies.current() is not None
+        # on a commissioned meter the steps chain on what they proposed (the meter still
+        # meters with the signed record): a curve's points add up to one proposal
+        base = (commissioned and self.calibration.proposed()) or self.calibration.cal
+        cal = bench_calibration.step(base, step_name, measured, **reference)
         now = self.hw.clock.time()
-        if self.policies.current() is not None:
+        if commissioned:
             self.calibration.propose(cal)
             self.audit.append(now, "calibration-changed", "proposed %s (needs a token)" % step_name)
             return cal, False

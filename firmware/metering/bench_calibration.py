@@ -17,9 +17,21 @@ class CalibrationStepError(Refusal):
     pass
 
 
+class _L1:
+    """A three-phase window as the steps read it: L1's V, I, P and Q. One record serves
+    all three phases (their CTs matched), calibrated on L1 (docs/METERING.md)."""
+
+    def __init__(self, w):
+        self.vrms, self.irms, self.p_w, self.q_var = w.phases[0]
+        self.freq_hz = w.freq_hz
+        self.duration_s = w.duration_s
+        self.whole_cycles = w.whole_cycles
+
+
 def average(windows):
     """Duration-weighted mean of vrms, irms, p_w, q_var over whole-cycle windows."""
-    whole = [w for w in windows if w.whole_cycles]
+    whole = [w if getattr(w, "phases", None) is None else _L1(w)
+             for w in windows if w.whole_cycles]
     if len(whole) < 2:
         raise CalibrationStepError("too-few-windows", "need at least 2 whole-cycle windows")
     total = sum(w.duration_s for w in whole)

@@ -32,6 +32,7 @@ class CalibrationStore:
             try:
                 self.cal, self.source = Calibration.decode(data), "stored"
                 self._attach_curve(data)
+                self._remove_other_curves(curve_record(data))
                 return
             except CalibrationError as exc:
                 # a torn or edited record must not be used; the board default is honest
@@ -49,6 +50,26 @@ class CalibrationStore:
             # the single-point record alone is what the meter used before the curve
             self.curve_source = "not used (%s)" % exc.reason
 
+    def _remove_other_curves(self, keep):
+        """Curves a cut left behind a replace (not the record's own): removed at boot, so
+        a later record that happens to equal an old one never finds its old curve."""
+        try:
+            for name in self.store.names():
+                if name.startswith(CURVE_PREFIX) and name != keep:
+                    self.store.remove(name)
+        except OSError:
+            pass  # a full or failing flash: they stay unused, as they are now
+
+    def proposed(self):
+        """The calibration proposed on this meter and not yet signed, or None."""
+        values = settings.load(self.store, PROPOSED)
+        if not values:
+            return None
+        try:
+            return Calibration(**values)
+        except (CalibrationError, TypeError):
+            return None
+
     def applies_to(self, meter):
         self.meter = meter
 
@@ -62,6 +83,7 @@ class CalibrationStore:
         if curve is not None:
             self.store.replace(keep, curve)
         self.store.replace(RECORD, record)
+        self.store.remove(PROPOSED)  # what is applied supersedes any proposal
         for name in self.store.names():
             if name.startswith(CURVE_PREFIX) and (curve is None or name != keep):
                 self.store.remove(name)

@@ -26,7 +26,11 @@ from math import cos, pi, sin
 from metering.window import WindowResult
 
 MS_PER_S = 1000
-STEP_MS = 50  # poll() returns at least this often: the test LED's tick
+STEP_MS = 50  # poll() returns at least this often: the test LED's tick, the supply check
+# the chip's 16-bit energy registers wrap after about 80 s at Imax (818 counts/s): a
+# reading after a longer gap in good reads may have lost whole wraps, so the gap counts
+# as lost time (coverage, STATUS_ESTIMATED) rather than as measured
+WRAP_SAFE_MS = 60000
 
 
 class ICWindows:
@@ -38,15 +42,24 @@ class ICWindows:
     kernel_name = "ic"
     cycle_taken = None  # no waveform to analyse: THD is not measured through an IC
 
-    def __init__(self, chip, cal, on_window, clock, window_ms=1000):
+    def __init__(self, chip, cal, on_window, clock, window_ms=1000, on_no_voltage=None,
+                 interruption_v=115.0):
+        """on_no_voltage(): called as soon as L1 reads below interruption_v (checked every
+        STEP_MS with one register read), the supply going: the meter saves while the
+        hold-up capacitor lasts, not when the window closes up to a second later. Below
+        interruption_v a window is an interruption, never a sag."""
         self._chip = chip
         self.cal = cal
         self._on_window = on_window
         self._clock = clock
         self._window_ms = window_ms
+        self._on_no_voltage = on_no_voltage
+        self._interruption_v = interruption_v
         self.windows = 0
         self.blocks = 0
         self.read_errors = 0  # readings the driver refused (failed check): time kept
+        self.lost_ms = 0  # gaps in good reads long enough for the registers to wrap
+        self._total_ms = 0
         self._started = False
         self._last_ms = 0
         self._window_start_ms = 0
@@ -65,18 +78,32 @@ class ICWindows:
         pass
 
     def coverage(self):
-        return 1.0  # the chip samples continuously; a failed read loses no energy
+        """1.0 while the chip is read often enough that its registers cannot wrap (it
+        samples continuously and keeps what lies between reads)."""
+        total = self._total_ms
+        return 1.0 if total <= 0 else max(0.0, 1.0 - self.lost_ms / total)
 
     def lost_pairs(self):
-        return 0
+        return self.lost_ms
+
+    def health(self):
+        """For status: reads refused, transfers repaired, chip resets, time lost."""
+        return {"chip": type(self._chip).__name__, "read_errors": self.read_errors,
+                "glitches": getattr(self._chip, "glitches", 0),
+                "chip_resets": getattr(self._chip, "resets_seen", 0), "lost_ms": self.lost_ms}
 
     def poll(self):
-        """Wait up to STEP_MS; when a window is due, read the chip and close it. Returns
-        the milliseconds of mains time this call covered."""
+        """Wait up to STEP_MS and check the supply; when a window is due, read the chip
+        and close it. Returns the milliseconds of mains time this call covered."""
         clock = self._clock
         if not self._started:
+            try:
+                self._chip.read()  # clears what the chip accumulated before the meter ran
+            except ValueError:
+                self.read_errors += 1
+                clock.sleep_ms(STEP_MS)
+                return 0
             self._started = True
-            self._chip.read()  # clears what the chip accumulated before the meter ran
             self._last_ms = self._window_start_ms = clock.ticks_ms()
         due = clock.ticks_diff(clock.ticks_ms(), self._window_start_ms)
         if due < self._window_ms:
@@ -84,18 +111,36 @@ class ICWindows:
         now = clock.ticks_ms()
         step = clock.ticks_diff(now, self._last_ms)
         self._last_ms = now
+        self._total_ms += step
         self.blocks += 1
+        self._check_supply()
         elapsed = clock.ticks_diff(now, self._window_start_ms)
         if elapsed >= self._window_ms:
             try:
                 reading = self._chip.read()
             except ValueError:  # a read the driver's check refused: the next one gets it
                 self.read_errors += 1
+                clock.sleep_ms(STEP_MS)  # a dead chip must not spin the metering loop
                 return step
             self._window_start_ms = now
             self.windows += 1
-            self._on_window(self._result(reading, elapsed))
+            result = self._result(reading, elapsed)
+            if elapsed > WRAP_SAFE_MS:  # its energy may have wrapped: not a measurement
+                self.lost_ms += elapsed
+                result.lost_pairs = elapsed
+                result.energy_mj = 0
+            self._on_window(result)
         return step
+
+    def _check_supply(self):
+        if self._on_no_voltage is None:
+            return
+        try:
+            v = self._chip.voltage_l1() * self.cal.v_per_count * self.cal.v_gain
+        except ValueError:
+            return
+        if v < self._interruption_v:
+            self._on_no_voltage()
 
     # --- one window ---
     def _result(self, reading, elapsed_ms):
@@ -144,8 +189,14 @@ class ICWindows:
 
     def _judge_voltage(self, result, k, v, elapsed_ms):
         """Sags and swells of phase k from the window's RMS, with the same hysteresis;
-        L1's ended events go to the voltage log (result.voltage_event)."""
+        L1's ended events go to the voltage log (result.voltage_event). Below the
+        interruption voltage the supply is gone: no sag, and one under way ends."""
         event = self._events[k]
+        if v < self._interruption_v:
+            if event is not None and k == 0:
+                result.voltage_event = (event[0], event[1], event[2])
+            self._events[k] = None
+            return
         if event is None:
             if v < self._sag:
                 self._events[k] = ["sag", elapsed_ms, v]

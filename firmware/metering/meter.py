@@ -98,7 +98,9 @@ class Meter:
         if getattr(adc, "measures_windows", False):  # a metering IC: its own DSP
             from metering.ic_windows import ICWindows
 
-            self.sampler = ICWindows(adc, cal, self._on_window, clock)
+            self.sampler = ICWindows(adc, cal, self._on_window, clock,
+                                     on_no_voltage=self._on_no_crossing,
+                                     interruption_v=self.power_fail_v)
         else:
             self.sampler = Sampler(adc, cal, self._on_window, use_viper=use_viper,
                                    on_no_crossing=self._on_no_crossing)
@@ -310,8 +312,10 @@ class Meter:
             ms = result.duration_s * 1000.0
             if result.energy_mj is None:
                 mj = self.registers.add(result.p_w, ms)
-            else:  # the IC's own accumulation, with the same starting threshold
-                mj = self.registers.add_mj(result.energy_mj, result.p_w)
+            else:  # the IC's own accumulation; the starting threshold on the window's
+                # mean (mJ / ms = W), not the chip's last 0.2 s (a load switched off late
+                # in a window would lose the window's energy)
+                mj = self.registers.add_mj(result.energy_mj, result.energy_mj / ms)
             self.quadrants.add(result.p_w, result.q_var, result.s_va, ms)
         if self.pulses is not None:
             self.pulses.add(mj, result.n_pairs + result.lost_pairs)
@@ -444,7 +448,8 @@ class Meter:
         self._silent = True
         if not self._failing:
             self._failing = True
-            self._try_save(self._clock.time())
+            if self._try_save(self._clock.time()):
+                self._flush_companions()
 
     def save(self, clean=False, legacy=False):
         """One state record, small enough for littlefs to keep inline in its directory
@@ -528,6 +533,9 @@ class Meter:
         }
         if self.pulses is not None:
             snap["test_led"] = self.pulses.status()
+        health = getattr(self.sampler, "health", None)
+        if health is not None:  # a metering IC: how its wire and its chip are doing
+            snap["front_end"] = health()
         if self.quadrant_error is not None:
             snap["quadrant_error"] = self.quadrant_error
         if r is not None:

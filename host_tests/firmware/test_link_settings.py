@@ -128,3 +128,45 @@ def test_a_signed_calibration_carries_the_current_curve_and_the_meter_meters_wit
                          kit.envelope(body, ("release1",), tokens.DOMAIN))
         assert refused.reason == "malformed", bad
     assert len(app.calibration.cal.curve.points) == 3  # nothing changed
+
+
+def test_bench_steps_on_a_commissioned_meter_add_up_to_one_proposal():
+    """Each point step proposes on top of the last proposal (the meter meters on with the
+    signed record), so a curve's points travel in one token; applying it clears it."""
+    from metering import bench_calibration
+
+    app = main.build("sim", paced=False, storage_root=temp_root("cal-chain"), p1_path=None)
+    app.policies.commission(kit.policy())
+    signed = app.calibration.cal.to_dict()
+
+    def collect(meter, count, clock, timeout_s=60):  # the meter stepped here, not waited for
+        got = []
+        while len(got) < count:
+            seen = meter.sampler.windows
+            while meter.sampler.windows == seen:
+                app.step()
+            got.append(meter.last)
+        return got
+
+    waiting = bench_calibration.collect
+    bench_calibration.collect = collect
+    try:
+        for amps in (1.0, 5.0, 20.0):
+            app.hw.front_end.set(load_a=amps, phase_deg=60.0)
+            app.step()
+            cal, applied = app.calibrate("point", windows=3, v_ref=230.0, i_ref=amps,
+                                         p_ref=230.0 * amps * 0.5)
+            assert not applied
+    finally:
+        bench_calibration.collect = waiting
+    proposed = app.calibration.proposed()
+    assert [round(p[0]) for p in proposed.curve.points] == [1, 5, 20]
+    assert app.calibration.cal.to_dict() == signed  # metering on the signed record
+    flat = []
+    for point in proposed.curve.points:
+        flat += ["%.6f" % x for x in point]
+    body = {"type": "open-meter-command", "format": 1, "command": "set-calibration",
+            "params": {"calibration": {"i_curve": flat}},
+            "meter": app.meter_id, "counter": 1, "expires": app.hw.clock.time() + 3600}
+    app.apply_token(kit.envelope(body, ("release1",), tokens.DOMAIN))
+    assert len(app.calibration.cal.curve.points) == 3 and app.calibration.proposed() is None

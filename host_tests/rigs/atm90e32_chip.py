@@ -86,6 +86,7 @@ class ATM90E32Chip:
         self.last_spi = 0
         self._n = int(self._time_s() * FS)  # the next sample to take
         self._acc_p = [0.0] * 3
+        self.integrated_j = [0.0] * 3  # active energy the chip metered, for the tests
         self._acc_q = [0.0] * 3
         self._count = {}  # energy register -> count (16-bit wrapping)
         self._sums = [[0.0] * 5 for _ in range(3)]  # v2, i2, p, q, samples of the block
@@ -233,6 +234,7 @@ class ATM90E32Chip:
         return v, i, v90
 
     def _integrate(self, k, p_j, q_j):
+        self.integrated_j[k] += p_j
         self._acc_p[k] = self._tally(self._acc_p[k] + p_j, 0x81 + k, 0x85 + k)
         self._acc_q[k] = self._tally(self._acc_q[k] + q_j, 0x89 + k, 0x8D + k)
 
