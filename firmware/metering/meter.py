@@ -541,7 +541,8 @@ class Meter:
         if r is not None:
             snap.update(r.to_dict())
             if r.phases is not None and len(r.phases) == 3:
-                snap["phases"] = [{"vrms": v, "irms": i, "p_w": p, "q_var": q}
+                snap["phases"] = [{"vrms": v, "irms": i, "p_w": p, "q_var": q,
+                                   "pf": p / (v * i) if v * i > 0 else 1.0}
                                   for v, i, p, q in r.phases]
                 e = self.phase_events
                 snap["phase_sags"] = [self.sags, e[0], e[1]]

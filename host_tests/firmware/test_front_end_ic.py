@@ -162,6 +162,7 @@ def test_each_phases_sags_and_swells_are_counted_kept_and_shown():
     snap = meter.snapshot()
     assert snap["phase_sags"] == [0, 1, 0] and snap["phase_swells"] == [0, 0, 1]
     assert [round(p["vrms"]) for p in snap["phases"]] == [230, 230, 230]
+    assert [round(p["pf"], 3) for p in snap["phases"]] == [1.0, 1.0, 1.0]
     again, _driver, _chip = _meter(clock, flash, phases=3, load_a=5.0, phase_deg=0.0)
     _windows(again, 2)
     assert again.snapshot()["phase_sags"] == [0, 1, 0]  # kept across a restart
