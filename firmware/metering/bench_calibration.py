@@ -9,7 +9,6 @@ REPL (from a running meter) and the host tool (from captures).
 import math
 
 from metering.calibration import Calibration
-from metering.current_curve import CurrentCurve, CurveError
 from refusal import Refusal
 
 
@@ -89,6 +88,8 @@ def current_point(cal, measured, p_ref, v_ref, i_ref):
     The gain makes the fundamental's V*I (sqrt(P*P + Q*Q)) right rather than Irms, so the
     harmonics an ADC's non-linearity adds to the current do not pull it. The point is
     keyed by the current the meter measures before the curve applies, what it looks up."""
+    from metering.current_curve import CurrentCurve, CurveError
+
     s_ref = v_ref * i_ref
     if not 0 < p_ref < s_ref:
         raise CalibrationStepError("bad-reference", "need 0 < P < V*I at PF 0.5")
