@@ -7,8 +7,9 @@ no floats, no exceptions: everything per sample is an integer add or multiply.
 from array import array
 
 from compat import const
-from metering.voltage_quality import (ST_CYC_MAX, ST_CYC_N, ST_CYC_SQ, ST_PQ_STATE, ST_SAG_IN,
-                                     ST_SWELL_IN, end_event, judge_cycle)
+from metering.voltage_quality import (ST_ARM_N, ST_ARM_SQ, ST_CYC_MAX, ST_CYC_N, ST_CYC_SQ,
+                                     ST_PQ_STATE, ST_SAG_IN, ST_SWELL_IN, end_event,
+                                     judge_cycle)
 
 # acc: the window's integer sums, carried across calls in 32-bit words so Python reads
 # them once per window and never meets a big int per block (small ints end at 2**30 on
@@ -72,7 +73,7 @@ ST_CROSS_CUR = const(11)
 ST_STOPPED = const(12)  # 1 if the last call stopped at a window-closing crossing
 ST_START = const(13)  # the last call's bounds (kernel_viper's loop reads them from here)
 ST_END = const(14)
-ST_LEN = const(31)  # 15.. are voltage_quality's (ST_CYC_N, ..): whole-cycle voltage
+ST_LEN = const(33)  # 15.. are voltage_quality's (ST_CYC_N, ..): whole-cycle voltage
 
 MAX_BLOCK_PAIRS = const(256)
 
@@ -99,6 +100,11 @@ def accumulate(buf, start, end, acc, st):
     cyc_max = st[ST_CYC_MAX]
     mark_k = start
     mark_svv = 0
+    # the cycle from the last arming (the other half: voltage_quality's refresh)
+    arm_n = st[ST_ARM_N]
+    arm_sq = st[ST_ARM_SQ]
+    arm_k = start
+    arm_svv = 0
     st[ST_START] = start
     st[ST_END] = end
     k = start
@@ -132,6 +138,16 @@ def accumulate(buf, start, end, acc, st):
                     break
         elif v < -hyst:
             armed = 1
+            n = arm_n + k - arm_k  # the cycle since the last arming: half a cycle on
+            if 0 < n <= cyc_max:
+                msq = (svv - arm_svv + arm_sq) // n
+                if st[ST_PQ_STATE] or msq < st[ST_SAG_IN] or msq > st[ST_SWELL_IN]:
+                    judge_cycle(st, msq)
+            elif st[ST_PQ_STATE]:
+                end_event(st)
+            arm_n = arm_sq = 0
+            arm_k = k
+            arm_svv = svv
         sv += v
         si += i
         svv += v * v
@@ -162,6 +178,13 @@ def accumulate(buf, start, end, acc, st):
     else:
         st[ST_CYC_N] = cyc_max + 1
         st[ST_CYC_SQ] = 0
+    n = arm_n + k - arm_k
+    if n <= cyc_max:
+        st[ST_ARM_N] = n
+        st[ST_ARM_SQ] = svv - arm_svv + arm_sq
+    else:
+        st[ST_ARM_N] = cyc_max + 1
+        st[ST_ARM_SQ] = 0
     return k
 
 

@@ -20,6 +20,8 @@ ST_END = const(14)
 CYC_N = const(15)  # voltage_quality.ST_CYC_N, ST_CYC_SQ, ST_CYC_MAX (checked too)
 CYC_SQ = const(16)
 CYC_MAX = const(17)
+ARM_N = const(31)  # voltage_quality.ST_ARM_N, ST_ARM_SQ (checked too)
+ARM_SQ = const(32)
 SAG_IN = const(18)  # voltage_quality.ST_SAG_IN, ST_SWELL_IN, ST_PQ_STATE (checked too)
 SWELL_IN = const(20)
 PQ_STATE = const(23)
@@ -73,6 +75,10 @@ def _run() -> int:
     cyc_max = s[CYC_MAX]
     mark_j = j
     mark_svv = 0
+    arm_n = s[ARM_N]
+    arm_sq = s[ARM_SQ]
+    arm_j = j
+    arm_svv = 0
     while j < j_end:
         v = int(p[j]) - v_mid
         i = int(p[j + 1]) - i_mid
@@ -105,6 +111,17 @@ def _run() -> int:
                     break
         elif v < below:
             armed = 1
+            n = arm_n + ((j - arm_j) >> 1)  # the cycle since the last arming
+            if n > 0 and n <= cyc_max:
+                msq = (svv - arm_svv + arm_sq) // n
+                if s[PQ_STATE] != 0 or msq < s[SAG_IN] or msq > s[SWELL_IN]:
+                    judge_cycle(_st, msq)
+            elif s[PQ_STATE] != 0:
+                end_event(_st)
+            arm_n = 0
+            arm_sq = 0
+            arm_j = j
+            arm_svv = svv
         sv += v
         si += i
         svv += v * v
@@ -148,4 +165,11 @@ def _run() -> int:
     else:
         s[CYC_N] = cyc_max + 1
         s[CYC_SQ] = 0
+    n = arm_n + ((j - arm_j) >> 1)
+    if n <= cyc_max:
+        s[ARM_N] = n
+        s[ARM_SQ] = svv - arm_svv + arm_sq
+    else:
+        s[ARM_N] = cyc_max + 1
+        s[ARM_SQ] = 0
     return k

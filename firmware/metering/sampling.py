@@ -82,7 +82,7 @@ class Sampler:
         # capture replayed at over 10.9 kHz has no cycle judged)
         cyc_max = min(int(1.5 * self.rate_hz / cal.f_nominal_hz), _CYCLE_PAIRS_MAX)
         st[vq.ST_CYC_MAX] = cyc_max
-        st[vq.ST_CYC_N] = cyc_max + 1
+        st[vq.ST_CYC_N] = st[vq.ST_ARM_N] = cyc_max + 1
         st[vq.ST_SWELL_IN] = st[vq.ST_SWELL_OUT] = _NEVER_SWELL  # until set_voltage_limits
         self._limits = None
         self._cycle_wanted = False  # want_cycle(): a whole cycle for the harmonics
@@ -118,7 +118,7 @@ class Sampler:
         st[vq.ST_SAG_OUT] = self._mean_square(sag_v + hysteresis_v)
         st[vq.ST_SWELL_IN] = self._mean_square(swell_v)
         st[vq.ST_SWELL_OUT] = self._mean_square(swell_v - hysteresis_v)
-        st[vq.ST_PQ_MIN] = max(1, min_cycles)
+        st[vq.ST_PQ_MIN] = 2 * max(1, min_cycles)  # judged every half cycle
 
     def _mean_square(self, volts):
         """A cycle's mean squared centred code at an RMS of `volts` (noise adds its
@@ -225,12 +225,12 @@ class Sampler:
         result.sags = st[vq.ST_SAG_STARTS]
         result.swells = st[vq.ST_SWELL_STARTS]
         result.voltage_event = None
-        cycles = st[vq.ST_END_CYCLES]
-        if cycles:
-            # timed in nominal cycles: the grid holds 50 Hz within 1 %, and the window
-            # after an interruption measures no frequency worth the name
+        halves = st[vq.ST_END_CYCLES]
+        if halves:
+            # timed in nominal half cycles: the grid holds 50 Hz within 1 %, and the
+            # window after an interruption measures no frequency worth the name
             result.voltage_event = (vq.KIND_NAMES[st[vq.ST_END_KIND]],
-                                    int(cycles * 1000 / self.cal.f_nominal_hz + 0.5),
+                                    int(halves * 500 / self.cal.f_nominal_hz + 0.5),
                                     self._volts(st[vq.ST_END_EXTREME]))
         st[vq.ST_SAG_STARTS] = st[vq.ST_SWELL_STARTS] = st[vq.ST_END_CYCLES] = 0
         # track the bias: centre the next window on this window's means, within

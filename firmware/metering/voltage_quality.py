@@ -1,11 +1,13 @@
 """Voltage sags and swells judged per mains cycle, as EN 50160 and DSMR count them.
 
 The kernel (metering.kernel and its viper build) sums the squared voltage of each mains
-cycle, rising zero crossing to rising zero crossing, at no cost per sample (the sum it
-keeps for the window anyway), and hands each cycle's mean square to judge_cycle(), about
-50 times a second. So a sag of 100 ms (five cycles) is seen, which one RMS value per
-second missed. EN 61000-4-30 refreshes its one-cycle RMS every half cycle; this is the
-same one-cycle RMS refreshed once a cycle, so an event is timed to the whole cycle.
+cycle twice: rising zero crossing to rising zero crossing, and falling to falling (from
+the sample where the voltage first drops below -hysteresis, a few counts after the
+falling crossing, to the next such sample), at no cost per sample (the sum it keeps for
+the window anyway), and hands each one-cycle mean square to judge_cycle(), about 100 times
+a second: EN 61000-4-30's one-cycle RMS refreshed every half cycle, Urms(1/2). So a sag of
+100 ms (five cycles) is seen and timed to half a cycle, which one RMS value per second
+missed. judge_cycle counts in half cycles (ST_PQ_MIN, ST_PQ_CYCLES, ST_END_CYCLES).
 
 An event starts when a cycle's RMS falls below the sag threshold (or rises above the
 swell threshold) and ends when it comes back past the threshold plus the hysteresis
@@ -27,15 +29,19 @@ ST_SAG_IN = const(18)  # mean squares (counts^2): below this a sag starts,
 ST_SAG_OUT = const(19)  # above this (hysteresis) it ends
 ST_SWELL_IN = const(20)
 ST_SWELL_OUT = const(21)
-ST_PQ_MIN = const(22)  # cycles an event must last to count
+ST_PQ_MIN = const(22)  # half cycles (refreshes) an event must last to count
 ST_PQ_STATE = const(23)  # voltage_quality.NORMAL, SAG or SWELL
-ST_PQ_CYCLES = const(24)  # cycles of the event under way
+ST_PQ_CYCLES = const(24)  # refreshes (half cycles) of the event under way
 ST_PQ_EXTREME = const(25)  # its lowest (sag) or highest (swell) cycle mean square
 ST_SAG_STARTS = const(26)  # events that reached PQ_MIN cycles in this window
 ST_SWELL_STARTS = const(27)
 ST_END_KIND = const(28)  # the longest event that ended in this window
 ST_END_CYCLES = const(29)
 ST_END_EXTREME = const(30)
+# the same one-cycle sum from the other half: arming (the voltage below -hysteresis, once a
+# cycle, just after the falling crossing) to arming; refreshes the one-cycle RMS mid-cycle
+ST_ARM_N = const(31)
+ST_ARM_SQ = const(32)
 
 NORMAL = 0
 SAG = 1
@@ -44,7 +50,8 @@ KIND_NAMES = ("normal", "sag", "swell")
 
 
 def judge_cycle(st, mean_square):
-    """One whole mains cycle's mean squared voltage (counts^2) against the limits."""
+    """One whole mains cycle's mean squared voltage (counts^2) against the limits, at each
+    half-cycle refresh."""
     state = st[ST_PQ_STATE]
     if state == NORMAL:
         if mean_square < st[ST_SAG_IN]:

@@ -74,7 +74,8 @@ def test_viper_kernel_reads_the_state_layout_of_its_twin():
         vq.ST_CYC_N, vq.ST_CYC_SQ, vq.ST_CYC_MAX)
     assert (kernel_viper.SAG_IN, kernel_viper.SWELL_IN, kernel_viper.PQ_STATE) == (
         vq.ST_SAG_IN, vq.ST_SWELL_IN, vq.ST_PQ_STATE)
-    assert vq.ST_END_EXTREME < kernel.ST_LEN
+    assert (kernel_viper.ARM_N, kernel_viper.ARM_SQ) == (vq.ST_ARM_N, vq.ST_ARM_SQ)
+    assert vq.ST_ARM_SQ < kernel.ST_LEN
     assert kernel.ST_END < kernel.ST_LEN
 
 

@@ -44,7 +44,7 @@ def _state(stop_from):
     # limits the blocks cross both ways (the full-scale block swells, the sim's 230 V
     # sags against a sag limit set above it): the cycle sums reach the judgement
     st[vq.ST_CYC_MAX] = 120
-    st[vq.ST_CYC_N] = 121
+    st[vq.ST_CYC_N] = st[vq.ST_ARM_N] = 121
     st[vq.ST_SAG_IN] = 250000
     st[vq.ST_SAG_OUT] = 260000
     st[vq.ST_SWELL_IN] = 1500000
@@ -65,7 +65,8 @@ def test_metering_kernel_at_32_bits_matches_its_twin():
 
     consts = {"ST_START": kernel.ST_START, "ST_END": kernel.ST_END, "CYC_N": vq.ST_CYC_N,
               "CYC_SQ": vq.ST_CYC_SQ, "CYC_MAX": vq.ST_CYC_MAX, "SAG_IN": vq.ST_SAG_IN,
-              "SWELL_IN": vq.ST_SWELL_IN, "PQ_STATE": vq.ST_PQ_STATE}
+              "SWELL_IN": vq.ST_SWELL_IN, "PQ_STATE": vq.ST_PQ_STATE, "ARM_N": vq.ST_ARM_N,
+              "ARM_SQ": vq.ST_ARM_SQ}
     run = _rig().load(_source(kernel, "kernel_viper.py"), "_run", consts)
     run.__globals__.update(judge_cycle=vq.judge_cycle, end_event=vq.end_event)
     blocks = [_full_scale_block()]

@@ -226,3 +226,16 @@ def test_a_voltage_thd_over_8_percent_reaches_the_operator_once_per_10_minutes()
     assert app.meter.snapshot()["thd_10min"]["v_pct"] > 9.0
     seconds(12)  # the same block is not logged twice
     assert len([e for _s, e in app.audit.entries() if e["event"] == "harmonics"]) == 1
+
+
+def test_the_one_cycle_rms_is_refreshed_every_half_cycle():
+    """EN 61000-4-30's Urms(1/2): a 100 ms dip, wherever it starts in the mains cycle, is
+    timed to half a cycle (one RMS refreshed once a cycle gave up to 120 ms)."""
+    for use_viper in _kernels():
+        for offset_ms in (0, 4, 8, 12, 16):
+            def dip(t, start=2.0 + offset_ms / 1000.0):
+                return 180.0 if start <= t < start + 0.1 else NOMINAL
+
+            sags, swells, events = _run(dip, 4, use_viper=use_viper)
+            assert (sags, swells) == (1, 0) and len(events) == 1, (offset_ms, events)
+            assert abs(events[0][1] - 100) <= 10, (use_viper, offset_ms, events)
