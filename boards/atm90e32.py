@@ -90,7 +90,9 @@ class ATM90E32:
         self.phases = phases
         self._out = bytearray(4)
         self._in = bytearray(4)
-        threshold = min(0xFFFF, int(start_w / WATTS_PER_LSB / 10))  # per phase, ~1/10
+        # the chip accumulates nothing below the meter's starting power (per phase): a
+        # count of 11.25 J in a 1 s window would otherwise read as 11.25 W and pass it
+        threshold = min(0xFFFF, int(start_w / WATTS_PER_LSB))
         self.config = [
             (METER_EN, 0x0001),
             (SAG_PEAK_DET_CFG, 0xFF3F),

@@ -456,10 +456,14 @@ class App:
 
         measured = bench_calibration.collect(self.meter, windows, self.hw.clock)
         commissioned = self.policies.current() is not None
-        # on a commissioned meter the steps chain on what they proposed (the meter still
-        # meters with the signed record): a curve's points add up to one proposal
-        base = (commissioned and self.calibration.proposed()) or self.calibration.cal
-        cal = bench_calibration.step(base, step_name, measured, **reference)
+        active = self.calibration.cal
+        cal = bench_calibration.step(active, step_name, measured, **reference)
+        # on a commissioned meter the meter meters on with the signed record, so each
+        # step is measured under it and carried onto what was proposed: a curve's points
+        # add up to one proposal, and a step repeated is not applied twice
+        proposal = self.calibration.proposed() if commissioned else None
+        if proposal is not None:
+            cal = bench_calibration.onto(proposal, active, cal)
         now = self.hw.clock.time()
         if commissioned:
             self.calibration.propose(cal)

@@ -115,6 +115,36 @@ def error_pct(measured, p_ref):
     return 100.0 * (measured["p_w"] / p_ref - 1.0)
 
 
+def onto(proposal, active, stepped):
+    """A step measured under the `active` record (a commissioned meter meters on the
+    signed one) carried onto `proposal`: the fields the step changed take the step's
+    values, so a step repeated is not applied twice; a new curve point keeps the
+    effective gain and phase it found (i_gain x point gain, phase_deg + point phase)
+    against the proposal's own i_gain and phase_deg."""
+    values = proposal.to_dict()
+    was = active.to_dict()
+    now = stepped.to_dict()
+    for name in now:
+        if name != "i_curve" and now[name] != was.get(name):
+            values[name] = now[name]
+    result = Calibration(**values)
+    old_points = active.curve.points if active.curve else []
+    for point in (stepped.curve.points if stepped.curve else []):
+        if point in old_points:
+            continue
+        current, gain, phase = point
+        gain = gain * active.i_gain / result.i_gain
+        phase = phase + active.phase_deg - result.phase_deg
+        values = result.to_dict()
+        from metering.current_curve import CurrentCurve
+
+        curve = result.curve.with_point(current, gain, phase) if result.curve \
+            else CurrentCurve([[current, gain, phase]])
+        values["i_curve"] = curve.points
+        result = Calibration(**values)
+    return result
+
+
 def collect(meter, count, clock, timeout_s=60):
     """Wait for `count` new windows of a running meter (REPL use) and return them."""
     windows = []

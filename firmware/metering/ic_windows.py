@@ -125,10 +125,13 @@ class ICWindows:
             self._window_start_ms = now
             self.windows += 1
             result = self._result(reading, elapsed)
-            if elapsed > WRAP_SAFE_MS:  # its energy may have wrapped: not a measurement
+            if elapsed > WRAP_SAFE_MS:
+                # the chip's counts may have wrapped: estimated at the window's power, as
+                # the ADC path estimates pairs it lost, and the time counted as lost
                 self.lost_ms += elapsed
-                result.lost_pairs = elapsed
-                result.energy_mj = 0
+                result.n_pairs, result.lost_pairs = 0, elapsed
+                e = result.p_w * elapsed
+                result.energy_mj = int(e + (0.5 if e >= 0 else -0.5))
             self._on_window(result)
         return step
 

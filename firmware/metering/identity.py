@@ -13,7 +13,7 @@ MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", 
            "harmonics", "ic_windows", "intervals", "kernel", "kernel_viper", "meter", "pulses",
            "quadrants", "registers", "replay", "retained", "sampling", "tariff",
            "voltage_quality", "window")
-SOFTWARE_ID = "c55a2bbf9c20148f"  # tools.deploy.identity writes it
+SOFTWARE_ID = "0d2a81137952cc52"  # tools.deploy.identity writes it
 _CHUNK = 512
 
 

@@ -82,3 +82,22 @@ def test_reference_outside_pf_half_range_is_refused():
     m = {"vrms": 230.0, "irms": 5.0, "p_w": 575.0, "q_var": 996.0}
     exc = raises(bench_calibration.CalibrationStepError, bench_calibration.half_power_factor, cal, m, 2000.0, 230.0, 5.0)
     assert exc.reason == "bad-reference"
+
+
+def test_steps_measured_under_the_signed_record_are_carried_onto_the_proposal_once():
+    """A commissioned meter meters on with its signed record while steps are proposed:
+    pf1 run twice proposes its correction once, and a point after pf1 keeps the
+    effective current gain it measured (i_gain x point gain)."""
+    signed = _nominal_off_unit()
+    m, t = _measure(signed, load_a=5.0, phase_deg=0.0)
+    first = bench_calibration.unity_power_factor(signed, m, t["vrms"], t["irms"])
+    again = bench_calibration.unity_power_factor(signed, m, t["vrms"], t["irms"])
+    chained = bench_calibration.onto(first, signed, again)
+    assert chained.i_gain == first.i_gain and chained.v_gain == first.v_gain  # not squared
+    m, t = _measure(signed, load_a=1.0, phase_deg=60.0)
+    point = bench_calibration.current_point(signed, m, t["p_w"], t["vrms"], t["irms"])
+    carried = bench_calibration.onto(chained, signed, point)
+    g_point = point.curve.points[0][1]
+    g_carried = carried.curve.points[0][1]
+    assert abs(carried.i_gain * g_carried - signed.i_gain * g_point) < 1e-12
+    assert carried.v_gain == first.v_gain

@@ -231,3 +231,32 @@ def test_a_dead_chip_does_not_spin_the_loop_and_status_says_so():
     assert polls <= 3000 // 50 + 2  # each failed read waits a step
     health = source.health()
     assert health["read_errors"] >= 2 and health["glitches"] > 10
+
+
+def test_a_read_gap_that_may_have_wrapped_is_estimated_not_dropped():
+    clock = FakeClock()
+    meter, _driver, chip = _meter(clock, FakeFlash(), load_a=10.0, phase_deg=0.0)
+    _windows(meter, 2)
+
+    def registered_j():
+        return (sum(meter.registers.import_wh) * 3600000 + meter.registers.import_mj) / 1000
+
+    before = registered_j()
+    chip.glitch_replies = 10 ** 9  # every reply garbled for 61 s
+    start = clock.ticks_ms()
+    while clock.ticks_diff(clock.ticks_ms(), start) < 61000:
+        meter.poll()
+    chip.glitch_replies = 0
+    _windows(meter, 1)
+    gap_j = registered_j() - before
+    truth = acc.ic_truth(load_a=10.0, phase_deg=0.0)["p_w"]
+    assert abs(gap_j / (truth * 61.0) - 1) < 0.03, gap_j
+    assert meter.sampler.lost_ms > 60000 and meter.snapshot()["coverage"] < 1.0
+    assert meter.last.n_pairs == 0 and meter.last.lost_pairs > 60000  # counted once
+
+
+def test_a_load_below_the_starting_power_registers_nothing_through_the_ic():
+    clock = FakeClock()
+    meter, _driver, _chip = _meter(clock, FakeFlash(), load_a=0.006, phase_deg=0.0)  # 1.4 W
+    _windows(meter, 120)
+    assert sum(meter.registers.import_wh) == 0 and meter.registers.import_mj == 0
