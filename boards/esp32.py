@@ -141,15 +141,21 @@ class RTCRetained:
 
 def hardware():
     """Build the DevKitC's hardware objects; call once, from the wiring module."""
+    return hardware_with(ESP32ADCPair(FRONT_END.sample_pairs_per_s), NAME)
+
+
+def hardware_with(front_end, name):
+    """The DevKitC's hardware around a front-end (this board's ADC pair, or a metering
+    IC's driver: boards/esp32_atm90e32.py): P1, test LED, clock, watchdog, RTC memory,
+    Wi-Fi; `name` is the board's, for its meter id."""
     import machine
 
-    adc = ESP32ADCPair(FRONT_END.sample_pairs_per_s)
     p1 = machine.UART(
         _P1_UART_ID, P1_BAUD, tx=_P1_TX_PIN, rx=_P1_RX_PIN, invert=machine.UART.INV_TX
     )
     led = machine.Pin(_LED_PIN, machine.Pin.OUT, value=0)
     clock = common.SystemClock(False, machine.RTC())
-    return common.Hardware(adc, p1, clock, STORAGE_ROOT, led,
-                           common.chip_meter_id(NAME), machine.reset,
+    return common.Hardware(front_end, p1, clock, STORAGE_ROOT, led,
+                           common.chip_meter_id(name), machine.reset,
                            common.machine_watchdog, common.machine_reset_cause,
                            RTCRetained(), common.WifiLink(clock))

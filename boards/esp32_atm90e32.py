@@ -15,8 +15,8 @@ from compat import const
 from boards import common
 from boards.atm90e32 import ATM90E32
 from boards.common import TRIAL_LIMIT_S, WATCHDOG_MS, mqtt_connector  # noqa: F401 - shared
+from boards import esp32
 from boards.esp32 import INSTALL_AT_BOOT, P1_BAUD, STORAGE_ROOT  # noqa: F401 - shared
-from boards.esp32 import RTCRetained
 
 NAME = "esp32_atm90e32"
 TEST_LED_IMP_PER_KWH = 1000
@@ -24,10 +24,6 @@ HARDWARE_ID = "esp32-devkitc-atm90e32-v1"
 PHASES = 3  # 1: single-phase on L1
 FRONT_END = common.ICFrontEnd()
 
-_P1_UART_ID = const(2)  # as the esp32 board: UART2 on GPIO 17 (TX) and 16
-_P1_TX_PIN = const(17)
-_P1_RX_PIN = const(16)
-_LED_PIN = const(2)  # external LED + resistor
 _SPI_ID = const(2)  # VSPI
 _SCK, _MOSI, _MISO, _CS = const(18), const(23), const(19), const(5)
 SPI_BAUD = const(1000000)  # ESPHome drives it at 1 MHz; the datasheet's limit not found
@@ -44,12 +40,4 @@ def hardware():
     chip = ATM90E32(spi, cs, time.sleep_ms, phases=PHASES,
                     line_hz=int(FRONT_END.mains_f_nominal_hz),
                     start_w=FRONT_END.starting_power_w)
-    p1 = machine.UART(
-        _P1_UART_ID, P1_BAUD, tx=_P1_TX_PIN, rx=_P1_RX_PIN, invert=machine.UART.INV_TX
-    )
-    led = machine.Pin(_LED_PIN, machine.Pin.OUT, value=0)
-    clock = common.SystemClock(False, machine.RTC())
-    return common.Hardware(chip, p1, clock, STORAGE_ROOT, led,
-                           common.chip_meter_id(NAME), machine.reset,
-                           common.machine_watchdog, common.machine_reset_cause,
-                           RTCRetained(), common.WifiLink(clock))
+    return esp32.hardware_with(chip, NAME)

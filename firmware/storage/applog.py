@@ -90,10 +90,20 @@ class AppendLog:
             segs.append([new_index, seq, 0])
             self._tail_last = None
             self._tail_full = False
-        # The number is spent even if the write fails: a record that landed whole but was
-        # not acknowledged must never share its seq with a later one.
-        self._next_seq = seq + 1
-        tail = segs[-1]
+        try:
+            return self._write_tail(data, seq, seq)
+        except Exception:
+            if roll and self._next_seq == seq:
+                segs.pop()  # the new segment was never written
+                self._tail_last = tail_last_before
+            raise
+
+    def _write_tail(self, data, first, last):
+        """Append the frames of records first..last to the tail segment; last once they
+        are on flash. The numbers are spent even if the write fails: a record that landed
+        whole but was not acknowledged must never share its seq with a later one."""
+        self._next_seq = last + 1
+        tail = self._segs[-1]
         size_before = tail[_SIZE]
         try:
             self._store.append(self._seg_name(tail[_INDEX]), data)
@@ -101,20 +111,17 @@ class AppendLog:
             self._tail_full = True
             tail[_SIZE] = self._store.size(self._seg_name(tail[_INDEX])) or 0
             if tail[_SIZE] == size_before:
-                # not one byte reached the flash: the number is free again, as it would be
-                # after a reboot (which numbers on from what is on flash), so the log and a
-                # hash chain over it show no gap for a write that never happened
-                self._next_seq = seq
-                if roll:
-                    segs.pop()  # the new segment was never written
-                    self._tail_last = tail_last_before
+                # not one byte reached the flash: the numbers are free again, as they would
+                # be after a reboot (which numbers on from what is on flash), so the log and
+                # a hash chain over it show no gap for a write that never happened
+                self._next_seq = first
             raise
         tail[_SIZE] += len(data)
-        self._tail_last = seq
-        self._last = seq
+        self._tail_last = last
+        self._last = last
         if self._first is None:
-            self._first = seq
-        return seq
+            self._first = first
+        return last
 
     def extend(self, payloads):
         """Store several records and return the last seq once they are on flash. Where
@@ -136,24 +143,8 @@ class AppendLog:
         last = first + len(payloads) - 1
         if last > _MAX_SEQ:
             raise StorageError("seq-exhausted", self._name)
-        data = b"".join(frame(first + k, p) for k, p in enumerate(payloads))
-        self._next_seq = last + 1  # spent even if the write fails (see append)
-        tail = segs[-1]
-        size_before = tail[_SIZE]
-        try:
-            self._store.append(self._seg_name(tail[_INDEX]), data)
-        except Exception:
-            self._tail_full = True
-            tail[_SIZE] = self._store.size(self._seg_name(tail[_INDEX])) or 0
-            if tail[_SIZE] == size_before:
-                self._next_seq = first  # nothing landed: the numbers are free again
-            raise
-        tail[_SIZE] += len(data)
-        self._tail_last = last
-        self._last = last
-        if self._first is None:
-            self._first = first
-        return last
+        return self._write_tail(b"".join(frame(first + k, p) for k, p in enumerate(payloads)),
+                                first, last)
 
     def records(self, after_seq=None):
         """Iterate (seq, payload) oldest first, only seq > after_seq if given.
