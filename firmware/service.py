@@ -11,7 +11,7 @@ import json as _json
 
 import civiltime
 from comms import link_settings
-from storage.flash import read_path, remove_path
+from storage.flash import Oversized, read_path, remove_path
 
 RULE = "-" * 78
 # The shell's verbs as tools.field offers them (`python -m tools.field VERB [ARG ...]`):
@@ -302,6 +302,14 @@ def calibrate(step, windows=5, json=False, **reference):
     return _out(data, json, lines)
 
 
+def _read_whole(path, max_bytes, what):
+    """The bytes of a file the shell reads itself (no gate to refuse it with a reason)."""
+    raw = read_path(path, max_bytes)
+    if isinstance(raw, Oversized):
+        raise ValueError("%s %s is %d bytes, more than %d" % (what, path, len(raw), max_bytes))
+    return raw
+
+
 def apply(path, json=False):
     """Apply an operator-signed command token copied onto the meter (mpremote fs cp)."""
     from control.tokens import MAX_BYTES, TokenRefused
@@ -415,11 +423,11 @@ def commission(policy_path, keys_path, broker=None, interval_s=86400, ca_path=No
     from update.policy import MAX_BYTES
 
     policy_raw = read_path(policy_path, MAX_BYTES)
-    keys = _json.loads(read_path(keys_path, 512))
+    keys = _json.loads(_read_whole(keys_path, 512, "the keys file"))
     ca = None
     if ca_path is not None:
-        ca = binascii.hexlify(link_settings.der_from_file(
-            read_path(ca_path, 2 * link_settings.MAX_CA_BYTES))).decode()  # PEM: base64
+        ca = binascii.hexlify(link_settings.der_from_file(_read_whole(
+            ca_path, 2 * link_settings.MAX_CA_BYTES, "the CA file"))).decode()  # PEM: base64
     link = {"broker": broker, "interval_s": interval_s, "tls_ca": ca} if broker else None
     fingerprint = _app().commission(policy_raw, binascii.unhexlify(keys["kek"]),
                                     binascii.unhexlify(keys["ek"]),

@@ -92,12 +92,29 @@ def remove_path(path):
         os.remove(path)
 
 
+class Oversized:
+    """Stands in for a file too large for its format: len() is the file's size and it holds
+    no bytes, so the format's own length check refuses it (with its reason code and audit
+    entry) without the file ever being read into the heap."""
+
+    def __init__(self, size):
+        self.size = size
+
+    def __len__(self):
+        return self.size
+
+
 def read_path(path, max_bytes=None):
     """The bytes of the file at path (a token, policy or key file the technician copied).
-    max_bytes: read at most one byte more than that, so a file too large for its format
-    is refused by the format's own length check without ever being held whole."""
+    max_bytes: a file larger than that comes back as an Oversized, unread. The read asks
+    for the file's size exactly: MicroPython's read(n) takes n bytes of heap first however
+    short the file, and an 8 KiB block is more than a fragmented board heap may hold."""
+    with LOCK:
+        size = os.stat(path)[6]
+    if max_bytes is not None and size > max_bytes:
+        return Oversized(size)
     with open_locked(path) as f:
-        return f.read() if max_bytes is None else f.read(max_bytes + 1)
+        return f.read(size)
 
 _ENOENT = 2
 _EEXIST = 17

@@ -97,3 +97,18 @@ def test_the_lock_of_a_port_without_threads_takes_and_gives_without_waiting():
     lock.release()
     with lock:
         pass
+
+
+def test_a_file_is_read_at_its_own_size_and_one_too_large_for_its_format_is_not_read():
+    root = temp_root("flash-read")
+    flash.FileStore(root)  # creates the folder
+    path = root + "/token.bin"
+    with open(path, "wb") as f:
+        f.write(b"x" * 100)
+    # MicroPython's read(n) takes n bytes of heap before it reads: a limit of 256 MiB
+    # would raise MemoryError here if the read asked for the limit, not the file's size
+    assert flash.read_path(path, 1 << 28) == b"x" * 100
+    assert flash.read_path(path) == b"x" * 100
+    assert flash.read_path(path, 100) == b"x" * 100
+    too_large = flash.read_path(path, 99)
+    assert isinstance(too_large, flash.Oversized) and len(too_large) == 100
