@@ -105,16 +105,19 @@ def shared_calibration():
 class SystemClock:
     """The clock the logic is handed: monotonic ticks plus UTC epoch seconds."""
 
-    def __init__(self, trusted=True, rtc=None):
+    def __init__(self, trusted=True, rtc=None, kept_across_reset=False):
         """trusted: time() is the true time from the start (the host's clock). A board
         without a battery-backed RTC starts untrusted at the port's epoch; the first
-        authenticated time from the operator sets it (comms.uplink).
+        authenticated time from the operator sets it (comms.uplink), or, after a reset
+        on a set clock, the meter at boot (metering.clock_trust).
         rtc: the board's machine.RTC, set on every adjustment, because mbedTLS checks
-        certificate dates against it (a TLS link after a power cut needs it past 2000)."""
+        certificate dates against it (a TLS link after a power cut needs it past 2000).
+        kept_across_reset: time() runs on through a reset (not a power cut)."""
         import time
 
         self._time = time
         self.trusted = trusted
+        self.kept_across_reset = kept_across_reset
         self._rtc = rtc
         # MicroPython's time.time() counts from 1970 on the unix port and the boards
         # since v1.22; the RTC is set from the operator link or NTP.

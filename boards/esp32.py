@@ -154,7 +154,8 @@ def hardware_with(front_end, name):
         _P1_UART_ID, P1_BAUD, tx=_P1_TX_PIN, rx=_P1_RX_PIN, invert=machine.UART.INV_TX
     )
     led = machine.Pin(_LED_PIN, machine.Pin.OUT, value=0)
-    clock = common.SystemClock(False, machine.RTC())
+    # the RTC timer runs through every reset but power-on (ESP-IDF, System Time)
+    clock = common.SystemClock(False, machine.RTC(), kept_across_reset=True)
     return common.Hardware(front_end, p1, clock, STORAGE_ROOT, led,
                            common.chip_meter_id(name), machine.reset,
                            common.machine_watchdog, common.machine_reset_cause,

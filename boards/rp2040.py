@@ -243,7 +243,10 @@ def hardware():
         _P1_UART_ID, P1_BAUD, tx=machine.Pin(_P1_TX_PIN), invert=machine.UART.INV_TX
     )
     led = machine.Pin(LED_PIN, machine.Pin.OUT, value=0)
-    return common.Hardware(adc, p1, common.SystemClock(False, machine.RTC()), STORAGE_ROOT, led,
+    # the port restarts time at 2021-01-01 on every boot (ports/rp2/main.c): after a reset
+    # the meter sets it to the last window's time (metering.clock_trust)
+    clock = common.SystemClock(False, machine.RTC(), kept_across_reset=False)
+    return common.Hardware(adc, p1, clock, STORAGE_ROOT, led,
                            common.chip_meter_id(NAME), machine.reset,
                            common.machine_watchdog, common.machine_reset_cause,
                            ScratchRetained())

@@ -92,7 +92,11 @@ class App:
         kept = ""
         if meter.kept_across_reset:
             kept = "; registers kept, not metered for %s" % (
-                "%d s" % gap if gap is not None else "a time measured once the clock is set")
+                "%d s" % gap if gap is not None else
+                "seconds (clock set to the last window)" if meter.clock_carried
+                else "a time measured once the clock is set")
+        if meter.clock_carried == "kept":
+            kept += "; clock kept by the RTC"
         software_id, standing = self.metering_identity
         curve = self.calibration.curve_source
         self._audit_best_effort("boot", "calibration %s%s%s%s; metering %s%s" % (

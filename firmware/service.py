@@ -113,6 +113,7 @@ def status(json=False):
         "firmware": firmware_info(app),
         "clock_utc": civiltime.iso_utc(now),
         "clock_local": civiltime.dsmr_timestamp(now),
+        "clock_set": _clock_set(app),
         "uptime_s": now - app.meter.boot_s,
         "calibration": app.calibration.source,
         "calibration_curve": app.calibration.curve_source,
@@ -149,6 +150,7 @@ def status(json=False):
             data["clock_utc"], data["clock_local"], data["uptime_s"], app.calibration.source,
             "" if app.calibration.curve_source == "none" else
             ", curve " + app.calibration.curve_source),
+        "clock set: " + data["clock_set"],
     ]
     lines += readings_lines(snap)
     lines += [
@@ -300,6 +302,18 @@ def calibrate(step, windows=5, json=False, **reference):
         lines += ["  curve %9.3f A  gain %.5f  phase %+.3f deg" % tuple(p)
                   for p in cal.curve.points]
     return _out(data, json, lines)
+
+
+def _clock_set(app):
+    """Whether the meter's time is the true time, and why."""
+    if not app.hw.clock.trusted:
+        return "no, times estimated (set by the operator's time)"
+    carried = app.meter.clock_carried
+    if carried == "kept":
+        return "yes, kept across a reset by the RTC"
+    if carried == "estimated":
+        return "yes, from the last window before a reset (seconds behind)"
+    return "yes"
 
 
 def _read_whole(path, max_bytes, what):

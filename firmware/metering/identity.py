@@ -9,11 +9,11 @@ metering package but this one, each as name, NUL, length, NUL and its bytes.
 """
 import hashlib
 
-MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", "current_curve",
-           "harmonics", "ic_windows", "intervals", "kernel", "kernel_viper", "meter", "pulses",
-           "quadrants", "registers", "replay", "retained", "sampling", "tariff",
-           "voltage_quality", "window")
-SOFTWARE_ID = "0d2a81137952cc52"  # tools.deploy.identity writes it
+MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", "clock_trust",
+           "current_curve", "harmonics", "ic_windows", "intervals", "kernel", "kernel_viper",
+           "meter", "pulses", "quadrants", "registers", "replay", "retained", "sampling",
+           "tariff", "voltage_quality", "window")
+SOFTWARE_ID = "e7aa894d3b1b2298"  # tools.deploy.identity writes it
 _CHUNK = 512
 
 

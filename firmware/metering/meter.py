@@ -11,6 +11,7 @@ from array import array
 
 import canonical
 from metering import retained as retained_record
+from metering.clock_trust import ClockTrust, carry as carry_clock
 from metering.harmonics import THD_INTERVAL_S, Harmonics, TenMinuteTHD
 from metering.intervals import (IntervalRegister, STATUS_CLOCK_INVALID, STATUS_ESTIMATED,
                                 STATUS_POWER_FAIL)
@@ -84,10 +85,14 @@ class Meter:
         self.kept_across_reset = False  # the retained words carried energy over a reset
         saved = self._newest(self._slots.load(), self._legacy_slots.load())
         state = self._parse(saved) if saved is not None else None
-        if state is not None and not clock.trusted and clock.time() < state["stopped_s"]:
-            # a board clock not set since boot (no battery-backed RTC) restarts at the
-            # port's epoch: it never runs behind the time the meter last saw
-            clock.adjust(state["stopped_s"] - clock.time())
+        self.clock_trust = ClockTrust(store)
+        self.clock_carried = None  # "kept" | "estimated": set at boot, across a reset
+        if state is not None and not clock.trusted:
+            self.clock_carried = carry_clock(clock, self.clock_trust, state, self._seq)
+            if clock.time() < state["stopped_s"]:
+                # a board clock not set since boot (no battery-backed RTC) restarts at
+                # the port's epoch: it never runs behind the time the meter last saw
+                clock.adjust(state["stopped_s"] - clock.time())
         now = clock.time()
         self.boot_s = now
         self.intervals = IntervalRegister(store, now)
@@ -231,6 +236,8 @@ class Meter:
         if not state["reset"]:
             self.power_failures += 1
         kind = "reset" if state["reset"] else "power"
+        if self.clock_carried == "estimated":
+            return  # the gap is what the clock was set back by: not known
         if self._clock.trusted:
             self._measure_down(kind, max(0, now - state["stopped_s"]), now)
         else:
@@ -257,6 +264,7 @@ class Meter:
         before it is measured now. Returns ("power" | "reset", seconds) if it was, else
         None."""
         self.intervals.clock_stepped(self._clock.time(), first_set)
+        self.clock_carried = None  # the operator's time now, not the reset's
         if not first_set:
             return None
         self.boot_s += delta_s
@@ -462,6 +470,7 @@ class Meter:
         catch up with the quarter-hour log)."""
         now = self._clock.time()
         seq = self._seq + 1
+        self.clock_trust.before_save(self._clock.trusted, seq)
         self._save_record(seq, now, clean)
         quadrants = self.quadrants
         try:  # after the state: the active energy first, while the hold-up lasts

@@ -246,6 +246,37 @@ def assert_reset_keeps_registers(board):
     app = build_app(board)
     assert app.meter.registers.values() == kept  # only the boot save after the reset
     assert app.meter.power_failures == 1
+    # the operator's time sets the clock (the host's, as the rig's time.time() runs on it);
+    # a reset after that keeps it set: the ESP32's RTC ran on, the rp2 port's restarted
+    # and the meter sets it to the last window's time
+    app.uplink.take_time(int(time.time()))
+    assert app.hw.clock.trusted
+    step_windows(app, 2)
+    _release(app)
+    app = build_app(board)
+    clock = app.hw.clock
+    assert clock.trusted and "clock not set" not in app.p1.text
+    assert abs(clock.time() - time.time()) <= 2, (clock.time(), time.time())
+    boots = [e["text"] for _s, e in app.audit.entries() if e["event"] == "boot"]
+    import main
+    import service
+
+    main.app = app
+    try:
+        shown = service.status()["clock_set"]  # the technician's status says why
+    finally:
+        main.app = None
+    assert shown.startswith("yes, "), shown
+    if clock.kept_across_reset:
+        assert app.meter.clock_carried == "kept" and "clock kept by the RTC" in boots[-1]
+        assert app.meter.restart_gap_s is not None and app.meter.restart_gap_s <= 2
+    else:
+        assert app.meter.clock_carried == "estimated", app.meter.clock_carried
+        assert "clock set to the last window" in boots[-1], boots
+    _release(app)
+    state.power_cut()
+    app = build_app(board)
+    assert not app.hw.clock.trusted and app.meter.clock_carried is None
     _release(app)
 
 

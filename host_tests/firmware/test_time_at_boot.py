@@ -5,7 +5,7 @@ arrives (accepted whatever the step, never earlier than the last save), and a se
 takes only bounded steps."""
 from boards import common, sim
 from fakes.clock import ClockedADC, FakeClock
-from fakes.flash import FakeFlash
+from fakes.flash import FakeFlash, PowerLoss
 from metering import intervals as iv
 from metering.calibration import Calibration
 from metering.meter import Meter
@@ -151,3 +151,112 @@ def kit_policy():
     from fixtures.update import kit
 
     return kit.policy()
+
+
+class _Words:
+    """A board's retained words: survive a reset (the same object), not a power cut."""
+
+    def __init__(self):
+        self.words = [0, 0, 0, 0]
+
+    def load(self):
+        return list(self.words)
+
+    def store(self, words):
+        self.words[:] = words
+
+    def power_cut(self):
+        self.words[:] = [0, 0, 0, 0]
+
+
+def _retained_meter(flash, clock, words):
+    fe = sim.SimFrontEnd(load_a=10.0)
+    adc = ClockedADC(sim.SimADC(fe), clock, 300)
+    cal = Calibration(**common.shared_calibration())
+    return Meter(adc, cal, clock, flash, starting_power_w=2.3, sag_v=207.0, swell_v=253.0,
+                 retained=words)
+
+
+def _set_then_reset(kept_across_reset):
+    """A board meter whose clock the operator set, metering on, then reset: the flash,
+    the retained words, the clock as the board restarts it, and the last window's time."""
+    flash, words = FakeFlash(), _Words()
+    clock = FakeClock(utc_s=PORT_EPOCH_S + 3, trusted=False)
+    clock.kept_across_reset = kept_across_reset
+    meter = _retained_meter(flash, clock, words)
+    delta = SAVED_S - clock.time()
+    clock.adjust(delta)
+    clock.trusted = True
+    meter.clock_stepped(delta, True)
+    _run_windows(meter, 3)
+    last_window_s = clock.time()
+    flash.reboot()  # the reset: RAM gone, flash and retained words kept
+    return flash, words, clock, last_window_s
+
+
+def test_a_reset_on_a_set_clock_keeps_it_set_where_the_rtc_runs_on():
+    flash, words, clock, last_window_s = _set_then_reset(kept_across_reset=True)
+    clock.advance_s(4)  # the ESP32's RTC timer ran through the reset and the boot
+    clock.trusted = False  # as every board clock starts
+    meter = _retained_meter(flash, clock, words)
+    assert clock.trusted and meter.clock_carried == "kept"
+    assert clock.time() == last_window_s + 4  # untouched: the RTC's own time
+    assert meter.restart_gap_s == 4 and meter.down_unmeasured is None
+    _run_windows(meter, 4)
+    records = [r for _s, r in meter.intervals.records() if r["end_s"] > last_window_s]
+    assert records and not any(r["status"] & iv.STATUS_CLOCK_INVALID for r in records)
+
+
+def test_a_reset_on_a_set_clock_that_restarts_sets_it_to_the_last_window():
+    flash, words, clock, last_window_s = _set_then_reset(kept_across_reset=False)
+    clock.utc_s = 1609459200 + 2  # the rp2 port restarts time at 2021-01-01 on every boot
+    clock.trusted = False
+    meter = _retained_meter(flash, clock, words)
+    assert clock.trusted and meter.clock_carried == "estimated"
+    assert clock.time() == last_window_s  # behind the true time by the reset
+    assert meter.restart_gap_s is None and meter.down_unmeasured is None  # not known
+    assert meter.power_failures == 0
+
+
+def test_an_rtc_behind_the_last_window_is_not_kept_but_set_to_it():
+    flash, words, clock, last_window_s = _set_then_reset(kept_across_reset=True)
+    clock.utc_s = last_window_s - 86400  # an RTC that went back: not the time that ran on
+    clock.trusted = False
+    meter = _retained_meter(flash, clock, words)
+    assert meter.clock_carried == "estimated" and clock.time() == last_window_s
+
+
+def test_a_power_cut_or_a_reset_on_an_unset_clock_leaves_the_clock_unset():
+    flash, words, clock, last_window_s = _set_then_reset(kept_across_reset=True)
+    words.power_cut()  # a power cut: the retained words are gone
+    clock.trusted = False
+    meter = _retained_meter(flash, clock, words)
+    assert not clock.trusted and meter.clock_carried is None
+    _run_windows(meter, 2)  # saves on the unset clock: the record must not vouch for them
+    flash.reboot()
+    clock.advance_s(2)
+    clock.trusted = False
+    again = _retained_meter(flash, clock, words)  # a reset now, but the clock was not set
+    assert not clock.trusted and again.clock_carried is None
+    assert again.down_unmeasured == "reset"
+
+
+def test_a_reset_before_the_save_that_follows_the_first_setting_does_not_vouch():
+    flash, words = FakeFlash(), _Words()
+    clock = FakeClock(utc_s=PORT_EPOCH_S + 3, trusted=False)
+    clock.kept_across_reset = True
+    meter = _retained_meter(flash, clock, words)
+    delta = SAVED_S - clock.time()
+    clock.adjust(delta)
+    clock.trusted = True
+    flash.arm(2, tear=0)  # the record lands, the cut takes the save after it
+    try:
+        meter.clock_stepped(delta, True)
+        raise AssertionError("the cut did not come")
+    except PowerLoss:
+        pass
+    assert flash.read("clockset.a") or flash.read("clockset.b")
+    flash.reboot()
+    clock.trusted = False
+    again = _retained_meter(flash, clock, words)
+    assert not clock.trusted and again.clock_carried is None
