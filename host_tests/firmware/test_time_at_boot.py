@@ -177,17 +177,28 @@ def _retained_meter(flash, clock, words):
                  retained=words)
 
 
-def _set_then_reset(kept_across_reset):
-    """A board meter whose clock the operator set, metering on, then reset: the flash,
-    the retained words, the clock as the board restarts it, and the last window's time."""
+def _board_meter(kept_across_reset):
+    """A board meter after power-on, its clock not set, and the operator's time at hand:
+    the flash, the retained words, the clock, the meter and a function that sets it."""
     flash, words = FakeFlash(), _Words()
     clock = FakeClock(utc_s=PORT_EPOCH_S + 3, trusted=False)
     clock.kept_across_reset = kept_across_reset
     meter = _retained_meter(flash, clock, words)
-    delta = SAVED_S - clock.time()
-    clock.adjust(delta)
-    clock.trusted = True
-    meter.clock_stepped(delta, True)
+
+    def set_clock():
+        delta = SAVED_S - clock.time()
+        clock.adjust(delta)
+        clock.trusted = True
+        meter.clock_stepped(delta, True)
+
+    return flash, words, clock, meter, set_clock
+
+
+def _set_then_reset(kept_across_reset):
+    """A board meter whose clock the operator set, metering on, then reset: the flash,
+    the retained words, the clock as the board restarts it, and the last window's time."""
+    flash, words, clock, meter, set_clock = _board_meter(kept_across_reset)
+    set_clock()
     _run_windows(meter, 3)
     last_window_s = clock.time()
     flash.reboot()  # the reset: RAM gone, flash and retained words kept
@@ -242,16 +253,10 @@ def test_a_power_cut_or_a_reset_on_an_unset_clock_leaves_the_clock_unset():
 
 
 def test_a_reset_before_the_save_that_follows_the_first_setting_does_not_vouch():
-    flash, words = FakeFlash(), _Words()
-    clock = FakeClock(utc_s=PORT_EPOCH_S + 3, trusted=False)
-    clock.kept_across_reset = True
-    meter = _retained_meter(flash, clock, words)
-    delta = SAVED_S - clock.time()
-    clock.adjust(delta)
-    clock.trusted = True
+    flash, words, clock, _meter, set_clock = _board_meter(True)
     flash.arm(2, tear=0)  # the record lands, the cut takes the save after it
     try:
-        meter.clock_stepped(delta, True)
+        set_clock()
         raise AssertionError("the cut did not come")
     except PowerLoss:
         pass
