@@ -1,6 +1,6 @@
 """Power-on self-test: known answers for the crypto the meter trusts (SHA-256, SHA-512,
 AES-128, AES-GCM, an Ed25519 verify that must pass and one that must fail) and the viper
-metering kernel against its plain twin on a fixed block.
+metering kernel against its plain twin on two fixed blocks.
 
 Catches a miscompiled or misaligned native function (frozen viper on ARMv6-M lands at
 2 mod 4 and computes wrong results silently: CONTEXT.md) before it can accept a forged
@@ -32,6 +32,7 @@ _ED_SIGNATURE = ("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901
                  "fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
 
 KERNEL_BLOCK_PAIRS = 256
+EVENT_BLOCK_PAIRS = 640
 
 
 def _sha256():
@@ -94,29 +95,40 @@ def _triangle(k):
     return 75 * phase if phase < 20 else (1500 - 75 * (phase - 20) if phase < 60 else 75 * (phase - 80))
 
 
+def _sums_and_state(swell_in, swell_out):
+    """Cleared sums and a kernel state for the fixed blocks: mid-rail 2048, hysteresis 8,
+    cycles of at most 120 pairs, sags below mean square 800,000 (out above 900,000),
+    swells above swell_in (out below swell_out), events of two half cycles or more."""
+    from metering import kernel
+    from metering import voltage_quality as vq
+
+    acc = array("i", bytes(4 * kernel.ACC_LEN))
+    kernel.clear(acc)
+    st = array("i", bytes(4 * kernel.ST_LEN))
+    st[kernel.ST_V_MID] = st[kernel.ST_PREV_V] = 2048
+    st[kernel.ST_I_MID] = st[kernel.ST_PREV_I] = 2048
+    st[kernel.ST_HYST] = 8
+    st[vq.ST_CYC_MAX] = 120
+    st[vq.ST_SAG_IN] = 800000
+    st[vq.ST_SAG_OUT] = 900000
+    st[vq.ST_SWELL_IN] = swell_in
+    st[vq.ST_SWELL_OUT] = swell_out
+    st[vq.ST_PQ_MIN] = 2
+    return acc, st
+
+
 def kernel_agrees(fast, plain):
     """True if `fast` gives the plain twin's sums, state and stop index on the fixed
     block (a window that closes at a crossing, then the rest of the block)."""
     from metering import kernel
-    from metering import voltage_quality as vq
 
     buf = kernel_block()
     results = []
     for accumulate in (fast, plain):
-        acc = array("i", bytes(4 * kernel.ACC_LEN))
-        kernel.clear(acc)
-        st = array("i", bytes(4 * kernel.ST_LEN))
-        st[kernel.ST_V_MID] = st[kernel.ST_PREV_V] = 2048
-        st[kernel.ST_I_MID] = st[kernel.ST_PREV_I] = 2048
-        st[kernel.ST_HYST] = 8
-        st[kernel.ST_STOP_FROM] = 100
         # the triangle's cycles (mean square 750,000) are sags that count from the
         # second: both kernels hand the same cycles to the voltage-quality judgement
-        st[vq.ST_CYC_MAX] = 120
-        st[vq.ST_SAG_IN] = 800000
-        st[vq.ST_SAG_OUT] = 900000
-        st[vq.ST_SWELL_IN] = st[vq.ST_SWELL_OUT] = 1 << 29
-        st[vq.ST_PQ_MIN] = 2
+        acc, st = _sums_and_state(1 << 29, 1 << 29)
+        st[kernel.ST_STOP_FROM] = 100
         stops = []
         start = 0
         while start < KERNEL_BLOCK_PAIRS:
@@ -126,6 +138,44 @@ def kernel_agrees(fast, plain):
             st[kernel.ST_STOPPED] = 0
         results.append((list(acc), list(st), stops))
     return results[0] == results[1]
+
+
+def _event_block():
+    """Sags (a triangle of 1500 counts: mean square 750,000), 160 pairs at mid-rail (more
+    than a cycle: the supply gone, so the sag ends at the next arming), then swells (2000
+    counts: 1,333,333), the current a third of the voltage lagging 10 pairs."""
+    buf = array("H", bytes(4 * EVENT_BLOCK_PAIRS))
+    for k in range(EVENT_BLOCK_PAIRS):
+        v = 0 if 240 <= k < 400 else _triangle(k) * (4 if k >= 400 else 3) // 3
+        buf[2 * k] = 2048 + v
+        buf[2 * k + 1] = 2048 + v // 3
+    return buf
+
+
+def events_agree(fast, plain):
+    """True if `fast` and the plain twin, called on the same 37-pair pieces of the event
+    block in lockstep, return the same indices and leave the same sums and state after
+    every call: the arming refresh, the end of an event when the supply goes, the cycle
+    counts that overflow and the start with no cycle under way (the sentinel)."""
+    from metering import kernel
+    from metering import voltage_quality as vq
+
+    buf = _event_block()
+    runs = []
+    for _ in range(2):
+        acc, st = _sums_and_state(1200000, 1100000)
+        st[kernel.ST_STOP_FROM] = 1 << 20
+        st[vq.ST_CYC_N] = st[vq.ST_ARM_N] = 121  # no cycle under way, as at a start
+        runs.append((acc, st))
+    start = 0
+    while start < EVENT_BLOCK_PAIRS:
+        end = min(start + 37, EVENT_BLOCK_PAIRS)
+        stops = [accumulate(buf, start, end, acc, st)
+                 for accumulate, (acc, st) in zip((fast, plain), runs)]
+        if stops[0] != stops[1] or runs[0][0] != runs[1][0] or runs[0][1] != runs[1][1]:
+            return False
+        start = stops[0]
+    return True
 
 
 class PostResult:
@@ -186,7 +236,8 @@ def run():
     fast = kernel.VIPER_ACCUMULATE
     if fast is not None:
         try:
-            ok = kernel_agrees(fast, kernel.accumulate)
+            ok = (kernel_agrees(fast, kernel.accumulate)
+                  and events_agree(fast, kernel.accumulate))
         except Exception:  # noqa: BLE001
             ok = False
         if not ok:

@@ -94,3 +94,44 @@ def test_broken_crypto_refuses_updates_tokens_and_commissioning_and_says_so():
     app.step()  # metering goes on: the meter only refuses what needs crypto
     assert app.post.to_dict()["passed"] is False
 
+
+
+def _kernel_mutants():
+    """The plain kernel with one fault each in the arming refresh (the branch taken once a
+    cycle, at the voltage's first sample below -hysteresis) or in what a call hands the
+    next one: faults a miscompiled twin could have that the first block never reaches."""
+    from metering import kernel
+
+    with open(kernel.__file__) as f:  # the source, under both interpreters
+        src = f.read()
+    arm = src.index("elif v < -hyst:")
+    arm_end = src.index("sv += v", arm)
+    tail = src.index("n = arm_n + k - arm_k\n    if n <= cyc_max")
+
+    def swap(lo, hi, old, new):
+        assert old in src[lo:hi], old
+        return src[:lo] + src[lo:hi].replace(old, new, 1) + src[hi:]
+
+    return {
+        "no end of event at an arming without a cycle": swap(arm, arm_end, "end_event(st)",
+                                                             "pass"),
+        "an overlong arming cycle judged": swap(arm, arm_end, "if 0 < n <= cyc_max:",
+                                                "if 0 < n:"),
+        "the overflow sentinel not handed on": swap(tail, len(src), "st[ST_ARM_N] = cyc_max + 1",
+                                                    "st[ST_ARM_N] = n"),
+        "the arming squares not handed on": swap(
+            tail, len(src), "st[ST_ARM_SQ] = svv - arm_svv + arm_sq",
+            "st[ST_ARM_SQ] = svv - arm_svv"),
+    }
+
+
+def test_the_post_catches_faults_in_the_arming_refresh_the_first_block_never_reaches():
+    from metering import kernel
+
+    for name, src in _kernel_mutants().items():
+        scope = {"__name__": "kernel_mutant"}
+        exec(compile(src, "kernel_mutant", "exec"), scope)
+        mutant = scope["accumulate"]
+        assert post.kernel_agrees(mutant, kernel.accumulate), name  # why the second block
+        assert not post.events_agree(mutant, kernel.accumulate), name
+    assert post.events_agree(kernel.accumulate, kernel.accumulate)
