@@ -76,14 +76,19 @@ class CalibrationStore:
     def replace(self, cal):
         """Store `cal` (atomic replace) and meter with it from the next window. The new
         curve is written first under the new record's name, then the record, then the old
-        curves go: a cut anywhere leaves the old pair or the new, never a mix."""
+        curves go: a cut anywhere leaves the old pair or the new, never a mix, and never
+        a proposal beside the new pair."""
         record = cal.encode()
         curve = cal.encode_curve(record)
         keep = curve_record(record)
+        # what is applied supersedes any proposal. Removed first: a cut before the record
+        # then leaves the old record and no proposal (the bench steps are taken again),
+        # never the new record beside a proposal measured under the old one, which the
+        # next bench step would build on
+        self.store.remove(PROPOSED)
         if curve is not None:
             self.store.replace(keep, curve)
         self.store.replace(RECORD, record)
-        self.store.remove(PROPOSED)  # what is applied supersedes any proposal
         for name in self.store.names():
             if name.startswith(CURVE_PREFIX) and (curve is None or name != keep):
                 self.store.remove(name)

@@ -148,6 +148,29 @@ def test_a_cut_at_any_write_leaves_the_old_pair_or_the_new_never_a_mix():
         assert cuts > 3
 
 
+def test_a_cut_never_leaves_a_proposal_beside_the_record_that_superseded_it():
+    old, new = _cal(i_gain=1.02), _cal(points=[[0.5, 1.003, 0.8], [20.0, 1.001, -0.1]])
+    seen = set()
+    for at in range(1, 8):
+        for tear in (0.0, 0.5, 1.0):
+            trial = FakeFlash()
+            store = CalibrationStore(trial, common.shared_calibration())
+            store.replace(old)
+            store.propose(_cal(i_gain=1.025))  # a bench step on the commissioned meter
+            trial.arm(at, tear)
+            try:
+                CalibrationStore(trial, common.shared_calibration()).replace(new)
+            except PowerLoss:
+                pass
+            trial.reboot()
+            again = CalibrationStore(trial, common.shared_calibration())
+            state = (again.cal.i_gain, again.proposed() is not None)
+            # the old record with or without its proposal, or the new one alone
+            assert state in ((1.02, True), (1.02, False), (new.i_gain, False)), (at, tear, state)
+            seen.add(state)
+    assert len(seen) == 3, seen
+
+
 def test_a_signed_command_carries_the_curve_as_decimal_text():
     signed = [["0.25", "1.0103", "1.2944"], ["5", "1", "0"]]
     assert numbers(signed) == [[0.25, 1.0103, 1.2944], [5, 1, 0]]
