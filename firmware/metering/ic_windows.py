@@ -31,6 +31,10 @@ STEP_MS = 50  # poll() returns at least this often: the test LED's tick, the sup
 # reading after a longer gap in good reads may have lost whole wraps, so the gap counts
 # as lost time (coverage, STATUS_ESTIMATED) rather than as measured
 WRAP_SAFE_MS = 60000
+# L1 reads refused in a row (150 ms) before the supply is taken as going: a chip losing
+# its supply answers garbage before it stops, and the save must come within the hold-up
+BLIND_READS = 3
+BLIND_SAVE_SPACING_MS = 60000  # at most one save a minute on refused reads alone
 
 
 class ICWindows:
@@ -58,6 +62,9 @@ class ICWindows:
         self.windows = 0
         self.blocks = 0
         self.read_errors = 0  # readings the driver refused (failed check): time kept
+        self.blind_checks = 0  # supply checks given up after BLIND_READS refused reads
+        self._blind = 0  # L1 reads refused in a row
+        self._blind_saved_ms = None  # when refused reads alone last called on_no_voltage
         self.lost_ms = 0  # gaps in good reads long enough for the registers to wrap
         self._total_ms = 0
         self._started = False
@@ -87,10 +94,12 @@ class ICWindows:
         return self.lost_ms
 
     def health(self):
-        """For status: reads refused, transfers repaired, chip resets, time lost."""
+        """For status: reads refused, transfers repaired, chip resets, time lost, supply
+        checks given up on refused reads."""
         return {"chip": type(self._chip).__name__, "read_errors": self.read_errors,
                 "glitches": getattr(self._chip, "glitches", 0),
-                "chip_resets": getattr(self._chip, "resets_seen", 0), "lost_ms": self.lost_ms}
+                "chip_resets": getattr(self._chip, "resets_seen", 0), "lost_ms": self.lost_ms,
+                "blind_supply_checks": self.blind_checks}
 
     def poll(self):
         """Wait up to STEP_MS and check the supply; when a window is due, read the chip
@@ -141,7 +150,18 @@ class ICWindows:
         try:
             v = self._chip.voltage_l1() * self.cal.v_per_count * self.cal.v_gain
         except ValueError:
+            self._blind += 1
+            if self._blind == BLIND_READS:
+                # blind: take the supply as going (saving costs a write; missing a cut
+                # loses what the retained words cannot keep), but not every minute
+                self.blind_checks += 1
+                now = self._clock.ticks_ms()
+                if (self._blind_saved_ms is None or self._clock.ticks_diff(
+                        now, self._blind_saved_ms) >= BLIND_SAVE_SPACING_MS):
+                    self._blind_saved_ms = now
+                    self._on_no_voltage()
             return
+        self._blind = 0
         if v < self._interruption_v:
             self._on_no_voltage()
 

@@ -260,3 +260,29 @@ def test_a_load_below_the_starting_power_registers_nothing_through_the_ic():
     meter, _driver, _chip = _meter(clock, FakeFlash(), load_a=0.006, phase_deg=0.0)  # 1.4 W
     _windows(meter, 120)
     assert sum(meter.registers.import_wh) == 0 and meter.registers.import_mj == 0
+
+
+def test_a_supply_check_that_cannot_read_l1_saves_once_and_not_every_window():
+    clock = FakeClock()
+    meter, driver, chip = _meter(clock, FakeFlash(), load_a=5.0, phase_deg=0.0)
+    _windows(meter, 3)
+    saves = meter.saves
+    real = driver.voltage_l1
+
+    def refused():
+        raise ChipError("garbled")  # a chip losing its supply answers garbage
+
+    driver.voltage_l1 = refused
+    start = clock.ticks_ms()
+    while meter.saves == saves and clock.ticks_diff(clock.ticks_ms(), start) < 2000:
+        meter.poll()
+    # three refused reads (150 ms) and the meter saves, as for a voltage read at 0 V
+    assert meter.saves == saves + 1 and clock.ticks_diff(clock.ticks_ms(), start) <= 250
+    _windows(meter, 5)  # blind on: the windows close, but no save a window
+    assert meter.saves == saves + 1
+    assert meter.sampler.health()["blind_supply_checks"] == 1
+    driver.voltage_l1 = real
+    _windows(meter, 2)
+    driver.voltage_l1 = refused  # blind again within the minute: counted, not saved
+    _windows(meter, 2)
+    assert meter.saves == saves + 1 and meter.sampler.health()["blind_supply_checks"] == 2
