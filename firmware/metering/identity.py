@@ -13,7 +13,7 @@ MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", 
            "current_curve", "harmonics", "ic_windows", "intervals", "kernel", "kernel_viper",
            "meter", "pulses", "quadrants", "registers", "replay", "retained", "sampling",
            "tariff", "voltage_quality", "window")
-SOFTWARE_ID = "2c61027491378c98"  # tools.deploy.identity writes it
+SOFTWARE_ID = "b7c7cc9442683aa4"  # tools.deploy.identity writes it
 _CHUNK = 512
 
 

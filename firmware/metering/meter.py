@@ -51,7 +51,7 @@ _UNPACK_ERRORS = (ValueError, getattr(struct, "error", ValueError))
 class Meter:
     def __init__(self, adc, cal, clock, store, starting_power_w, sag_v, swell_v,
                  v_nominal=230.0, save_interval_s=300, use_viper=True, tariffs=None,
-                 retained=None, pulses=None, voltage_event_min_cycles=1):
+                 retained=None, pulses=None, voltage_event_min_cycles=1, save_energy_wh=100):
         """retained: the board's words that survive a reset (load() -> 4 ints or None,
         store(words)), where the energy since the last save is kept (metering.retained);
         None where the board has none. pulses: the test LED (metering.pulses.PulseOutput),
@@ -129,6 +129,9 @@ class Meter:
         self._failing = False
         self._silent = False  # a block without a zero crossing since the last window
         self.save_interval_s = save_interval_s
+        # a save also once this much energy is unsaved: what a power cut whose save does
+        # not land can lose (300 s at Imax is 767 Wh); None: by time only
+        self.save_energy_wh = save_energy_wh
         self.saves = 0
         self.saves_refused = 0  # by a full flash (_try_save)
         self.save_error = None
@@ -359,7 +362,8 @@ class Meter:
             self._try_save(now, legacy=now // 900 % 4 == 0)
             self.intervals.close(now, self.registers.values(), self.quadrants.values)
         elif now >= self._retry_save_s and (now - self._last_save_s >= self.save_interval_s
-                                            or self.registers.tariff != self._saved_tariff):
+                                            or self.registers.tariff != self._saved_tariff
+                                            or self._unsaved_wh_due()):
             self._try_save(now)  # a new tariff: the retained record holds one tariff's energy
         if self._retained is not None:
             self._retain(now)
@@ -433,6 +437,16 @@ class Meter:
             self.save_error = str(exc)
             self._retry_save_s = now + self.save_interval_s
             return False
+
+    def _unsaved_wh_due(self):
+        """True once save_energy_wh or more is metered since the last save (whole Wh of
+        import and export: small ints)."""
+        if self.save_energy_wh is None:
+            return False
+        reg = self.registers
+        unsaved = (reg.import_wh[1] + reg.import_wh[2] - self._base[0]
+                   + reg.export_wh[1] + reg.export_wh[2] - self._base[2])
+        return unsaved >= self.save_energy_wh
 
     def _retain(self, now):
         """The energy since the last save into the board's retained words: what a reset

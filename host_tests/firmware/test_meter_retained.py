@@ -28,7 +28,7 @@ class Words:
 
 
 
-def _retained_meter(flash, clock, words, seed=1):
+def _retained_meter(flash, clock, words, seed=1, speedup=None, save_energy_wh=None):
     from boards import common, sim
     from fakes.clock import ClockedADC
     from metering.calibration import Calibration
@@ -36,10 +36,11 @@ def _retained_meter(flash, clock, words, seed=1):
     from host_tests.firmware.meter_kit import SPEEDUP
 
     fe = sim.SimFrontEnd(load_a=40.0, phase_deg=10.0, seed=seed)
-    adc = ClockedADC(sim.SimADC(fe), clock, SPEEDUP)
+    adc = ClockedADC(sim.SimADC(fe), clock, speedup or SPEEDUP)
     cal = Calibration(**common.shared_calibration())
+    # saves only where a test asks for one: what the words carry is what is tested
     return Meter(adc, cal, clock, flash, starting_power_w=2.3, sag_v=207.0, swell_v=253.0,
-                 save_interval_s=10 ** 6, retained=words)
+                 save_interval_s=10 ** 6, retained=words, save_energy_wh=save_energy_wh)
 
 
 def test_the_record_round_trips_and_refuses_zeros_noise_and_another_save():
@@ -173,3 +174,29 @@ def test_after_a_downgrade_the_older_firmwares_json_state_is_taken_and_its_log_k
     again.save(clean=True)  # binary again, newest now; the log moved to its own record
     third = _retained_meter(flash, clock, Words(), seed=3)
     assert third.registers.values()[:2] == (7000, 9000) and third.power_fail_log == [[100, 400]]
+
+
+def test_a_power_cut_whose_save_does_not_land_loses_at_most_the_energy_bound():
+    """The supply-collapse save may not land (the hold-up ran out): then the last save
+    counts. Saves come every save_energy_wh (100 Wh on a board; 10 here, so that a few
+    one-second windows at Imax reach it) as well as every save interval."""
+    from metering import meter as meter_module
+    import struct
+
+    flash, clock, words = FakeFlash(), FakeClock(), Words()
+    meter = _retained_meter(flash, clock, words, speedup=10, save_energy_wh=10)
+    window_wh = 40 * 230 / 3600  # one window at Imax: a second of 9.2 kW
+    saves = meter.saves
+    worst = 0.0
+    for _ in range(14):
+        run_windows(meter, 1)
+        saved = struct.unpack(meter_module._STATE, meter._slots.load())[2:4]  # import T1, T2
+        live = meter.registers.values()
+        worst = max(worst, sum(live[:2]) - sum(saved))
+    assert meter.saves >= saves + 2  # by energy: the save interval is 10**6 s here
+    assert 10 - window_wh - 1 <= worst < 10, worst  # saved the window it reaches 10 Wh
+    words.power_cut()  # and the supply-collapse save did not land
+    flash.reboot()
+    again = _retained_meter(flash, clock, words, seed=2)
+    lost = sum(live[:2]) - sum(again.registers.values()[:2])
+    assert 0 <= lost <= 10 + window_wh, lost
