@@ -118,6 +118,7 @@ class SystemClock:
         self._time = time
         self.trusted = trusted
         self.kept_across_reset = kept_across_reset
+        self.estimated = False  # set across a reset to the last window's time (metering)
         self._rtc = rtc
         # MicroPython's time.time() counts from 1970 on the unix port and the boards
         # since v1.22; the RTC is set from the operator link or NTP.

@@ -93,8 +93,9 @@ class App:
         if meter.kept_across_reset:
             kept = "; registers kept, not metered for %s" % (
                 "%d s" % gap if gap is not None else
-                "seconds (clock set to the last window)" if meter.clock_carried
-                else "a time measured once the clock is set")
+                "seconds (clock set to the last window)" if meter.clock_carried == "estimated"
+                else "a time measured once the clock is set" if not self.hw.clock.trusted
+                else "the restart after a clean stop")
         if meter.clock_carried == "kept":
             kept += "; clock kept by the RTC"
         software_id, standing = self.metering_identity

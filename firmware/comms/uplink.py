@@ -291,7 +291,10 @@ class Uplink:
         step (a board without a battery-backed RTC restarts at an estimate), but never
         earlier than the meter's last save; a set clock takes steps of at most
         MAX_CLOCK_STEP_S. Both are audit-logged; a refusal once per session."""
-        first_set = not self.clock.trusted
+        # an estimate carried across a reset (metering.clock_trust) is set like a clock
+        # not set since boot: whatever the step, never before the last save
+        estimated = getattr(self.clock, "estimated", False)
+        first_set = not self.clock.trusted or estimated
         delta = utc_s - self.clock.time()
         if -2 <= delta <= 2 and not first_set:
             return
@@ -299,8 +302,11 @@ class Uplink:
             if first_set and utc_s < self.time_floor_s:
                 refused = "%+d s: before the meter's last save" % delta
             elif first_set or -MAX_CLOCK_STEP_S <= delta <= MAX_CLOCK_STEP_S:
+                if estimated and source.startswith("set: not set"):
+                    source = "set: estimated across a reset"
                 self.clock.adjust(delta)
                 self.clock.trusted = True
+                self.clock.estimated = False
                 more = self.on_clock_step(delta, first_set) if self.on_clock_step else None
                 self.audit.append(self.clock.time(), "clock-corrected", "%+d s%s%s" % (
                     delta, " (%s)" % source if first_set else "",

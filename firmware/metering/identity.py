@@ -13,7 +13,7 @@ MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", 
            "current_curve", "harmonics", "ic_windows", "intervals", "kernel", "kernel_viper",
            "meter", "pulses", "quadrants", "registers", "replay", "retained", "sampling",
            "tariff", "voltage_quality", "window")
-SOFTWARE_ID = "b7c7cc9442683aa4"  # tools.deploy.identity writes it
+SOFTWARE_ID = "9dff2c224e0e48d4"  # tools.deploy.identity writes it
 _CHUNK = 512
 
 

@@ -11,7 +11,7 @@ from array import array
 
 import canonical
 from metering import retained as retained_record
-from metering.clock_trust import ClockTrust, carry as carry_clock
+from metering.clock_trust import carry as carry_clock
 from metering.harmonics import THD_INTERVAL_S, Harmonics, TenMinuteTHD
 from metering.intervals import (IntervalRegister, STATUS_CLOCK_INVALID, STATUS_ESTIMATED,
                                 STATUS_POWER_FAIL)
@@ -85,10 +85,9 @@ class Meter:
         self.kept_across_reset = False  # the retained words carried energy over a reset
         saved = self._newest(self._slots.load(), self._legacy_slots.load())
         state = self._parse(saved) if saved is not None else None
-        self.clock_trust = ClockTrust(store)
         self.clock_carried = None  # "kept" | "estimated": set at boot, across a reset
         if state is not None and not clock.trusted:
-            self.clock_carried = carry_clock(clock, self.clock_trust, state, self._seq)
+            self.clock_carried = carry_clock(clock, state)
             if clock.time() < state["stopped_s"]:
                 # a board clock not set since boot (no battery-backed RTC) restarts at
                 # the port's epoch: it never runs behind the time the meter last saw
@@ -173,13 +172,15 @@ class Meter:
         kept = None
         if self._retained is not None:
             kept = retained_record.decode(self._retained.load(), self._seq)
+        clock_set = False
         if kept is not None:
             # a reset, not a power cut: the energy metered since the save is not lost,
             # and metering stopped when the record was last written
-            import_j, export_j, alive_s = kept
+            import_j, export_j, alive_s, clock_set = kept
             self.registers.add_joules(import_j, export_j)
             stopped_s += alive_s
-        return {"clean": clean, "reset": kept is not None, "stopped_s": stopped_s}
+        return {"clean": clean, "reset": kept is not None, "stopped_s": stopped_s,
+                "clock_set": clock_set}
 
     def _parse_json(self, saved):
         state = json.loads(saved)
@@ -459,8 +460,10 @@ class Meter:
                     - (base[1] - reg.import_mj) // 1000)
         export_j = ((reg.export_wh[1] + reg.export_wh[2] - base[2]) * 3600
                     - (base[3] - reg.export_mj) // 1000)
+        clock = self._clock
         retained_record.encode(self._seq, import_j, export_j, now - self._last_save_s,
-                               self._words)
+                               self._words, clock.trusted and not getattr(clock, "estimated",
+                                                                           False))
         self._retained.store(self._words)
 
     def _on_no_crossing(self):
@@ -484,7 +487,6 @@ class Meter:
         catch up with the quarter-hour log)."""
         now = self._clock.time()
         seq = self._seq + 1
-        self.clock_trust.before_save(self._clock.trusted, seq)
         self._save_record(seq, now, clean)
         quadrants = self.quadrants
         try:  # after the state: the active energy first, while the hold-up lasts

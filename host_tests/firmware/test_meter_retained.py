@@ -46,7 +46,11 @@ def _retained_meter(flash, clock, words, seed=1, speedup=None, save_energy_wh=No
 def test_the_record_round_trips_and_refuses_zeros_noise_and_another_save():
     out = [0] * retained.WORDS
     retained.encode(7, 123456, 0, 42, out)
-    assert retained.decode(out, 7) == (123456, 0, 42)
+    assert retained.decode(out, 7) == (123456, 0, 42, False)
+    on_set_clock = [0] * retained.WORDS
+    retained.encode(7, 123456, 0, 42, on_set_clock, clock_set=True)
+    assert retained.decode(on_set_clock, 7) == (123456, 0, 42, True)
+    assert on_set_clock[1:] == out[1:] and on_set_clock[0] != out[0]  # only the check
     assert retained.decode(out, 8) is None  # a later save: already in the flash state
     assert retained.decode([0, 0, 0, 0], 0) is None  # power-on zeros
     for k in range(4):
@@ -57,7 +61,7 @@ def test_the_record_round_trips_and_refuses_zeros_noise_and_another_save():
     assert retained.decode([0xFFFFFFFF] * 4, 7) is None  # noise beyond 30 bits
     assert retained.decode(None, 7) is None and retained.decode([1, 2], 7) is None
     retained.encode(2 ** 14 + 3, 2 ** 40, 5, -9, out)  # clamped, sequence modulo 2**14
-    assert retained.decode(out, 3) == (2 ** 30 - 1, 5, 0)
+    assert retained.decode(out, 3) == (2 ** 30 - 1, 5, 0, False)
 
 
 def test_a_reset_keeps_every_joule_and_is_not_a_power_failure():

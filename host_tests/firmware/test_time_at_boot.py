@@ -229,12 +229,33 @@ def test_a_reset_on_a_set_clock_that_restarts_sets_it_to_the_last_window():
     assert meter.power_failures == 0
 
 
-def test_an_rtc_behind_the_last_window_is_not_kept_but_set_to_it():
-    flash, words, clock, last_window_s = _set_then_reset(kept_across_reset=True)
-    clock.utc_s = last_window_s - 86400  # an RTC that went back: not the time that ran on
+def test_an_rtc_that_went_back_or_ran_far_on_is_not_taken_as_the_time():
+    for offset in (-86400, 3700):  # behind the last window, or over an hour past it
+        flash, words, clock, last_window_s = _set_then_reset(kept_across_reset=True)
+        clock.utc_s = last_window_s + offset
+        clock.trusted = False
+        meter = _retained_meter(flash, clock, words)
+        assert not clock.trusted and meter.clock_carried is None, offset
+        assert clock.time() >= last_window_s  # never behind the last window, as before
+
+
+def test_an_estimate_carried_across_a_reset_takes_the_operators_time_whatever_the_step():
+    flash, words, clock, last_window_s = _set_then_reset(kept_across_reset=False)
+    clock.utc_s = 1609459200 + 2
     clock.trusted = False
     meter = _retained_meter(flash, clock, words)
-    assert meter.clock_carried == "estimated" and clock.time() == last_window_s
+    assert meter.clock_carried == "estimated" and clock.estimated
+    up = uplink_kit.uplink_rig()[-1]
+    up.clock = clock
+    up.time_floor_s = meter.time_floor_s
+    up.on_clock_step = meter.clock_stepped
+    true_s = clock.time() + 7200  # a crash loop, or a long install: two hours behind
+    up.take_time(true_s)
+    assert clock.time() == true_s and clock.trusted and not clock.estimated
+    assert meter.clock_carried is None
+    before = clock.time()
+    up.take_time(before + 7200)  # set now: a two-hour step is refused again
+    assert clock.time() == before
 
 
 def test_a_power_cut_or_a_reset_on_an_unset_clock_leaves_the_clock_unset():
@@ -243,7 +264,7 @@ def test_a_power_cut_or_a_reset_on_an_unset_clock_leaves_the_clock_unset():
     clock.trusted = False
     meter = _retained_meter(flash, clock, words)
     assert not clock.trusted and meter.clock_carried is None
-    _run_windows(meter, 2)  # saves on the unset clock: the record must not vouch for them
+    _run_windows(meter, 2)  # metering on the unset clock: its words do not vouch
     flash.reboot()
     clock.advance_s(2)
     clock.trusted = False
@@ -252,16 +273,38 @@ def test_a_power_cut_or_a_reset_on_an_unset_clock_leaves_the_clock_unset():
     assert again.down_unmeasured == "reset"
 
 
-def test_a_reset_before_the_save_that_follows_the_first_setting_does_not_vouch():
-    flash, words, clock, _meter, set_clock = _board_meter(True)
-    flash.arm(2, tear=0)  # the record lands, the cut takes the save after it
-    try:
-        set_clock()
-        raise AssertionError("the cut did not come")
-    except PowerLoss:
-        pass
-    assert flash.read("clockset.a") or flash.read("clockset.b")
+def test_a_full_flash_after_a_power_cut_never_lets_an_old_save_vouch_for_the_clock():
+    from host_tests.firmware.meter_kit import FillingFlash
+
+    flash, words = FillingFlash(), _Words()
+    clock = FakeClock(utc_s=SAVED_S, trusted=False)
+    clock.kept_across_reset = True
+    meter = _retained_meter(flash, clock, words)
+    clock.trusted = True
+    meter.clock_stepped(0, True)
+    _run_windows(meter, 2)  # saves made on a set clock
+    words.power_cut()
+    flash.full = True  # and from now on nothing lands: the words go on from the last save
+    clock.advance_s(86400)  # a day off; the board restarts unset
+    clock.trusted = False
+    meter = _retained_meter(flash, clock, words)
+    _run_windows(meter, 2)
     flash.reboot()
     clock.trusted = False
+    again = _retained_meter(flash, clock, words)  # a watchdog reset on the estimate
+    assert again.kept_across_reset and not clock.trusted and again.clock_carried is None
+
+
+def test_the_first_estimate_is_carried_once_a_second_reset_leaves_it_unset():
+    flash, words, clock, last_window_s = _set_then_reset(kept_across_reset=False)
+    clock.utc_s = 1609459200 + 2
+    clock.trusted = False
+    meter = _retained_meter(flash, clock, words)
+    assert meter.clock_carried == "estimated"
+    _run_windows(meter, 2)  # a crash loop must not pile its resets into a set clock
+    flash.reboot()
+    clock.utc_s = 1609459200 + 2
+    clock.trusted = False
+    clock.estimated = False
     again = _retained_meter(flash, clock, words)
     assert not clock.trusted and again.clock_carried is None
