@@ -30,6 +30,7 @@ class App:
       trial            the trial of an updated firmware (update.trial)
       metering_identity  (software id, how it stands) of the metering module
                        (metering.identity: verified against the code on flash, or not)
+      driver_identity  (driver id, how it stands) of the board's drivers, the same way
       install_at_boot  packages are verified and installed by the boot stage, not here
                        (boot_install); install_update() then only stages them
       boot_install_verdict  what the boot stage did with the last staged package, or None
@@ -37,7 +38,8 @@ class App:
 
     def __init__(self, board, hw, post, store, lock, calibration, meter, meter_id, p1, audit,
                  keys, switch, uplink, link, policies, control, gate,
-                 metering_identity=("unknown", "not computed"), install_at_boot=False):
+                 metering_identity=("unknown", "not computed"), install_at_boot=False,
+                 driver_identity=("unknown", "not computed")):
         """gate(): builds the update gate (update.apply.Updater); built now and kept, and
         built again on use if it could not be built at boot."""
         self.board = board
@@ -59,6 +61,7 @@ class App:
         self._build_gate = gate
         self.updater = None
         self.metering_identity = metering_identity
+        self.driver_identity = driver_identity
         self.install_at_boot = install_at_boot
         self.boot_install_verdict = None
         self._audit_boot()
@@ -99,11 +102,13 @@ class App:
         if meter.clock_carried == "kept":
             kept += "; clock kept by the RTC"
         software_id, standing = self.metering_identity
+        driver_id, driver_standing = self.driver_identity
         curve = self.calibration.curve_source
-        self._audit_best_effort("boot", "calibration %s%s%s%s; metering %s%s" % (
+        self._audit_best_effort("boot", "calibration %s%s%s%s; metering %s%s; drivers %s%s" % (
             self.calibration.source, "" if curve == "none" else ", curve " + curve,
             "; reset: %s" % cause if cause else "", kept, software_id,
-            " MISMATCH" if standing.startswith("MISMATCH") else ""))
+            " MISMATCH" if standing.startswith("MISMATCH") else "", driver_id,
+            " MISMATCH" if driver_standing.startswith("MISMATCH") else ""))
         if not (self.post.crypto_ok and self.post.kernel_ok):
             self._audit_best_effort("self-test-failed", self.post.summary()
                                     + ("" if self.post.crypto_ok

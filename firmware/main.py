@@ -123,7 +123,8 @@ def wire(board, hw, post_result=None, install_at_boot=None):
 
     app = App(board, hw, checked, store, lock, calibration, meter, meter_id, p1, audit, keys,
               switch, uplink, link, policies, control, gate,
-              identity.check(identity.folder()), install_at_boot)
+              identity.check(identity.folder()), install_at_boot,
+              identity.check_board(identity.folder(getattr(board, "__file__", "")), board.NAME))
     uplink.on_command = app.command_from_link
     uplink.on_clock_step = app.clock_stepped
     uplink.time_floor_s = meter.time_floor_s

@@ -120,6 +120,8 @@ def status(json=False):
         "power_on_self_test": app.post.to_dict(),
         "metering_module": {"software_id": app.metering_identity[0],
                             "check": app.metering_identity[1]},
+        "board_drivers": {"driver_id": app.driver_identity[0],
+                          "check": app.driver_identity[1]},
         "loop_errors": dict(app.loop_errors),
         "watchdog": _watchdog_status(app),
         "uplink_thread_restarts": app.uplink_restarts,
@@ -155,6 +157,7 @@ def status(json=False):
     lines += readings_lines(snap)
     lines += [
         "metering module %s: %s" % app.metering_identity,
+        "board drivers %s: %s" % app.driver_identity,
         "power-on self-test %s   metering kernel %s" % (app.post.summary(), snap["kernel"]),
         "sampling coverage %.2f %% (%d pairs lost, registered as estimated)" % (
             100 * snap["coverage"], snap["lost_pairs_total"]),

@@ -19,8 +19,10 @@ from tools.shared.paths import ROOT
 T0 = 1795449600
 FP1, FP2 = "1111222233334444", "5555666677778888"
 METERING_ID = "0123456789abcdef"
+DRIVERS_ID = "fedcba9876543210"
 METERS = {  # title: (meter id, ek, ak, audit entries as (event, text))
-    "a": ("m-a", [("boot", "calibration stored; metering " + METERING_ID),
+    "a": ("m-a", [("boot", "calibration stored; metering %s; drivers %s MISMATCH" % (
+        METERING_ID, DRIVERS_ID)),
                   ("policy-changed", "commissioned v1 " + FP1),
                   ("update-accepted", "sim 1.2.0 counter 3 for sim-v1 (70 files, 9 bytes) into "
                                       "slot a on trial; signed by operator-release/aaaa1111 "
@@ -90,6 +92,8 @@ def test_each_meters_truth_and_the_fleet_figures(tmp_path):
     assert (b["break_glass"], b["operator_link"]) == (True, "off (consumer opt-out)")
     assert (c["policy_version"], c["policy_fingerprint"], c["chain_problems"]) == (2, FP2, 1)
     assert a["metering_module"] == METERING_ID and a["chain_problems"] == 0
+    assert a["board_drivers"] == DRIVERS_ID and a["drivers_check"] == "MISMATCH"
+    assert b["board_drivers"] is None  # firmware before the driver identity
     assert d["last_contact_s"] is None and d["break_glass"] is None  # unknown, not assumed
     f = rep["figures"]
     assert (f["meters"], f["heard_from"]) == (4, 3)

@@ -36,3 +36,25 @@ def test_a_changed_byte_is_a_mismatch_and_missing_sources_are_as_built(tmp_path)
     assert identity.SOFTWARE_ID not in standing
     os.remove(path)
     assert identity.check(copy)[1].startswith("as built")
+
+
+def test_each_boards_drivers_have_an_id_and_a_changed_driver_byte_is_a_mismatch(tmp_path):
+    boards_dir = os.path.join(ROOT, "boards")
+    boards = []
+    for name in sorted(os.listdir(boards_dir)):
+        if name.endswith(".py"):
+            with open(os.path.join(boards_dir, name)) as f:
+                if "\ndef hardware(" in f.read():
+                    boards.append(name[:-3])
+    assert sorted(identity.BOARD_DRIVERS) == boards  # every board with hardware() has drivers
+    for board in boards:
+        assert identity.check_board(boards_dir, board) == (identity.DRIVER_IDS[board],
+                                                           "verified")
+    copy = str(tmp_path / "boards")
+    shutil.copytree(boards_dir, copy)
+    with open(os.path.join(copy, "esp32_acquire.py"), "ab") as f:
+        f.write(b"#")  # the ESP32's sampling loop: both ESP32 boards, not the Pico
+    assert identity.check_board(copy, "esp32")[1].startswith("MISMATCH")
+    assert identity.check_board(copy, "esp32_atm90e32")[1].startswith("MISMATCH")
+    assert identity.check_board(copy, "rp2040")[1] == "verified"
+    assert identity.check_board(copy, "no-such-board")[0] == "none"

@@ -13,6 +13,7 @@ from control.audit import CODE_BY_NAME
 
 _POLICY = re.compile(r"v(?:ersion )?(\d+) (?:fingerprint )?([0-9a-f]{16})")
 _METERING = re.compile(r"metering ([0-9a-f]{16}|unknown)( MISMATCH)?")
+_DRIVERS = re.compile(r"drivers ([0-9a-f]{16}|unknown|none)( MISMATCH)?")
 _ACCEPTED = re.compile(r"^\S+ (\S+) counter (\d+) .*?; signed by (.+)$")
 _CONFIRMED = re.compile(r"^(\S+) counter (\d+)")
 DAY_S = 86400
@@ -29,7 +30,8 @@ def meter_truth(store, title, now_s):
     row = {"meter": title, "meter_id": keys.get("meter_id"), "policy_version": None,
            "policy_fingerprint": None, "break_glass": None, "operator_link": None,
            "readings_consent": None, "firmware": None, "firmware_signed_by": None,
-           "metering_module": None, "metering_check": None,
+           "metering_module": None, "metering_check": None, "board_drivers": None,
+           "drivers_check": None,
            "keys_since_s": keys.get("rotated_s") or keys.get("added_s"),
            "key_rotation_pending": bool(keys.get("rotation_pending")),
            "chain_unbroken_since_s": None, "chain_problems": 0,
@@ -56,6 +58,10 @@ def meter_truth(store, title, now_s):
             if m:
                 row["metering_module"] = m.group(1)
                 row["metering_check"] = "MISMATCH" if m.group(2) else "verified or as built"
+            m = _DRIVERS.search(text)  # firmware before the driver identity names none
+            if m:
+                row["board_drivers"] = m.group(1)
+                row["drivers_check"] = "MISMATCH" if m.group(2) else "verified or as built"
         elif code == _code("update-accepted"):
             m = _ACCEPTED.search(text)
             if m:
@@ -114,6 +120,7 @@ def report(store, now_s):
         "readings_consent_pct": share(lambda r: r["readings_consent"] is True),
         "metering_module_ids": sorted({r["metering_module"] for r in heard
                                        if r["metering_module"]}),
+        "board_driver_ids": sorted({r["board_drivers"] for r in heard if r["board_drivers"]}),
         "key_age_days_max": key_ages[-1] if key_ages else None,
         "key_age_days_median": key_ages[len(key_ages) // 2] if key_ages else None,
         "policies_seen": len(set(fingerprints)),

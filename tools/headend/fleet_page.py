@@ -37,6 +37,7 @@ def text(rep):
         lines.append("  %-32s %s" % (label, "-" if f[key] is None else "%.1f %%" % f[key]))
     lines.append("  %-32s %s" % ("metering module ids", " ".join(f["metering_module_ids"])
                                  or "-"))
+    lines.append("  %-32s %s" % ("board driver ids", " ".join(f["board_driver_ids"]) or "-"))
     lines.append("  %-32s %s" % ("oldest keys (days)", "-" if f["key_age_days_max"] is None
                                  else f["key_age_days_max"]))
     for r in rep["meters"]:
@@ -49,6 +50,8 @@ def text(rep):
                                                  r["firmware_signed_by"] or "-"),
                   "  metering module %s (%s)" % (r["metering_module"] or "-",
                                                  r["metering_check"] or "-"),
+                  "  board drivers %s (%s)" % (r["board_drivers"] or "-",
+                                               r["drivers_check"] or "-"),
                   "  keys since %s%s; chain unbroken since %s (%d problems)" % (
                       utc(r["keys_since_s"]), ", rotation pending"
                       if r["key_rotation_pending"] else "", utc(r["chain_unbroken_since_s"]),
