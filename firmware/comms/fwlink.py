@@ -23,6 +23,7 @@ OFFSET_TOPIC = "fw/offset"
 CHUNK_TOPIC = "fw/chunk"
 MAX_CHUNK = 4096  # data bytes per chunk
 _HEAD = 8
+MAX_MESSAGE = _HEAD + MAX_CHUNK  # the largest message on the meter's topics
 
 
 def pack_offset(offset):

@@ -1,0 +1,67 @@
+"""The MQTT link's reads are bounded: umqtt.simple reads a message's topic and payload at
+the size the broker announces, so a huge announced size would take that much heap. Read
+through comms.bounded_socket, such a message is refused with an OSError before anything
+is allocated, and a message the meter does take passes unchanged."""
+from mptest import micropython_only, raises
+
+
+class WireSocket:
+    """What the broker sent, read back in the pieces umqtt asks for."""
+
+    def __init__(self, data):
+        self.data = bytes(data)
+        self.at = 0
+        self.written = b""
+
+    def read(self, n):
+        piece = self.data[self.at:self.at + n]
+        self.at += len(piece)
+        return piece
+
+    def write(self, data):
+        self.written += bytes(data)
+        return len(data)
+
+    def setblocking(self, flag):
+        pass
+
+
+def _publish(topic, announced_payload, payload=b""):
+    """A QoS 0 PUBLISH whose remaining length announces `announced_payload` bytes."""
+    remaining = 2 + len(topic) + announced_payload
+    length = bytearray()
+    while True:
+        byte = remaining & 0x7F
+        remaining >>= 7
+        length.append(byte | (0x80 if remaining else 0))
+        if not remaining:
+            break
+    return b"\x30" + bytes(length) + bytes([len(topic) >> 8, len(topic) & 0xFF]) + topic + payload
+
+
+@micropython_only("umqtt.simple is micropython-lib's: it imports usocket")
+def test_an_announced_size_over_the_bound_is_refused_before_it_is_allocated():
+    import sys
+
+    from comms import fwlink
+    from comms.bounded_socket import MAX_READ, BoundedSocket
+    from host_tests.firmware import board_rig
+
+    sys.path.append(board_rig.ROOT + "/.venv/mplib/lib")  # umqtt.simple, as on the board
+    from umqtt.simple import MQTTClient
+
+    assert MAX_READ == fwlink.MAX_MESSAGE
+    got = []
+    client = MQTTClient("meter", "127.0.0.1")
+    client.set_callback(lambda topic, msg: got.append((bytes(topic), bytes(msg))))
+    token = b"t" * 2048
+    wire = WireSocket(_publish(b"meters/ab/cmd", len(token), token)
+                      + _publish(b"meters/ab/cmd", 200 * 1024 * 1024))
+    client.sock = BoundedSocket(wire)
+    client.wait_msg()  # a command token of 2 KiB: taken as it is
+    assert got == [(b"meters/ab/cmd", token)]
+    exc = raises(OSError, client.wait_msg)  # 200 MB announced: no MemoryError, an OSError
+    assert "over the %d the meter takes" % MAX_READ in str(exc.args[0]), exc.args
+    assert got == [(b"meters/ab/cmd", token)] and client.sock.refused == 1
+    client.sock.write(b"\xe0\x00")  # anything else goes to the socket as it is
+    assert wire.written.endswith(b"\xe0\x00")
