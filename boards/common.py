@@ -189,11 +189,6 @@ def mqtt_connector(server, port, keepalive=0, ca_der=None, network=None):
             client.sock.setsockopt(6, 1, 1)
         except (OSError, AttributeError):
             pass
-        from comms.bounded_socket import BoundedSocket
-
-        # umqtt reads a message at the size the broker announces: bounded, or a huge one
-        # would end the uplink thread in MemoryError
-        client.sock = BoundedSocket(client.sock)
         return client
 
     return connect

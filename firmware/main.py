@@ -52,6 +52,7 @@ def wire(board, hw, post_result=None, install_at_boot=None):
     import settings
     from app import App
     from boards.common import calibration_for
+    from comms.bounded_socket import bounded
     from comms.fwlink import FirmwareDownload
     from comms.invocation import InvocationCounter
     from comms.keys import OperatorKeys
@@ -98,7 +99,9 @@ def wire(board, hw, post_result=None, install_at_boot=None):
     switch = OperatorLinkSwitch(store)
     uplink = Uplink(store, keys, InvocationCounter(store), system_title(meter_id), meter.intervals,
                     audit, switch, clock, None, lock=lock)
-    link = OperatorLink(store, uplink, board.mqtt_connector, hw.network, clock, lock)
+    # umqtt reads a message at the size the broker announces: bounded, or a huge one would
+    # end the uplink thread in MemoryError
+    link = OperatorLink(store, uplink, bounded(board.mqtt_connector), hw.network, clock, lock)
     tariffs = settings.load(store, handlers.TARIFFS)
     if tariffs:
         meter.tariffs = TariffSchedule(tariffs)

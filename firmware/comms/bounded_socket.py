@@ -31,3 +31,22 @@ class BoundedSocket:
 
     def __getattr__(self, name):  # write, setblocking, close, setsockopt: as they are
         return getattr(self._sock, name)
+
+
+def bounded(connector):
+    """The board's MQTT connector (boards.common.mqtt_connector's signature), its clients'
+    socket reads bounded: what main wires into the operator link."""
+
+    def make(server, port, keepalive=0, ca_der=None, network=None):
+        connect = connector(server, port, keepalive, ca_der, network)
+
+        def connect_bounded(client_id):
+            client = connect(client_id)
+            sock = getattr(client, "sock", None)  # umqtt's; a test's in-memory client has none
+            if sock is not None and not isinstance(sock, BoundedSocket):
+                client.sock = BoundedSocket(sock)
+            return client
+
+        return connect_bounded
+
+    return make

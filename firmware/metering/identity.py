@@ -28,10 +28,10 @@ BOARD_DRIVERS = {
     "sim": ("common", "front_end_errors", "sim"),
 }
 DRIVER_IDS = {  # tools.deploy.identity writes it
-    "esp32": "0e38a57a06ec2026",
-    "esp32_atm90e32": "36ac0fe7d04d93e3",
-    "rp2040": "81c641b2f0d60f88",
-    "sim": "c677262aedeae923",
+    "esp32": "feff477a9359010f",
+    "esp32_atm90e32": "cc5e1bae222a5b08",
+    "rp2040": "86e02b14d9a351eb",
+    "sim": "df8d7ea9356dca32",
 }
 _CHUNK = 512
 

@@ -65,3 +65,35 @@ def test_an_announced_size_over_the_bound_is_refused_before_it_is_allocated():
     assert got == [(b"meters/ab/cmd", token)] and client.sock.refused == 1
     client.sock.write(b"\xe0\x00")  # anything else goes to the socket as it is
     assert wire.written.endswith(b"\xe0\x00")
+
+
+def test_the_meter_wires_the_bound_into_its_operator_link():
+    import main
+    from comms.bounded_socket import BoundedSocket
+    from mptest import temp_root
+
+    class Client:
+        def __init__(self):
+            self.sock = WireSocket(b"")
+
+    made = []
+
+    def connector(server, port, keepalive=0, ca_der=None, network=None):
+        def connect(client_id):
+            made.append(Client())
+            return made[-1]
+
+        return connect
+
+    from boards import sim
+
+    real = sim.mqtt_connector
+    sim.mqtt_connector = connector  # the board's connector, as main finds it
+    try:
+        app = main.build("sim", paced=False, storage_root=temp_root("bounded-link"),
+                         p1_path=None)
+    finally:
+        sim.mqtt_connector = real
+    app.link.apply({"broker": "127.0.0.1:1883", "interval_s": 900, "tls_ca": None})
+    client = app.uplink.connector("meter-1")
+    assert client is made[-1] and isinstance(client.sock, BoundedSocket)
