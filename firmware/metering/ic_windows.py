@@ -64,7 +64,9 @@ class ICWindows:
         self.read_errors = 0  # readings the driver refused (failed check): time kept
         self.blind_checks = 0  # supply checks given up after BLIND_READS refused reads
         self._blind = 0  # L1 reads refused in a row
-        self._blind_saved_ms = None  # when refused reads alone last called on_no_voltage
+        # ms of polling since refused reads alone last called on_no_voltage (None: never,
+        # or longer ago than the spacing): counted from the steps, so no ticks wrap
+        self._since_blind_save_ms = None
         self.lost_ms = 0  # gaps in good reads long enough for the registers to wrap
         self._total_ms = 0
         self._started = False
@@ -122,6 +124,10 @@ class ICWindows:
         self._last_ms = now
         self._total_ms += step
         self.blocks += 1
+        if self._since_blind_save_ms is not None:
+            self._since_blind_save_ms += step
+            if self._since_blind_save_ms >= BLIND_SAVE_SPACING_MS:
+                self._since_blind_save_ms = None
         self._check_supply()
         elapsed = clock.ticks_diff(now, self._window_start_ms)
         if elapsed >= self._window_ms:
@@ -155,10 +161,8 @@ class ICWindows:
                 # blind: take the supply as going (saving costs a write; missing a cut
                 # loses what the retained words cannot keep), but not every minute
                 self.blind_checks += 1
-                now = self._clock.ticks_ms()
-                if (self._blind_saved_ms is None or self._clock.ticks_diff(
-                        now, self._blind_saved_ms) >= BLIND_SAVE_SPACING_MS):
-                    self._blind_saved_ms = now
+                if self._since_blind_save_ms is None:
+                    self._since_blind_save_ms = 0
                     self._on_no_voltage()
             return
         self._blind = 0

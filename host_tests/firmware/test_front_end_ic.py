@@ -286,3 +286,9 @@ def test_a_supply_check_that_cannot_read_l1_saves_once_and_not_every_window():
     driver.voltage_l1 = refused  # blind again within the minute: counted, not saved
     _windows(meter, 2)
     assert meter.saves == saves + 1 and meter.sampler.health()["blind_supply_checks"] == 2
+    driver.voltage_l1 = real
+    _windows(meter, 61)  # the minute passes, counted in polling time (no ticks to wrap)
+    saves = meter.saves
+    driver.voltage_l1 = refused
+    _windows(meter, 1)
+    assert meter.saves == saves + 1 and meter.sampler.health()["blind_supply_checks"] == 3
