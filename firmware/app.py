@@ -104,11 +104,13 @@ class App:
         software_id, standing = self.metering_identity
         driver_id, driver_standing = self.driver_identity
         curve = self.calibration.curve_source
-        self._audit_best_effort("boot", "calibration %s%s%s%s; metering %s%s; drivers %s%s" % (
+        # the identities first: an entry is cut at 200 characters, and a MISMATCH must
+        # never be what is cut
+        self._audit_best_effort("boot", "metering %s%s; drivers %s%s; calibration %s%s%s%s" % (
+            software_id, " MISMATCH" if standing.startswith("MISMATCH") else "", driver_id,
+            " MISMATCH" if driver_standing.startswith("MISMATCH") else "",
             self.calibration.source, "" if curve == "none" else ", curve " + curve,
-            "; reset: %s" % cause if cause else "", kept, software_id,
-            " MISMATCH" if standing.startswith("MISMATCH") else "", driver_id,
-            " MISMATCH" if driver_standing.startswith("MISMATCH") else ""))
+            "; reset: %s" % cause if cause else "", kept))
         if not (self.post.crypto_ok and self.post.kernel_ok):
             self._audit_best_effort("self-test-failed", self.post.summary()
                                     + ("" if self.post.crypto_ok

@@ -231,8 +231,8 @@ def test_status_and_the_boot_entry_name_the_metering_modules_identity():
     assert status["board_drivers"] == {"driver_id": identity.DRIVER_IDS["sim"],
                                        "check": "verified"}
     boots = [e["text"] for _s, e in app.audit.entries() if e["event"] == "boot"]
-    assert boots[-1].endswith("; metering %s; drivers %s" % (identity.SOFTWARE_ID,
-                                                             identity.DRIVER_IDS["sim"]))
+    assert boots[-1].startswith("metering %s; drivers %s; " % (identity.SOFTWARE_ID,
+                                                               identity.DRIVER_IDS["sim"]))
     module = service.controlplane(json=True)["metering_module"]
     assert module["software_id"] == identity.SOFTWARE_ID and "no command" in module["kill_path"]
 

@@ -29,7 +29,9 @@ METERS = {  # title: (meter id, ek, ak, audit entries as (event, text))
                                       "vendor/bbbb2222"),
                   ("update-confirmed", "1.2.0 counter 3"),
                   ("readings-consent", "consumer: readings at every session")]),
-    "b": ("m-b", [("boot", "calibration stored; metering " + METERING_ID),
+    "b": ("m-b", [("boot", "metering %s; drivers %s; calibration stored" % (
+        METERING_ID, DRIVERS_ID)),
+                  ("boot", "calibration stored; metering " + METERING_ID),  # reverted
                   ("policy-changed", "commissioned v1 " + FP1),
                   ("break-glass-on", "#3 via operator-link: storm"),
                   ("operator-link-off", "consumer")]),
@@ -93,7 +95,7 @@ def test_each_meters_truth_and_the_fleet_figures(tmp_path):
     assert (c["policy_version"], c["policy_fingerprint"], c["chain_problems"]) == (2, FP2, 1)
     assert a["metering_module"] == METERING_ID and a["chain_problems"] == 0
     assert a["board_drivers"] == DRIVERS_ID and a["drivers_check"] == "MISMATCH"
-    assert b["board_drivers"] is None  # firmware before the driver identity
+    assert b["board_drivers"] is None  # reverted to firmware before the driver identity
     assert d["last_contact_s"] is None and d["break_glass"] is None  # unknown, not assumed
     f = rep["figures"]
     assert (f["meters"], f["heard_from"]) == (4, 3)

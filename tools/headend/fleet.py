@@ -58,7 +58,10 @@ def meter_truth(store, title, now_s):
             if m:
                 row["metering_module"] = m.group(1)
                 row["metering_check"] = "MISMATCH" if m.group(2) else "verified or as built"
-            m = _DRIVERS.search(text)  # firmware before the driver identity names none
+            # firmware before the driver identity names none: after a revert to it, the
+            # newer firmware's id no longer stands
+            row["board_drivers"] = row["drivers_check"] = None
+            m = _DRIVERS.search(text)
             if m:
                 row["board_drivers"] = m.group(1)
                 row["drivers_check"] = "MISMATCH" if m.group(2) else "verified or as built"
