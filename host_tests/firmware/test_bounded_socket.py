@@ -39,32 +39,62 @@ def _publish(topic, announced_payload, payload=b""):
     return b"\x30" + bytes(length) + bytes([len(topic) >> 8, len(topic) & 0xFF]) + topic + payload
 
 
-@micropython_only("umqtt.simple is micropython-lib's: it imports usocket")
-def test_an_announced_size_over_the_bound_is_refused_before_it_is_allocated():
+def _umqtt_client(wire):
+    """micropython-lib's umqtt.simple client reading `wire` through the bound, and the
+    (topic, payload) pairs it hands the meter."""
     import sys
 
-    from comms import fwlink
-    from comms.bounded_socket import MAX_READ, BoundedSocket
+    from comms.bounded_socket import BoundedSocket
     from host_tests.firmware import board_rig
 
     sys.path.append(board_rig.ROOT + "/.venv/mplib/lib")  # umqtt.simple, as on the board
     from umqtt.simple import MQTTClient
 
-    assert MAX_READ == fwlink.MAX_MESSAGE
     got = []
     client = MQTTClient("meter", "127.0.0.1")
     client.set_callback(lambda topic, msg: got.append((bytes(topic), bytes(msg))))
-    token = b"t" * 2048
-    wire = WireSocket(_publish(b"meters/ab/cmd", len(token), token)
-                      + _publish(b"meters/ab/cmd", 200 * 1024 * 1024))
     client.sock = BoundedSocket(wire)
+    return client, got
+
+
+@micropython_only("umqtt.simple is micropython-lib's: it imports usocket")
+def test_an_announced_size_over_the_bound_is_never_allocated():
+    from comms import fwlink
+    from comms.bounded_socket import DRAIN_MAX, MAX_READ
+
+    assert MAX_READ == fwlink.MAX_MESSAGE
+    token = b"t" * 2048
+    retained = b"r" * 5000  # over the bound: drained, handed on empty, the stream in step
+    wire = WireSocket(_publish(b"meters/ab/cmd", len(token), token)
+                      + _publish(b"meters/ab/cmd", len(retained), retained)
+                      + _publish(b"meters/ab/down", 3, b"ack")
+                      + _publish(b"meters/ab/cmd", 200 * 1024 * 1024))
+    client, got = _umqtt_client(wire)
     client.wait_msg()  # a command token of 2 KiB: taken as it is
-    assert got == [(b"meters/ab/cmd", token)]
+    client.wait_msg()
+    client.wait_msg()
+    assert got == [(b"meters/ab/cmd", token), (b"meters/ab/cmd", b""),
+                   (b"meters/ab/down", b"ack")]
+    assert client.sock.dropped == 1
     exc = raises(OSError, client.wait_msg)  # 200 MB announced: no MemoryError, an OSError
-    assert "over the %d the meter takes" % MAX_READ in str(exc.args[0]), exc.args
-    assert got == [(b"meters/ab/cmd", token)] and client.sock.refused == 1
+    assert "over the %d the meter drains" % DRAIN_MAX in str(exc.args[0]), exc.args
+    assert len(got) == 3
     client.sock.write(b"\xe0\x00")  # anything else goes to the socket as it is
     assert wire.written.endswith(b"\xe0\x00")
+
+
+@micropython_only("umqtt.simple is micropython-lib's: it imports usocket")
+def test_a_remaining_length_longer_than_mqtts_four_bytes_is_refused():
+    # umqtt reads the length a byte at a time with no end: 20,000 bytes of 0xFF once
+    # made a number too large for the heap
+    client, got = _umqtt_client(WireSocket(b"\x30" + b"\xff" * 20000 + b"\x01"))
+    exc = raises(OSError, client.wait_msg)
+    assert "more than four bytes" in str(exc.args[0]) and got == []
+    ping = WireSocket(b"\xd0\x00" + _publish(b"t", 1, b"x"))  # PINGRESP: 0xd0 has 0x80 set
+    client, got = _umqtt_client(ping)
+    client.wait_msg()
+    client.wait_msg()
+    assert got == [(b"t", b"x")]
 
 
 def test_the_meter_wires_the_bound_into_its_operator_link():
