@@ -13,6 +13,10 @@ RECORD = "calibration"
 # by that record's CRC, so replacing both is atomic without a journal
 CURVE_PREFIX = "calibration.curve."
 PROPOSED = "calibration.proposed"  # a bench step on a commissioned meter: needs a token
+# the CRC of the record a proposal was measured under, beside it (the proposal itself is
+# what the technician sends the operator, fields only): one measured under another
+# record (a cut between a replace's record and its removal of the proposal) is not used
+PROPOSED_BASE = "calibration.proposed.base"
 
 
 def curve_record(record):
@@ -26,6 +30,7 @@ class CalibrationStore:
         self.store = store
         self.meter = None  # set by applies_to once the meter is built
         data = store.read(RECORD)
+        self._record_crc = _crc_text(data)
         self.source = "default"
         self.curve_source = "none"  # the curve: none, stored, or why it is not used
         if data is not None:
@@ -61,9 +66,10 @@ class CalibrationStore:
             pass  # a full or failing flash: they stay unused, as they are now
 
     def proposed(self):
-        """The calibration proposed on this meter and not yet signed, or None."""
+        """The calibration proposed on this meter and not yet signed, or None (also for
+        one measured under another record than the one in force)."""
         values = settings.load(self.store, PROPOSED)
-        if not values:
+        if not values or self.store.read(PROPOSED_BASE) != self._record_crc.encode():
             return None
         try:
             return Calibration(**values)
@@ -81,14 +87,14 @@ class CalibrationStore:
         record = cal.encode()
         curve = cal.encode_curve(record)
         keep = curve_record(record)
-        # what is applied supersedes any proposal. Removed first: a cut before the record
-        # then leaves the old record and no proposal (the bench steps are taken again),
-        # never the new record beside a proposal measured under the old one, which the
-        # next bench step would build on
-        self.store.remove(PROPOSED)
         if curve is not None:
             self.store.replace(keep, curve)
         self.store.replace(RECORD, record)
+        self._record_crc = _crc_text(record)
+        # what is applied supersedes any proposal; a cut before these removals leaves one
+        # whose base is the old record: not used (proposed)
+        self.store.remove(PROPOSED)
+        self.store.remove(PROPOSED_BASE)
         for name in self.store.names():
             if name.startswith(CURVE_PREFIX) and (curve is None or name != keep):
                 self.store.remove(name)
@@ -98,5 +104,13 @@ class CalibrationStore:
             self.meter.set_calibration(cal)
 
     def propose(self, cal):
-        """Keep `cal` for the operator to sign; nothing the meter uses changes."""
+        """Keep `cal` for the operator to sign; nothing the meter uses changes. The base
+        goes after the proposal: a cut between leaves the old base, which matches only if
+        the record is the same."""
         settings.replace(self.store, PROPOSED, cal.to_dict())
+        self.store.replace(PROPOSED_BASE, self._record_crc.encode())
+
+
+def _crc_text(record):
+    """The CRC of a record as text ("none" without one): what a proposal is based on."""
+    return "none" if record is None else "%08x" % crc32(record)
