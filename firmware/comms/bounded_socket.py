@@ -21,7 +21,10 @@ from comms import fwlink
 MAX_READ = fwlink.MAX_MESSAGE
 DRAIN_MAX = 65536
 _PIECE = 256
-_MAX_LENGTH_RUN = 4  # a fixed header's first byte and three continued length bytes
+# single bytes in a row with 0x80 set: a PUBLISH length has at most three before its last
+# byte (MQTT's four bytes), and no legitimate run of one-byte reads has more (a one-byte
+# topic and payload with the bit set, then a PINGRESP's 0xd0: three)
+_MAX_LENGTH_RUN = 3
 
 
 class BoundedSocket:

@@ -91,17 +91,20 @@ class CalibrationStore:
             self.store.replace(keep, curve)
         self.store.replace(RECORD, record)
         self._record_crc = _crc_text(record)
-        # what is applied supersedes any proposal; a cut before these removals leaves one
-        # whose base is the old record: not used (proposed)
-        self.store.remove(PROPOSED)
-        self.store.remove(PROPOSED_BASE)
-        for name in self.store.names():
-            if name.startswith(CURVE_PREFIX) and (curve is None or name != keep):
-                self.store.remove(name)
-        self.cal, self.source = cal, "stored"
+        self.cal, self.source = cal, "stored"  # in force from here, whatever follows
         self.curve_source = "none" if curve is None else "stored"
         if self.meter is not None:
             self.meter.set_calibration(cal)
+        # what is applied supersedes any proposal; one left by a cut or a refused removal
+        # has the old record as its base: not used (proposed). Old curves: removed at boot
+        try:
+            self.store.remove(PROPOSED)
+            self.store.remove(PROPOSED_BASE)
+            for name in self.store.names():
+                if name.startswith(CURVE_PREFIX) and (curve is None or name != keep):
+                    self.store.remove(name)
+        except OSError:
+            pass
 
     def propose(self, cal):
         """Keep `cal` for the operator to sign; nothing the meter uses changes. The base

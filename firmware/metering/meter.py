@@ -273,7 +273,7 @@ class Meter:
         self.intervals.clock_stepped(self._clock.time(), first_set)
         self.clock_carried = None  # the operator's time now, not the reset's
         if not first_set:
-            return None
+            return None  # a step back: the next window saves (its gap to the save is < 0)
         self.boot_s += delta_s
         self._last_save_s += delta_s  # the save interval runs on from the true time
         if self._down is None:
@@ -365,7 +365,8 @@ class Meter:
             # catches its registers up with the quarter-hour log itself)
             self._try_save(now, legacy=now // 900 % 4 == 0)
             self.intervals.close(now, self.registers.values(), self.quadrants.values)
-        elif now >= self._retry_save_s and (now - self._last_save_s >= self.save_interval_s
+        elif now >= self._retry_save_s and (not 0 <= now - self._last_save_s
+                                            < self.save_interval_s
                                             or self.registers.tariff != self._saved_tariff
                                             or self._unsaved_wh_due(now)):
             self._try_save(now)  # a new tariff: the retained record holds one tariff's energy
@@ -446,7 +447,7 @@ class Meter:
         """True once save_energy_wh or more is metered since the last save (whole Wh of
         import and export: small ints), and ENERGY_SAVE_MIN_S has passed since it: a
         three-phase board at Imax (27.6 kW) would otherwise save every 13 s."""
-        if self.save_energy_wh is None or now - self._last_save_s < ENERGY_SAVE_MIN_S:
+        if self.save_energy_wh is None or 0 <= now - self._last_save_s < ENERGY_SAVE_MIN_S:
             return False
         reg = self.registers
         unsaved = (reg.import_wh[1] + reg.import_wh[2] - self._base[0]

@@ -90,11 +90,17 @@ def test_a_remaining_length_longer_than_mqtts_four_bytes_is_refused():
     client, got = _umqtt_client(WireSocket(b"\x30" + b"\xff" * 20000 + b"\x01"))
     exc = raises(OSError, client.wait_msg)
     assert "more than four bytes" in str(exc.args[0]) and got == []
-    ping = WireSocket(b"\xd0\x00" + _publish(b"t", 1, b"x"))  # PINGRESP: 0xd0 has 0x80 set
-    client, got = _umqtt_client(ping)
+    five = WireSocket(b"\x30\x85\x80\x80\x80\x00")  # a fifth length byte: not MQTT
+    client, got = _umqtt_client(five)
+    assert "more than four bytes" in str(raises(OSError, client.wait_msg).args[0])
+    # the longest run a legitimate exchange has: a one-byte topic and payload with the
+    # bit set, then a PINGRESP (0xd0): three, then its length byte 0 ends it
+    legit = WireSocket(_publish(b"\xc3", 1, b"\xff") + b"\xd0\x00" + _publish(b"t", 1, b"x"))
+    client, got = _umqtt_client(legit)
     client.wait_msg()
     client.wait_msg()
-    assert got == [(b"t", b"x")]
+    client.wait_msg()
+    assert got == [(b"\xc3", b"\xff"), (b"t", b"x")]
 
 
 def test_the_meter_wires_the_bound_into_its_operator_link():

@@ -204,3 +204,18 @@ def test_a_power_cut_whose_save_does_not_land_loses_at_most_the_energy_bound():
     again = _retained_meter(flash, clock, words, seed=2)
     lost = sum(live[:2]) - sum(again.registers.values()[:2])
     assert 0 <= lost <= 10 + window_wh, lost
+
+
+def test_a_clock_set_back_does_not_stall_the_saves():
+    """The operator's time may move a set clock back (up to an hour): the gap to the last
+    save is then negative, which must count as due, not as "not yet"."""
+    flash, clock, words = FakeFlash(), FakeClock(), Words()
+    meter = _retained_meter(flash, clock, words, speedup=10, save_energy_wh=10)
+    run_windows(meter, 2)
+    clock.adjust(-1200)
+    meter.clock_stepped(-1200, False)
+    saves = meter.saves
+    run_windows(meter, 1)
+    assert meter.saves == saves + 1  # at once: the state's stamp in the corrected time
+    run_windows(meter, 12)  # and the energy bound holds on
+    assert meter.saves >= saves + 3
