@@ -112,3 +112,19 @@ def test_a_file_is_read_at_its_own_size_and_one_too_large_for_its_format_is_not_
     assert flash.read_path(path, 100) == b"x" * 100
     too_large = flash.read_path(path, 99)
     assert isinstance(too_large, flash.Oversized) and len(too_large) == 100
+
+
+def test_the_shell_says_which_file_is_too_large_for_what_it_reads_itself():
+    import service
+    from mptest import raises
+
+    root = temp_root("flash-read-shell")
+    flash.FileStore(root)
+    path = root + "/keys.json"
+    with open(path, "wb") as f:
+        f.write(b"{" + b" " * 600 + b"}")
+    exc = raises(ValueError, service._read_whole, path, 512, "the keys file")
+    assert "the keys file" in str(exc) and "602 bytes, more than 512" in str(exc), exc
+    with open(path, "wb") as f:
+        f.write(b"{}")
+    assert service._read_whole(path, 512, "the keys file") == b"{}"

@@ -22,6 +22,17 @@ def _cal(curve=False):
     return _CAL[curve]
 
 
+def _running_source(clock, windows_first, **signal):
+    """The driver on the chip's emulator through ICWindows, after `windows_first` windows:
+    (driver, chip, source, the windows closed so far, a list that grows)."""
+    driver, chip = acc.ic_front_end(clock, **signal)
+    windows = []
+    source = ICWindows(driver, _cal(), windows.append, clock)
+    while len(windows) < windows_first:
+        source.poll()
+    return driver, chip, source, windows
+
+
 def test_the_ic_front_end_meets_the_adc_grid_after_the_same_bench_steps():
     failures = []
     for name, limit, scenario in acc.ic_grid():
@@ -98,11 +109,7 @@ def test_three_phases_are_summed_into_one_net_energy_as_a_dutch_meter_does():
 def test_a_garbled_reply_is_read_again_and_a_cleared_register_taken_from_the_chips_copy():
     for glitches in (0, 40):
         clock = FakeClock()
-        driver, chip = acc.ic_front_end(clock, load_a=10.0, phase_deg=0.0)
-        windows = []
-        source = ICWindows(driver, _cal(), windows.append, clock)
-        while len(windows) < 3:
-            source.poll()
+        driver, chip, source, windows = _running_source(clock, 3, load_a=10.0, phase_deg=0.0)
         chip.glitch_replies = glitches  # a burst: the wire flips a bit in the next replies
         while len(windows) < 13:
             source.poll()
@@ -121,11 +128,7 @@ def test_a_garbled_reply_is_read_again_and_a_cleared_register_taken_from_the_chi
 
 def test_a_chip_that_browned_out_is_configured_again_and_counted():
     clock = FakeClock()
-    driver, chip = acc.ic_front_end(clock, load_a=5.0, phase_deg=0.0)
-    windows = []
-    source = ICWindows(driver, _cal(), windows.append, clock)
-    while len(windows) < 2:
-        source.poll()
+    driver, chip, source, windows = _running_source(clock, 2, load_a=5.0, phase_deg=0.0)
     chip.brownout()
     while len(windows) < 5:
         source.poll()
@@ -217,11 +220,7 @@ def test_a_three_phase_meter_calibrates_on_l1_with_a_balanced_source():
 
 def test_a_dead_chip_does_not_spin_the_loop_and_status_says_so():
     clock = FakeClock()
-    driver, chip = acc.ic_front_end(clock, load_a=5.0)
-    windows = []
-    source = ICWindows(driver, _cal(), windows.append, clock)
-    while len(windows) < 2:
-        source.poll()
+    driver, chip, source, windows = _running_source(clock, 2, load_a=5.0)
     chip.glitch_replies = 10 ** 6  # every reply garbled from now on
     polls = 0
     start = clock.ticks_ms()
