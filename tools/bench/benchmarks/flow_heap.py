@@ -85,16 +85,9 @@ def _policy_body(update_cost):
 
 
 def _copy_package():
-    """The package onto this meter's flash, as a technician's `mpremote fs cp` leaves it
-    (copied through a small buffer before anything else is on the heap)."""
-    buf = bytearray(512)
-    with open(WORK + "/update.pkg", "rb") as src, open("update.pkg", "wb") as dst:
-        while True:
-            n = src.readinto(buf)
-            if not n:
-                break
-            dst.write(buf[:n] if n < len(buf) else buf)
-    buf = None
+    from flow_files import copy_package
+
+    copy_package(WORK + "/update.pkg", "update.pkg")
     gc.collect()
 
 

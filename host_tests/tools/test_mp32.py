@@ -1,0 +1,132 @@
+"""tools/mp32: a 32-bit MicroPython (the webassembly port under node), and the whole meter's
+live heap measured on it beside the unix port's (tools.deploy.heap32)."""
+import os
+import subprocess
+
+import pytest
+
+from host_tests.syspkg import require
+from tools import mp32
+from tools.deploy import heap32, heap_budget
+
+
+@pytest.fixture(scope="module")
+def node():
+    require("node", "nodejs")
+    reason = mp32.missing()
+    if reason:
+        if os.environ.get("METER_CI"):
+            pytest.fail("CI must run every test: " + reason)
+        pytest.skip(reason)
+
+
+def run32(tmp_path, source, *args, dirs=()):
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    return subprocess.run(mp32.command(str(script), *args, dirs=dirs), capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_it_is_a_32_bit_micropython(node, tmp_path):
+    proc = run32(tmp_path, "import sys\nprint(sys.implementation.name, sys.maxsize,"
+                           " type(1 << 30).__name__)\n")
+    assert proc.returncode == 0, proc.stderr
+    # 31-bit small ints: 2**30 is already a big int, as on the ESP32 and the RP2040
+    assert proc.stdout.split() == ["micropython", str(2 ** 31 - 1), "int"]
+
+
+def test_cryptolib_gives_fips_197s_answer(node, tmp_path):
+    proc = run32(tmp_path, """
+from cryptolib import aes
+out = bytearray(16)
+aes(bytes(range(16)), 1).encrypt(bytes.fromhex("00112233445566778899aabbccddeeff"), out)
+print(out.hex())
+back = aes(bytes(range(16)), 1).decrypt(bytes(out))
+print(back.hex())
+try:
+    aes(bytes(16), 6)
+except ValueError:
+    print("no CTR")
+""")
+    assert proc.returncode == 0, proc.stderr
+    # FIPS 197 appendix C.1
+    assert proc.stdout.split() == ["69c4e0d86a7b0430d8cdb78070b4c55a",
+                                   "00112233445566778899aabbccddeeff", "no", "CTR"]
+
+
+def test_folders_keep_a_boards_error_numbers_and_come_back_written(node, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "gone.txt").write_text("old")
+    proc = run32(tmp_path, """
+import os, sys
+root = sys.argv[1]
+for call in (lambda: open(root + "/missing"), lambda: os.mkdir(root)):
+    try:
+        call()
+    except OSError as exc:
+        print(exc.errno)
+os.remove(root + "/gone.txt")
+os.mkdir(root + "/sub")
+with open(root + "/sub/new.bin", "wb") as f:
+    f.write(b"written")
+""", str(data), dirs=[str(data)])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["2", "17"]  # ENOENT, EEXIST: littlefs's, not emscripten's
+    assert (data / "sub" / "new.bin").read_bytes() == b"written"
+    assert not (data / "gone.txt").exists()
+
+
+def test_exit_status_follows_the_unix_port(node, tmp_path):
+    assert run32(tmp_path, "raise SystemExit(3)\n").returncode == 3
+    failed = run32(tmp_path, "x = 1\nraise ValueError('bad input')\n")
+    assert failed.returncode == 1 and "ValueError: bad input" in failed.stderr
+
+
+def test_steps_collect_between_them_and_count_within_them(node, tmp_path):
+    proc = run32(tmp_path, """
+import gc
+def mp32_steps():
+    start = gc.mem_alloc()
+    junk = [bytearray(1000) for _ in range(50)]
+    print(gc.mem_alloc() - start >= 50 * 1000)
+    junk = None
+    yield
+    print(gc.mem_alloc() - start < 1000)
+""")
+    assert proc.returncode == 0, proc.stderr
+    # within a step nothing is collected; between steps the garbage is gone
+    assert proc.stdout.split() == ["True", "True"]
+
+
+@pytest.fixture(scope="module")
+def live(node, tmp_path_factory):
+    return heap32.measure(str(tmp_path_factory.mktemp("heap32")))
+
+
+def test_the_whole_meter_runs_on_a_32_bit_port(live):
+    for (mode, way), pair in live.items():
+        result = pair[32]
+        assert result["bits"] == 32
+        assert result["windows"] >= 5 and result["kernel"] == "python"  # no viper there
+        assert result["self_test"] == "passed"  # the known answers, plain twins on 32 bits
+        if way == "boards":
+            assert result["result"] == "staged"
+            assert result["boot"]["result"] == "accepted bench"
+        else:
+            assert result["result"] == "bench"
+
+
+def test_a_32_bit_board_keeps_less_than_this_port_and_romfs_less_than_ram(live):
+    for key, pair in live.items():
+        assert heap32.firmware_bytes(pair[32]) < 0.8 * heap32.firmware_bytes(pair[64]), key
+    ram = heap32.firmware_bytes(live[("ram", "boards")][32])
+    rom = heap32.firmware_bytes(live[("rom", "boards")][32])
+    assert rom < ram - 60 * 1024  # bytecode stays in the image
+
+
+def test_the_deploy_checks_scale_is_the_measured_one(live):
+    # make deploy checks a board's budget on the unix port at budget / BOARD_TO_HOST: the
+    # constant must be what the 32-bit port shows for the deploy path (.mpy in RAM)
+    measured = heap32.ratio(live, "ram", "boards")
+    assert abs(heap_budget.BOARD_TO_HOST - measured) < 0.03, measured

@@ -1,0 +1,94 @@
+"""The meter's live heap on a 32-bit MicroPython, beside the unix port's, for the same code.
+
+The heap budget (heap_budget.py) is checked on the 64-bit unix port, where the least heap
+a flow fits in can be found, and scaled to a board by BOARD_TO_HOST. This measures that
+ratio: the whole-meter flow (tools/bench/benchmarks/flow_live.py) runs on the unix port and
+on the webassembly port (tools/mp32: 4-byte pointers and object headers, 31-bit small
+ints, 16-byte GC blocks, like the ESP32 and the RP2040), from one bytecode-only build (no
+viper on the webassembly port, so neither run has it), and gives the live heap after each
+step on both.
+"""
+import json
+import os
+import subprocess
+
+from tools import mp32
+from tools.deploy.heap_budget import FLOW_SCRIPT, BudgetError, Flow, romfs_image
+from tools.deploy.mpy import BYTECODE_ONLY, build
+from tools.deploy.stage import StageError
+from tools.shared.paths import ROOT, venv_tool
+
+LIVE_SCRIPT = os.path.join(os.path.dirname(FLOW_SCRIPT), "flow_live.py")
+MODES = ("ram", "rom")  # the code from .mpy in RAM (make deploy), or in a ROMFS image
+WAYS = ("meter", "boards")  # the update installed in the meter, or staged for the boot stage
+
+
+class LiveHeap:
+    """The flow prepared once in `work`: a bytecode-only build, its ROMFS image, and a
+    signed package and policy."""
+
+    def __init__(self, work):
+        reason = mp32.missing()
+        if reason:
+            raise BudgetError("no 32-bit MicroPython: " + reason)
+        self.work = work
+        self.tree = os.path.join(work, "mpy")
+        try:
+            build("sim", self.tree, arch=BYTECODE_ONLY, keep_source=())
+        except StageError as exc:
+            raise BudgetError(str(exc)) from None
+        self.image = romfs_image(self.tree, os.path.join(work, "firmware.romfs"))
+        self.flow_dir = os.path.join(work, "flow")
+        Flow(self.tree, self.flow_dir)  # writes update.pkg and policy.bin
+        self._runs = 0
+
+    def run(self, bits, mode, way):
+        """Live bytes after each step of the flow on a `bits`-bit port: {"built": ...,
+        "installed": ..., "boot": {...} for the boards' way}."""
+        self._runs += 1
+        name = "r%d" % self._runs
+        options = (["stage"] if way == "boards" else []) + (["rom"] if mode == "rom" else [])
+        result = self._step(bits, mode, "meter", name, options)
+        if way == "boards":
+            result["boot"] = self._step(bits, mode, "boot", name, options[1:])
+        return result
+
+    def _step(self, bits, mode, step, name, options):
+        if bits == 32:
+            code = "/rom" if mode == "rom" else self.tree
+            argv = mp32.command(LIVE_SCRIPT, ROOT, code, self.flow_dir, step, name, *options,
+                                dirs=[self.tree, self.flow_dir],
+                                romfs=self.image if mode == "rom" else None)
+        else:
+            code = self.image if mode == "rom" else self.tree
+            argv = [venv_tool("micropython"), "-X", "heapsize=8M", LIVE_SCRIPT, ROOT, code,
+                    self.flow_dir, step, name] + options
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=600,
+                                  cwd=os.path.dirname(LIVE_SCRIPT))
+        except subprocess.TimeoutExpired:
+            raise BudgetError("flow_live.py did not finish in 600 s") from None
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        if proc.returncode != 0 or not lines:
+            raise BudgetError("flow_live.py %s on the %d-bit port failed: %s" % (
+                step, bits, (proc.stderr or proc.stdout)[-800:]))
+        return json.loads(lines[-1])
+
+
+def measure(work):
+    """Every mode and way on both ports: {(mode, way): {32: result, 64: result}}."""
+    live = LiveHeap(work)
+    return {(mode, way): {bits: live.run(bits, mode, way) for bits in (32, 64)}
+            for mode in MODES for way in WAYS}
+
+
+def firmware_bytes(result, step="built"):
+    """Live bytes the firmware holds after `step`: the live heap less what the interpreter
+    held before the firmware's first import (the 32-bit rig's own start-up is larger)."""
+    return result[step] - result["start"]
+
+
+def ratio(results, mode="ram", way="boards", step="built"):
+    """The firmware's 32-bit live bytes per 64-bit live byte after `step`."""
+    pair = results[(mode, way)]
+    return firmware_bytes(pair[32], step) / firmware_bytes(pair[64], step)

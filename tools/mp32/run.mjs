@@ -1,0 +1,184 @@
+// A 32-bit MicroPython on the command line: MicroPython's webassembly port (wasm32: 4-byte
+// pointers and object headers, 31-bit small ints, 16-byte GC blocks, as on the ESP32 and
+// the RP2040), run under node with the unix port's calling convention:
+//
+//   node run.mjs [-X heapsize=N[K|M]] [--dir PATH]... [--cwd PATH] SCRIPT [ARG...]
+//
+// --dir PATH: the host folder PATH is copied into the interpreter's in-memory file system
+//   at the same path before the run, and copied back after it (files written, changed or
+//   removed), so scripts work on host paths as under the unix port. It is mounted with a
+//   board's error numbers (lib/mp32vfs.py). The files beside the
+//   script are always copied in (not the folders below it).
+// Exit status: 0, 1 on an uncaught exception (its traceback on stderr), or SystemExit's.
+//
+// Steps: the build collects garbage only at the top level, when a call from node returns
+// (MICROPY_GC_SPLIT_HEAP_AUTO: the webassembly port cannot scan wasm's locals, so a
+// collection asked for mid-run waits, and the heap grows meanwhile up to 128 MiB). So it
+// measures what a board cannot show directly, not the least heap a flow fits in:
+// - gc.mem_alloc() at the start of a step is the live heap after the last one;
+// - its rise within a step is every byte the step allocated (nothing is collected).
+// A script that defines mp32_steps (a generator function) is driven one step per call
+// from node after the script has run, so a collection comes between every two steps.
+//
+// The build has no cryptolib: cryptolib.py (lib/ beside this file) gives the C module's
+// AES-ECB API, computed by node's crypto on the arrays' own memory (uctypes.addressof), so
+// it takes no GC heap per block, as the C module takes none.
+import crypto from 'crypto';
+import fs from 'fs';
+import path from 'path';
+import url from 'url';
+
+const HERE = path.dirname(url.fileURLToPath(import.meta.url));
+const PACKAGE = path.join(HERE, 'node_modules', '@micropython', 'micropython-webassembly-pyscript');
+function fail(message) {
+  process.stderr.write('mp32: ' + message + '\n');
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const options = { heap: 128 * 1024, dirs: [], romfs: null, cwd: null, script: null, args: [] };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '-X' && i + 1 < argv.length && argv[i + 1].startsWith('heapsize=')) {
+      const text = argv[++i].slice('heapsize='.length);
+      const scale = { k: 1024, m: 1048576 }[text.slice(-1).toLowerCase()] || 1;
+      options.heap = parseInt(text, 10) * scale;
+      if (!(options.heap > 0)) fail('bad heapsize ' + text);
+    } else if (arg === '--dir' && i + 1 < argv.length) {
+      options.dirs.push(path.resolve(argv[++i]));
+    } else if (arg === '--romfs' && i + 1 < argv.length) {
+      options.romfs = path.resolve(argv[++i]);
+    } else if (arg === '--cwd' && i + 1 < argv.length) {
+      options.cwd = path.resolve(argv[++i]);
+    } else {
+      break;
+    }
+  }
+  if (i >= argv.length) fail('usage: run.mjs [-X heapsize=N] [--dir PATH]... [--cwd PATH] SCRIPT [ARG...]');
+  options.script = path.resolve(argv[i]);
+  options.args = argv.slice(i + 1);
+  return options;
+}
+
+function checkInstalled() {
+  if (!fs.existsSync(path.join(PACKAGE, 'micropython.wasm'))) {
+    fail('the webassembly port is not installed: run `npm ci` in ' + HERE + ' (make venv does)');
+  }
+}
+
+function copyIn(FS, host, inside, deep = true) {
+  FS.mkdirTree(inside);
+  for (const entry of fs.readdirSync(host, { withFileTypes: true })) {
+    const from = path.join(host, entry.name);
+    const to = inside + '/' + entry.name;
+    if (entry.isDirectory()) {
+      if (deep) copyIn(FS, from, to);
+    }
+    else if (entry.isFile()) FS.writeFile(to, fs.readFileSync(from));
+  }
+}
+
+function copyOut(FS, inside, host) {
+  fs.mkdirSync(host, { recursive: true });
+  const names = FS.readdir(inside).filter((n) => n !== '.' && n !== '..');
+  for (const name of names) {
+    const from = inside + '/' + name;
+    const to = path.join(host, name);
+    if (FS.isDir(FS.stat(from).mode)) {
+      if (fs.existsSync(to) && !fs.statSync(to).isDirectory()) fs.rmSync(to);
+      copyOut(FS, from, to);
+    } else {
+      const data = FS.readFile(from);
+      if (fs.existsSync(to) && fs.statSync(to).isDirectory()) fs.rmSync(to, { recursive: true });
+      if (!fs.existsSync(to) || !Buffer.from(data).equals(fs.readFileSync(to))) fs.writeFileSync(to, data);
+    }
+  }
+  for (const name of fs.readdirSync(host)) {
+    if (!names.includes(name)) fs.rmSync(path.join(host, name), { recursive: true, force: true });
+  }
+}
+
+function aesEcb(mp) {
+  // cryptolib.py's back end: n bytes at src, through AES-128/192/256-ECB under the key at
+  // keyAt, written at dst (addresses in the interpreter's memory)
+  return (keyAt, keyLen, src, dst, n, decrypt) => {
+    const memory = mp._module.HEAPU8;
+    const key = Buffer.from(memory.slice(keyAt, keyAt + keyLen));
+    const algorithm = 'aes-' + keyLen * 8 + '-ecb';
+    const cipher = decrypt ? crypto.createDecipheriv(algorithm, key, null)
+      : crypto.createCipheriv(algorithm, key, null);
+    cipher.setAutoPadding(false);
+    const out = Buffer.concat([cipher.update(Buffer.from(memory.slice(src, src + n))), cipher.final()]);
+    memory.set(out, dst);
+  };
+}
+
+function exitStatusOf(error) {
+  // the port throws a PythonError whose message is the traceback, its last line "Type: text"
+  if (error.name !== 'PythonError') throw error;
+  const lines = error.message.trimEnd().split('\n');
+  if (error.type === 'SystemExit') {
+    const text = lines[lines.length - 1].replace(/^SystemExit:?\s*/, '');
+    if (text === '' || text === 'None') return 0;
+    if (/^-?\d+$/.test(text)) return parseInt(text, 10) & 0xff;
+    process.stderr.write(text + '\n');
+    return 1;
+  }
+  process.stderr.write(error.message.endsWith('\n') ? error.message : error.message + '\n');
+  return 1;
+}
+
+const options = parseArgs(process.argv.slice(2));
+checkInstalled();
+const { loadMicroPython } = await import(path.join(PACKAGE, 'micropython.mjs'));
+const mp = await loadMicroPython({
+  heapsize: options.heap,
+  stdout: (data) => process.stdout.write(data),
+  stderr: (data) => process.stderr.write(data),
+  linebuffer: false,
+  romfs: options.romfs ? new Uint8Array(fs.readFileSync(options.romfs)) : undefined,
+});
+globalThis.__mp32_aes_ecb = aesEcb(mp);
+const FS = mp.FS;
+const scriptDir = path.dirname(options.script);
+copyIn(FS, scriptDir, scriptDir, false); // its files only, not the folders below
+for (const dir of options.dirs) copyIn(FS, dir, dir);
+copyIn(FS, path.join(HERE, 'lib'), '/mp32lib');
+
+const setup = [
+  'import mp32vfs',
+  ...options.dirs.map((dir) => 'mp32vfs.mount(' + JSON.stringify(dir) + ')'),
+  'del mp32vfs',
+  'import sys',
+  "sys.modules.pop('mp32vfs')",
+  'sys.argv[:] = ' + JSON.stringify([options.script, ...options.args]),
+  'sys.path[:] = ' + JSON.stringify([scriptDir, '', '.frozen', '/lib', '/mp32lib']),
+  'import os',
+  'os.chdir(' + JSON.stringify(options.cwd || process.cwd()) + ')' ,
+  'del os',
+  'del sys',
+  'import gc',
+  'gc.collect()',
+  'del gc',
+].join('\n');
+let status = 0;
+try {
+  if (options.cwd === null) FS.mkdirTree(process.cwd());
+  mp.runPython("import sys\nsys.path.append('/mp32lib')\ndel sys");
+  mp.runPython(setup);
+  // the source stays in node's memory, as the unix port reads a script from its file
+  mp.runPython(fs.readFileSync(options.script, 'utf8'));
+  mp.runPython("_mp32_more = 'mp32_steps' in globals()");
+  if (mp.globals.get('_mp32_more')) {
+    mp.runPython('_mp32_step = mp32_steps()');
+    do {
+      // each call returns to the top level, where the pending collection runs
+      mp.runPython('_mp32_more = next(_mp32_step, StopIteration) is not StopIteration');
+    } while (mp.globals.get('_mp32_more'));
+  }
+} catch (error) {
+  status = exitStatusOf(error);
+}
+for (const dir of options.dirs) copyOut(FS, dir, dir);
+process.exit(status);
