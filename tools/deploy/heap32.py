@@ -92,3 +92,48 @@ def ratio(results, mode="ram", way="boards", step="built"):
     """The firmware's 32-bit live bytes per 64-bit live byte after `step`."""
     pair = results[(mode, way)]
     return firmware_bytes(pair[32], step) / firmware_bytes(pair[64], step)
+
+
+IMPORT_SCRIPT = os.path.join(os.path.dirname(FLOW_SCRIPT), "import_live.py")
+
+
+def wire_imports():
+    """The firmware modules main.wire imports, in its order (read from main.py)."""
+    firmware = os.path.join(ROOT, "firmware")
+
+    def is_module(name):
+        return os.path.exists(os.path.join(firmware, *name.split(".")) + ".py")
+
+    names = []
+    in_wire = False
+    with open(os.path.join(firmware, "main.py")) as f:
+        for line in f:
+            if line.startswith("def "):
+                in_wire = line.startswith("def wire(")
+            words = line.replace(",", " ").split()
+            if not in_wire or len(words) < 2 or words[0] not in ("import", "from"):
+                continue
+            found = [words[1]]
+            if words[0] == "from":  # from package import module, module
+                inner = [words[1] + "." + w for w in words[3:] if is_module(words[1] + "." + w)]
+                found = inner or found
+            names += [name for name in found if name not in names]
+    return names
+
+
+def import_profile(live):
+    """Live bytes per module of main.wire on the 32-bit port, the code in the ROMFS image:
+    {"rows": [(module, bytes)], "live": ..., "start": ..., "qstr": qstr_info's line}."""
+    work = os.path.join(live.work, "imports")
+    os.makedirs(work, exist_ok=True)
+    argv = mp32.command(IMPORT_SCRIPT, "/rom", work, *wire_imports(), dirs=[work],
+                        romfs=live.image)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600,
+                          cwd=os.path.dirname(IMPORT_SCRIPT))
+    lines = proc.stdout.splitlines()
+    found = [line for line in lines if line.startswith("{")]
+    if proc.returncode != 0 or not found:
+        raise BudgetError("import_live.py failed: %s" % (proc.stderr or proc.stdout)[-800:])
+    result = json.loads(found[-1])
+    result["qstr"] = next((line for line in lines if line.startswith("qstr pool")), "")
+    return result

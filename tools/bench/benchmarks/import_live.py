@@ -1,0 +1,43 @@
+"""MicroPython benchmark: where the running meter's live heap goes, module by module, on the
+32-bit port (tools/mp32, a step per import: it collects between steps).
+
+Imports main.wire's modules one at a time in the order wire imports them, each a step, then
+builds the App on the sim board: each row is the live bytes a module added with whatever it
+imported that was not loaded yet, and the last row the objects the App holds. Ends with
+micropython.qstr_info(): the interned names, which frozen code keeps in flash.
+
+Usage: node tools/mp32/run.mjs --romfs IMAGE --dir WORK import_live.py CODE WORK MODULE...
+  CODE: /rom (run.mjs --romfs) or a folder of .mpy. Prints one JSON line, then qstr_info.
+"""
+import gc
+import json
+import micropython
+import os
+import sys
+
+CODE, WORK = sys.argv[1:3]
+MODULES = sys.argv[3:]
+sys.path[:0] = [CODE]
+
+
+def mp32_steps():
+    rows = []
+    os.chdir(WORK)
+    yield
+    start = last = gc.mem_alloc()
+    for name in MODULES:
+        if name in sys.modules:
+            continue
+        __import__(name)
+        yield
+        rows.append((name, gc.mem_alloc() - last))
+        last = gc.mem_alloc()
+    import main
+
+    app = main.build_app("sim", install_at_boot=True, paced=False, storage_root="data",
+                         p1_path=None)
+    yield
+    rows.append(("(the App's objects)", gc.mem_alloc() - last))
+    print(json.dumps({"start": start, "live": gc.mem_alloc(), "rows": rows,
+                      "windows": app.meter.sampler.windows}))
+    micropython.qstr_info()
