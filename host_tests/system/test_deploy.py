@@ -61,4 +61,4 @@ def test_a_build_that_fits_the_stated_heap_says_the_budget_it_checked(capsys):
 
 def test_every_board_with_a_driver_has_a_budget():
     assert set(heap_budget.BUDGET_KB) == {"esp32", "rp2040"}
-    assert heap_budget.host_heap_bytes(96) == 136533  # 96 KB at 0.72 (measured: test_mp32.py)
+    assert heap_budget.host_heap_bytes(96) == 122880  # 96 KB at 0.8 (above the measured 0.72)

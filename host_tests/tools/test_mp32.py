@@ -28,11 +28,16 @@ def run32(tmp_path, source, *args, dirs=()):
 
 
 def test_it_is_a_32_bit_micropython(node, tmp_path):
-    proc = run32(tmp_path, "import sys\nprint(sys.implementation.name, sys.maxsize,"
-                           " type(1 << 30).__name__)\n")
+    proc = run32(tmp_path, """
+import gc, sys
+x = 1 << 29
+start = gc.mem_alloc()
+y = x * 2  # 2**30: past a 31-bit small int, so a big int on the heap
+print(sys.implementation.name, sys.maxsize, gc.mem_alloc() > start)
+""")
     assert proc.returncode == 0, proc.stderr
-    # 31-bit small ints: 2**30 is already a big int, as on the ESP32 and the RP2040
-    assert proc.stdout.split() == ["micropython", str(2 ** 31 - 1), "int"]
+    # 31-bit small ints, as on the ESP32 and the RP2040
+    assert proc.stdout.split() == ["micropython", str(2 ** 31 - 1), "True"]
 
 
 def test_cryptolib_gives_fips_197s_answer(node, tmp_path):
@@ -58,6 +63,7 @@ def test_folders_keep_a_boards_error_numbers_and_come_back_written(node, tmp_pat
     data = tmp_path / "data"
     data.mkdir()
     (data / "gone.txt").write_text("old")
+    (data / "link").symlink_to(tmp_path)  # not mirrored, and not removed on the way back
     proc = run32(tmp_path, """
 import os, sys
 root = sys.argv[1]
@@ -75,6 +81,7 @@ with open(root + "/sub/new.bin", "wb") as f:
     assert proc.stdout.split() == ["2", "17"]  # ENOENT, EEXIST: littlefs's, not emscripten's
     assert (data / "sub" / "new.bin").read_bytes() == b"written"
     assert not (data / "gone.txt").exists()
+    assert (data / "link").is_symlink()
 
 
 def test_exit_status_follows_the_unix_port(node, tmp_path):
@@ -89,14 +96,19 @@ import gc
 def mp32_steps():
     start = gc.mem_alloc()
     junk = [bytearray(1000) for _ in range(50)]
-    print(gc.mem_alloc() - start >= 50 * 1000)
     junk = None
+    gc.collect()  # within a step this only marks a collection pending
+    print(gc.mem_alloc() - start >= 50 * 1000)
+    yield
+    print(gc.mem_alloc() - start < 1000)
+    small = [bytearray(100) for _ in range(40)]  # 5 KB: under the build's own 16 KB trigger
+    small = None
     yield
     print(gc.mem_alloc() - start < 1000)
 """)
     assert proc.returncode == 0, proc.stderr
-    # within a step nothing is collected; between steps the garbage is gone
-    assert proc.stdout.split() == ["True", "True"]
+    # within a step nothing is collected; between steps the garbage is gone, however little
+    assert proc.stdout.split() == ["True", "True", "True"]
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +137,9 @@ def test_a_32_bit_board_keeps_less_than_this_port_and_romfs_less_than_ram(live):
     assert rom < ram - 60 * 1024  # bytecode stays in the image
 
 
-def test_the_deploy_checks_scale_is_the_measured_one(live):
+def test_the_deploy_checks_scale_errs_towards_refusing(live):
     # make deploy checks a board's budget on the unix port at budget / BOARD_TO_HOST: the
-    # constant must be what the 32-bit port shows for the deploy path (.mpy in RAM)
+    # scale may not be below what the 32-bit port shows for live bytes (.mpy in RAM, the
+    # deploy path), or the check would pass a build the board cannot hold
     measured = heap32.ratio(live, "ram", "boards")
-    assert abs(heap_budget.BOARD_TO_HOST - measured) < 0.03, measured
+    assert 0.6 < measured <= heap_budget.BOARD_TO_HOST, measured

@@ -143,7 +143,8 @@ def flow_section(scans, ratios):
         " Pass/fail is not monotonic where it flips: fragmentation decides. On a 32-bit port"
         " the firmware keeps %.2f of this port's live bytes with the code in RAM and %.2f"
         " with it in ROMFS (measured: the next section), so a board, which takes updates the"
-        " boards' way, needs roughly %s (.mpy in RAM) or %s (ROMFS), against budgets of %d"
+        " boards' way, needs at least about %s (.mpy in RAM) or %s (ROMFS; buffers do not"
+        " shrink), against budgets of %d"
         " KB (ESP32) and %d KB (Pico) and 64 KB with the code frozen. The least heap is"
         " found on this port only: the 32-bit port here collects garbage only between"
         " steps, so it can give live bytes but not the least heap a flow fits in." % (
@@ -188,8 +189,10 @@ def live32_section(live, profile):
         " pointers and object headers, 31-bit small ints, 16-byte GC blocks, as on the ESP32"
         " and the RP2040), from one bytecode-only build: the webassembly port has no viper,"
         " so both run the plain twins. Live bytes the firmware holds after a collection"
-        " (less what each interpreter held before the firmware's first import). ROMFS: the"
-        " image is outside the heap on both.",
+        " (less what each interpreter held before the firmware's first import; on the unix"
+        " port that includes the ROMFS image, read into the heap there, outside it on the"
+        " 32-bit port). The 32-bit figures include the rig's cryptolib in Python (about 1.6"
+        " KB), which is C on a board.",
         "",
         "| code | update | after boot, 64-bit | after boot, 32-bit | ratio | after the update,"
         " 32-bit | boot stage after its install, 32-bit |",
@@ -210,7 +213,8 @@ def live32_section(live, profile):
     lines += [
         "",
         "`make deploy` checks a board's budget on the unix port at budget / %.2f"
-        " (heap_budget.BOARD_TO_HOST, held to the .mpy ratio above by a test)." % (
+        " (heap_budget.BOARD_TO_HOST, held at or above the .mpy ratio by a test: the ratio"
+        " is for live objects; buffers and fragmentation in a least heap do not shrink)." % (
             heap_budget.BOARD_TO_HOST),
         "",
         "Where the 32-bit live heap goes after boot, code in ROMFS (import_live.py: main.wire's"

@@ -9,11 +9,12 @@ heap, and says whether it got through. `make deploy` runs it before it copies an
 Budgets (issue 9), as GC heap on the 32-bit board:
 - esp32: 96 KB (a stock ESP32 without PSRAM gives the GC about 112 KB);
 - rp2040: 160 KB (a stock Pico gives about 246 KB).
-A board budget of B KB is checked as B / BOARD_TO_HOST KB here. BOARD_TO_HOST is measured
-(tools/deploy/heap32.py): the same flow on a 32-bit MicroPython (the webassembly port:
-pointers and object headers half the size, bytes and bytecode not) keeps 0.72 of the live
-bytes this port keeps, with the code loaded from .mpy as `make deploy` loads it
-(host_tests/tools/test_mp32.py holds the constant to the measurement).
+A board budget of B KB is checked as B / BOARD_TO_HOST KB here. On a 32-bit MicroPython
+(the webassembly port, tools/deploy/heap32.py) the firmware's live bytes are 0.72 of this
+port's with .mpy in RAM and 0.60 with ROMFS: pointers and object headers halve, bytes and
+bytecode do not. The least heap a flow needs also holds buffers and fragmentation, which do
+not shrink, so the check scales by 0.8, above the measured live ratio
+(host_tests/tools/test_mp32.py holds it there): it errs towards refusing.
 """
 import json
 import os
@@ -28,7 +29,7 @@ FLOW_SCRIPT = os.path.join(ROOT, "tools", "bench", "benchmarks", "flow_heap.py")
 
 BUDGET_KB = {"esp32": 96, "rp2040": 160}
 STOCK_HEAP_KB = {"esp32": 112, "rp2040": 246}
-BOARD_TO_HOST = 0.72  # live bytes on a 32-bit port per live byte on this 64-bit port (.mpy)
+BOARD_TO_HOST = 0.8  # conservative: the live-bytes ratio measured on 32 bits is 0.72 (.mpy)
 
 
 def installs_at_boot(board):

@@ -15,7 +15,7 @@ def missing():
     if shutil.which("node") is None:
         return "node is not installed (Debian's nodejs package)"
     if not os.path.exists(WASM):
-        return "the webassembly port is not installed: `make venv` (npm ci in tools/mp32)"
+        return "the webassembly port is not installed: cd tools/mp32 && npm ci"
     return None
 
 

@@ -2,14 +2,18 @@
 // pointers and object headers, 31-bit small ints, 16-byte GC blocks, as on the ESP32 and
 // the RP2040), run under node with the unix port's calling convention:
 //
-//   node run.mjs [-X heapsize=N[K|M]] [--dir PATH]... [--cwd PATH] SCRIPT [ARG...]
+//   node run.mjs [-X heapsize=N[K|M]] [--dir PATH]... [--romfs IMAGE] [--cwd PATH] SCRIPT [ARG...]
 //
 // --dir PATH: the host folder PATH is copied into the interpreter's in-memory file system
 //   at the same path before the run, and copied back after it (files written, changed or
 //   removed), so scripts work on host paths as under the unix port. It is mounted with a
-//   board's error numbers (lib/mp32vfs.py). The files beside the
+//   board's error numbers (lib/mp32vfs.py). Only files and folders are mirrored (links and
+//   the like are neither copied in nor removed); writes anywhere else, the script's own
+//   folder included, stay in memory and are lost. The files beside the
 //   script are always copied in (not the folders below it).
-// Exit status: 0, 1 on an uncaught exception (its traceback on stderr), or SystemExit's.
+// Exit status: 0, 1 on an uncaught exception (its traceback on stderr), or SystemExit's
+// (read from the traceback's last line: an int is the status, other text exits 1).
+// -X heapsize is the heap the port starts with, not a limit: this build grows it.
 //
 // Steps: the build collects garbage only at the top level, when a call from node returns
 // (MICROPY_GC_SPLIT_HEAP_AUTO: the webassembly port cannot scan wasm's locals, so a
@@ -67,15 +71,23 @@ function checkInstalled() {
   }
 }
 
+const copiedIn = new Set(); // host paths mirrored in: the only ones copy-back may remove
+
 function copyIn(FS, host, inside, deep = true) {
   FS.mkdirTree(inside);
   for (const entry of fs.readdirSync(host, { withFileTypes: true })) {
     const from = path.join(host, entry.name);
     const to = inside + '/' + entry.name;
     if (entry.isDirectory()) {
-      if (deep) copyIn(FS, from, to);
+      if (deep) {
+        copiedIn.add(from);
+        copyIn(FS, from, to);
+      }
     }
-    else if (entry.isFile()) FS.writeFile(to, fs.readFileSync(from));
+    else if (entry.isFile()) {
+      copiedIn.add(from);
+      FS.writeFile(to, fs.readFileSync(from));
+    }
   }
 }
 
@@ -85,17 +97,21 @@ function copyOut(FS, inside, host) {
   for (const name of names) {
     const from = inside + '/' + name;
     const to = path.join(host, name);
+    const there = fs.existsSync(to) ? fs.lstatSync(to) : null;
+    if (there && !there.isFile() && !there.isDirectory()) continue; // a link: not ours
     if (FS.isDir(FS.stat(from).mode)) {
-      if (fs.existsSync(to) && !fs.statSync(to).isDirectory()) fs.rmSync(to);
+      if (there && !there.isDirectory()) fs.rmSync(to);
       copyOut(FS, from, to);
     } else {
       const data = FS.readFile(from);
-      if (fs.existsSync(to) && fs.statSync(to).isDirectory()) fs.rmSync(to, { recursive: true });
+      if (there && there.isDirectory()) fs.rmSync(to, { recursive: true });
       if (!fs.existsSync(to) || !Buffer.from(data).equals(fs.readFileSync(to))) fs.writeFileSync(to, data);
     }
   }
   for (const name of fs.readdirSync(host)) {
-    if (!names.includes(name)) fs.rmSync(path.join(host, name), { recursive: true, force: true });
+    const gone = path.join(host, name);
+    // removed by the script; links, pipes and the like were never copied in: left alone
+    if (!names.includes(name) && copiedIn.has(gone)) fs.rmSync(gone, { recursive: true, force: true });
   }
 }
 
@@ -174,11 +190,15 @@ try {
     mp.runPython('_mp32_step = mp32_steps()');
     do {
       // each call returns to the top level, where the pending collection runs
-      mp.runPython('_mp32_more = next(_mp32_step, StopIteration) is not StopIteration');
+      // gc.collect() only marks a collection pending; it runs as the call returns (without
+      // it, a step that allocated less than the build's 16 KB threshold is not collected)
+      mp.runPython('_mp32_more = next(_mp32_step, StopIteration) is not StopIteration\n'
+        + 'import gc as _mp32_gc\n_mp32_gc.collect()\ndel _mp32_gc');
     } while (mp.globals.get('_mp32_more'));
   }
 } catch (error) {
   status = exitStatusOf(error);
+} finally {
+  for (const dir of options.dirs) copyOut(FS, dir, dir);
 }
-for (const dir of options.dirs) copyOut(FS, dir, dir);
 process.exit(status);
