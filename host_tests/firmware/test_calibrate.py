@@ -101,3 +101,41 @@ def test_steps_measured_under_the_signed_record_are_carried_onto_the_proposal_on
     g_carried = carried.curve.points[0][1]
     assert abs(carried.i_gain * g_carried - signed.i_gain * g_point) < 1e-12
     assert carried.v_gain == first.v_gain
+
+
+def test_a_step_leaves_out_the_window_under_way_when_it_is_called():
+    """The technician switches the reference and calls the step at once: the window then
+    closing began before the switch, with the load still on (a vboard run read it as
+    1 % crosstalk, out of range)."""
+
+    class Window:
+        def __init__(self, p_w):
+            self.p_w = p_w
+
+    class Meter:  # a running meter: a window closes every 100 ms of the clock
+        def __init__(self):
+            self.sampler = self
+            self.windows = 0
+            self.last = None
+
+    class Clock:
+        def __init__(self, meter):
+            self.meter = meter
+            self.ms = 0
+
+        def ticks_ms(self):
+            return self.ms
+
+        def ticks_diff(self, a, b):
+            return a - b
+
+        def sleep_ms(self, ms):
+            self.ms += ms
+            if self.ms % 100 == 0:
+                # the first window to close still carries the load switched off at 0 ms
+                self.meter.last = Window(1000.0 if self.meter.windows == 0 else 0.0)
+                self.meter.windows += 1
+
+    meter = Meter()
+    got = bench_calibration.collect(meter, 2, Clock(meter))
+    assert [w.p_w for w in got] == [0.0, 0.0]

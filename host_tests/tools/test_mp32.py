@@ -86,6 +86,11 @@ with open(root + "/sub/new.bin", "wb") as f:
 
 def test_exit_status_follows_the_unix_port(node, tmp_path):
     assert run32(tmp_path, "raise SystemExit(3)\n").returncode == 3
+    text = run32(tmp_path, "import sys\nsys.exit('refused\\n0')\n")
+    assert text.returncode == 1 and "refused" in text.stderr  # text: printed, status 1
+    assert run32(tmp_path, "raise SystemExit('3')\n").returncode == 1
+    named = run32(tmp_path, "print(__file__)\n")
+    assert named.stdout.strip() == str(tmp_path / "script.py")
     failed = run32(tmp_path, "x = 1\nraise ValueError('bad input')\n")
     assert failed.returncode == 1 and "ValueError: bad input" in failed.stderr
 

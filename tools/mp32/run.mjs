@@ -11,8 +11,7 @@
 //   the like are neither copied in nor removed); writes anywhere else, the script's own
 //   folder included, stay in memory and are lost. The files beside the
 //   script are always copied in (not the folders below it).
-// Exit status: 0, 1 on an uncaught exception (its traceback on stderr), or SystemExit's
-// (read from the traceback's last line: an int is the status, other text exits 1).
+// Exit status: 0, 1 on an uncaught exception (its traceback on stderr), or SystemExit's.
 // -X heapsize is the heap the port starts with, not a limit: this build grows it.
 //
 // Steps: the build collects garbage only at the top level, when a call from node returns
@@ -131,19 +130,36 @@ function aesEcb(mp) {
 }
 
 function exitStatusOf(error) {
-  // the port throws a PythonError whose message is the traceback, its last line "Type: text"
+  // an uncaught exception: the port throws a PythonError whose message is the traceback
   if (error.name !== 'PythonError') throw error;
-  const lines = error.message.trimEnd().split('\n');
-  if (error.type === 'SystemExit') {
-    const text = lines[lines.length - 1].replace(/^SystemExit:?\s*/, '');
-    if (text === '' || text === 'None') return 0;
-    if (/^-?\d+$/.test(text)) return parseInt(text, 10) & 0xff;
-    process.stderr.write(text + '\n');
-    return 1;
-  }
   process.stderr.write(error.message.endsWith('\n') ? error.message : error.message + '\n');
   return 1;
 }
+
+// The script runs from its file as the unix port runs it: __file__ set, its name in
+// tracebacks, SystemExit caught in Python and its status taken as the unix port takes it
+// (None: 0, an int: that, anything else printed and 1)
+const MAIN = [
+  'def _mp32_main(path):',
+  '    global _mp32_status',
+  '    g = globals()',
+  '    g["__file__"] = path',
+  '    with open(path) as f:',
+  '        code = compile(f.read(), path, "exec")',
+  '    try:',
+  '        exec(code, g)',
+  '        _mp32_status = 0',
+  '    except SystemExit as exc:',
+  '        value = exc.args[0] if exc.args else None',
+  '        if value is None:',
+  '            _mp32_status = 0',
+  '        elif isinstance(value, int):',
+  '            _mp32_status = value & 0xFF',
+  '        else:',
+  '            import sys',
+  '            print(value, file=sys.stderr)',
+  '            _mp32_status = 1',
+].join('\n');
 
 const options = parseArgs(process.argv.slice(2));
 checkInstalled();
@@ -183,8 +199,9 @@ try {
   if (options.cwd === null) FS.mkdirTree(process.cwd());
   mp.runPython("import sys\nsys.path.append('/mp32lib')\ndel sys");
   mp.runPython(setup);
-  // the source stays in node's memory, as the unix port reads a script from its file
-  mp.runPython(fs.readFileSync(options.script, 'utf8'));
+  mp.runPython(MAIN);
+  mp.runPython('_mp32_main(' + JSON.stringify(options.script) + ')');
+  status = mp.globals.get('_mp32_status');
   mp.runPython("_mp32_more = 'mp32_steps' in globals()");
   if (mp.globals.get('_mp32_more')) {
     mp.runPython('_mp32_step = mp32_steps()');
