@@ -61,7 +61,16 @@ def temp_root(tag):
         os.mkdir(base)
     except OSError:
         pass
-    return base + "/r-" + "".join("%02x" % b for b in os.urandom(6))
+    if hasattr(os, "urandom"):
+        tag = "".join("%02x" % b for b in os.urandom(6))
+    else:  # the 32-bit rig (tools/mp32): its /tmp is in memory, one per process
+        global _rig_roots
+        _rig_roots += 1
+        tag = "%d" % _rig_roots
+    return base + "/r-" + tag
+
+
+_rig_roots = 0
 
 
 def made_root(tag):

@@ -1,6 +1,7 @@
 """tools/mp32: a 32-bit MicroPython (the webassembly port under node), and the whole meter's
 live heap measured on it beside the unix port's (tools.deploy.heap32)."""
 import os
+import re
 import subprocess
 
 import pytest
@@ -8,6 +9,19 @@ import pytest
 from host_tests.syspkg import require
 from tools import mp32
 from tools.deploy import heap32, heap_budget
+from tools.shared.paths import ROOT
+
+# firmware test files that run whole on the 32-bit port: crypto, tokens, logs, calibration,
+# the meter's registers (the others need viper, threads, machine or umqtt, which the rig
+# lacks, or take minutes there: garbage is collected only between tests)
+ON_32_BITS = (
+    "test_app_trial.py", "test_applog.py", "test_audit.py", "test_board_calibration.py",
+    "test_calibrate.py", "test_civiltime.py", "test_control_tokens.py",
+    "test_current_curve.py", "test_ed25519.py", "test_ed25519_table.py",
+    "test_flash_lock.py", "test_front_end_errors.py", "test_fwlink.py", "test_gcm.py",
+    "test_invocation_counter.py", "test_keywrap.py", "test_meter_lost_samples.py",
+    "test_meter_retained.py", "test_p1.py",
+)
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +162,19 @@ def test_the_deploy_checks_scale_errs_towards_refusing(live):
     # deploy path), or the check would pass a build the board cannot hold
     measured = heap32.ratio(live, "ram", "boards")
     assert 0.6 < measured <= heap_budget.BOARD_TO_HOST, measured
+
+
+@pytest.mark.parametrize("name", ON_32_BITS)
+def test_firmware_tests_pass_on_32_bits(node, name):
+    path = os.path.join(ROOT, "host_tests", "firmware", name)
+    runner = os.path.join(ROOT, "host_tests", "mp_runner.py")
+    sources = [os.path.join(ROOT, folder) for folder in ("host_tests", "firmware", "boards")]
+    proc = subprocess.run(mp32.command(runner, ROOT, path, inputs=sources), capture_output=True,
+                          text=True, timeout=300)
+    outcomes = dict((test, outcome) for outcome, test in
+                    re.findall(r"^MPTEST (\w+) \S+::(\S+)", proc.stdout, re.M))
+    with open(path) as f:
+        defined = re.findall(r"^def (test_\w+)\(", f.read(), re.M)
+    assert sorted(outcomes) == sorted(defined), proc.stderr[-2000:]  # every one ran
+    failed = [test for test, outcome in outcomes.items() if outcome not in ("passed", "skipped")]
+    assert not failed, proc.stdout[-3000:]

@@ -19,14 +19,17 @@ def missing():
     return None
 
 
-def command(script, *args, dirs=(), romfs=None, heap=None):
+def command(script, *args, dirs=(), inputs=(), romfs=None, heap=None):
     """argv that runs `script args` on the 32-bit port, like the unix port's
-    `micropython script args`; dirs: host folders the script reads or writes."""
+    `micropython script args`; dirs: host folders the script reads or writes; inputs:
+    folders it only reads (not copied back)."""
     argv = ["node", RUNNER]
     if heap:
         argv += ["-X", "heapsize=%s" % heap]
     for folder in dirs:
         argv += ["--dir", folder]
+    for folder in inputs:
+        argv += ["--in", folder]
     if romfs:
         argv += ["--romfs", romfs]
     return argv + [script] + [str(a) for a in args]

@@ -2,14 +2,15 @@
 // pointers and object headers, 31-bit small ints, 16-byte GC blocks, as on the ESP32 and
 // the RP2040), run under node with the unix port's calling convention:
 //
-//   node run.mjs [-X heapsize=N[K|M]] [--dir PATH]... [--romfs IMAGE] [--cwd PATH] SCRIPT [ARG...]
+//   node run.mjs [-X heapsize=N[K|M]] [--dir PATH]... [--in PATH]... [--romfs IMAGE] [--cwd PATH] SCRIPT [ARG...]
 //
 // --dir PATH: the host folder PATH is copied into the interpreter's in-memory file system
 //   at the same path before the run, and copied back after it (files written, changed or
 //   removed), so scripts work on host paths as under the unix port. It is mounted with a
-//   board's error numbers (lib/mp32vfs.py). Only files and folders are mirrored (links and
+//   board's error numbers (lib/mp32vfs.py), as is /tmp (in memory only). Only files and folders are mirrored (links and
 //   the like are neither copied in nor removed); writes anywhere else, the script's own
-//   folder included, stay in memory and are lost. The files beside the
+//   folder included, stay in memory and are lost.
+// --in PATH: as --dir, but never copied back (source folders a run only reads). The files beside the
 //   script are always copied in (not the folders below it).
 // Exit status: 0, 1 on an uncaught exception (its traceback on stderr), or SystemExit's.
 // -X heapsize is the heap the port starts with, not a limit: this build grows it.
@@ -39,7 +40,7 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const options = { heap: 128 * 1024, dirs: [], romfs: null, cwd: null, script: null, args: [] };
+  const options = { heap: 128 * 1024, dirs: [], inputs: [], romfs: null, cwd: null, script: null, args: [] };
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i];
@@ -50,6 +51,8 @@ function parseArgs(argv) {
       if (!(options.heap > 0)) fail('bad heapsize ' + text);
     } else if (arg === '--dir' && i + 1 < argv.length) {
       options.dirs.push(path.resolve(argv[++i]));
+    } else if (arg === '--in' && i + 1 < argv.length) {
+      options.inputs.push(path.resolve(argv[++i]));
     } else if (arg === '--romfs' && i + 1 < argv.length) {
       options.romfs = path.resolve(argv[++i]);
     } else if (arg === '--cwd' && i + 1 < argv.length) {
@@ -175,12 +178,12 @@ globalThis.__mp32_aes_ecb = aesEcb(mp);
 const FS = mp.FS;
 const scriptDir = path.dirname(options.script);
 copyIn(FS, scriptDir, scriptDir, false); // its files only, not the folders below
-for (const dir of options.dirs) copyIn(FS, dir, dir);
+for (const dir of [...options.inputs, ...options.dirs]) copyIn(FS, dir, dir);
 copyIn(FS, path.join(HERE, 'lib'), '/mp32lib');
 
 const setup = [
   'import mp32vfs',
-  ...options.dirs.map((dir) => 'mp32vfs.mount(' + JSON.stringify(dir) + ')'),
+  ...['/tmp', ...options.inputs, ...options.dirs].map((dir) => 'mp32vfs.mount(' + JSON.stringify(dir) + ')'),
   'del mp32vfs',
   'import sys',
   "sys.modules.pop('mp32vfs')",
