@@ -183,7 +183,9 @@ copyIn(FS, path.join(HERE, 'lib'), '/mp32lib');
 
 const setup = [
   'import mp32vfs',
-  ...['/tmp', ...options.inputs, ...options.dirs].map((dir) => 'mp32vfs.mount(' + JSON.stringify(dir) + ')'),
+  // the deepest first: the VFS takes the first mount in its table whose path matches
+  ...['/tmp', ...options.inputs, ...options.dirs].sort((a, b) => b.length - a.length)
+    .map((dir) => 'mp32vfs.mount(' + JSON.stringify(dir) + ')'),
   'del mp32vfs',
   'import sys',
   "sys.modules.pop('mp32vfs')",
