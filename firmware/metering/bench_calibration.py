@@ -152,18 +152,22 @@ def collect(meter, count, clock, timeout_s=60):
     read as crosstalk, out of range)."""
     windows = []
     seen = meter.sampler.windows
+    last = meter.last
     straddling = True
     start = clock.ticks_ms()
     while len(windows) < count:
         if clock.ticks_diff(clock.ticks_ms(), start) > timeout_s * 1000:
             raise CalibrationStepError("timeout", "no new windows: is the meter running?")
         now = meter.sampler.windows
-        if now != seen:
+        # the metering thread counts a window before it hands the result on: a new count
+        # with the same result object is a window not yet delivered
+        if now != seen and meter.last is not last:
             seen = now
+            last = meter.last
             if straddling:
                 straddling = False
             else:
-                windows.append(meter.last)
+                windows.append(last)
         else:
             clock.sleep_ms(50)
     return windows

@@ -19,7 +19,7 @@ MODULES = ("__init__", "bench_calibration", "calibration", "calibration_store", 
            "current_curve", "harmonics", "ic_windows", "intervals", "kernel", "kernel_viper",
            "meter", "pulses", "quadrants", "registers", "replay", "retained", "sampling",
            "tariff", "voltage_quality", "window")
-SOFTWARE_ID = "da5e76b4d5a30f13"  # tools.deploy.identity writes it
+SOFTWARE_ID = "c0ff5e1058772dc2"  # tools.deploy.identity writes it
 BOARD_DRIVERS = {
     "esp32": ("common", "esp32", "esp32_acquire", "esp32_acquire_viper"),
     "esp32_atm90e32": ("atm90e32", "common", "esp32", "esp32_acquire", "esp32_acquire_viper",

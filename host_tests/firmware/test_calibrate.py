@@ -103,39 +103,63 @@ def test_steps_measured_under_the_signed_record_are_carried_onto_the_proposal_on
     assert carried.v_gain == first.v_gain
 
 
+class _Window:
+    def __init__(self, p_w):
+        self.p_w = p_w
+
+
+class _RunningMeter:  # what bench_calibration.collect reads of a running meter
+    def __init__(self, last=None):
+        self.sampler = self
+        self.windows = 0
+        self.last = last
+
+
+class _MeterClock:
+    """A clock whose sleep_ms lets the metering thread go on: tick(ms) says what it does."""
+
+    def __init__(self, meter, tick):
+        self.meter = meter
+        self.tick = tick
+        self.ms = 0
+
+    def ticks_ms(self):
+        return self.ms
+
+    def ticks_diff(self, a, b):
+        return a - b
+
+    def sleep_ms(self, ms):
+        self.ms += ms
+        self.tick(self.meter, self.ms)
+
+
 def test_a_step_leaves_out_the_window_under_way_when_it_is_called():
     """The technician switches the reference and calls the step at once: the window then
     closing began before the switch, with the load still on (a vboard run read it as
     1 % crosstalk, out of range)."""
 
-    class Window:
-        def __init__(self, p_w):
-            self.p_w = p_w
+    def tick(meter, ms):  # a window closes every 100 ms
+        if ms % 100 == 0:
+            # the first window to close still carries the load switched off at 0 ms
+            meter.last = _Window(1000.0 if meter.windows == 0 else 0.0)
+            meter.windows += 1
 
-    class Meter:  # a running meter: a window closes every 100 ms of the clock
-        def __init__(self):
-            self.sampler = self
-            self.windows = 0
-            self.last = None
+    meter = _RunningMeter()
+    got = bench_calibration.collect(meter, 2, _MeterClock(meter, tick))
+    assert [w.p_w for w in got] == [0.0, 0.0]
 
-    class Clock:
-        def __init__(self, meter):
-            self.meter = meter
-            self.ms = 0
 
-        def ticks_ms(self):
-            return self.ms
+def test_a_window_counted_but_not_yet_handed_on_is_not_taken_twice():
+    """The metering thread counts a window, then hands its result on: a step that looks in
+    between must not take the last result again (it would be the window it left out)."""
 
-        def ticks_diff(self, a, b):
-            return a - b
+    def tick(meter, ms):  # every 50 ms one half of a window's close: count, then result
+        if ms % 100 == 50:
+            meter.windows += 1
+        else:
+            meter.last = _Window(1000.0 if meter.windows == 1 else 0.0)
 
-        def sleep_ms(self, ms):
-            self.ms += ms
-            if self.ms % 100 == 0:
-                # the first window to close still carries the load switched off at 0 ms
-                self.meter.last = Window(1000.0 if self.meter.windows == 0 else 0.0)
-                self.meter.windows += 1
-
-    meter = Meter()
-    got = bench_calibration.collect(meter, 2, Clock(meter))
+    meter = _RunningMeter(_Window(1000.0))  # the window under way has the load still on
+    got = bench_calibration.collect(meter, 2, _MeterClock(meter, tick))
     assert [w.p_w for w in got] == [0.0, 0.0]

@@ -103,6 +103,11 @@ def test_exit_status_follows_the_unix_port(node, tmp_path):
     text = run32(tmp_path, "import sys\nsys.exit('refused\\n0')\n")
     assert text.returncode == 1 and "refused" in text.stderr  # text: printed, status 1
     assert run32(tmp_path, "raise SystemExit('3')\n").returncode == 1
+    stepped = run32(tmp_path, "import sys\ndef mp32_steps():\n    yield\n    sys.exit(4)\n")
+    assert stepped.returncode == 4  # from a step too
+    stopped = run32(tmp_path, "import sys\ndef mp32_steps():\n    print('ran')\n    yield\n"
+                              "sys.exit(3)\n")
+    assert stopped.returncode == 3 and "ran" not in stopped.stdout  # no step after an exit
     named = run32(tmp_path, "print(__file__)\n")
     assert named.stdout.strip() == str(tmp_path / "script.py")
     failed = run32(tmp_path, "x = 1\nraise ValueError('bad input')\n")
@@ -175,6 +180,7 @@ def test_firmware_tests_pass_on_32_bits(node, name):
                     re.findall(r"^MPTEST (\w+) \S+::(\S+)", proc.stdout, re.M))
     with open(path) as f:
         defined = re.findall(r"^def (test_\w+)\(", f.read(), re.M)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     assert sorted(outcomes) == sorted(defined), proc.stderr[-2000:]  # every one ran
     failed = [test for test, outcome in outcomes.items() if outcome not in ("passed", "skipped")]
     assert not failed, proc.stdout[-3000:]

@@ -2,16 +2,19 @@
 // pointers and object headers, 31-bit small ints, 16-byte GC blocks, as on the ESP32 and
 // the RP2040), run under node with the unix port's calling convention:
 //
-//   node run.mjs [-X heapsize=N[K|M]] [--dir PATH]... [--in PATH]... [--romfs IMAGE] [--cwd PATH] SCRIPT [ARG...]
+//   node run.mjs [-X heapsize=N[K|M]] [--dir PATH]... [--in PATH]... [--romfs IMAGE]
+//                [--cwd PATH] SCRIPT [ARG...]
 //
 // --dir PATH: the host folder PATH is copied into the interpreter's in-memory file system
 //   at the same path before the run, and copied back after it (files written, changed or
 //   removed), so scripts work on host paths as under the unix port. It is mounted with a
-//   board's error numbers (lib/mp32vfs.py), as is /tmp (in memory only). Only files and folders are mirrored (links and
-//   the like are neither copied in nor removed); writes anywhere else, the script's own
-//   folder included, stay in memory and are lost.
-// --in PATH: as --dir, but never copied back (source folders a run only reads). The files beside the
-//   script are always copied in (not the folders below it).
+//   board's error numbers (lib/mp32vfs.py), as is /tmp (in memory only). Only files and
+//   folders are mirrored (links and the like are neither copied in nor removed); writes
+//   anywhere else, the script's own folder included, stay in memory and are lost.
+// --in PATH: as --dir, but not copied back (source folders a run only reads; one inside a
+//   --dir goes back with it).
+// --romfs IMAGE: a ROMFS image mounted at /rom, outside the GC heap.
+// The files beside the script are always copied in (not the folders below it).
 // Exit status: 0, 1 on an uncaught exception (its traceback on stderr), or SystemExit's.
 // -X heapsize is the heap the port starts with, not a limit: this build grows it.
 //
@@ -61,7 +64,9 @@ function parseArgs(argv) {
       break;
     }
   }
-  if (i >= argv.length) fail('usage: run.mjs [-X heapsize=N] [--dir PATH]... [--cwd PATH] SCRIPT [ARG...]');
+  if (i >= argv.length) {
+    fail('usage: run.mjs [-X heapsize=N] [--dir PATH]... [--in PATH]... [--romfs IMAGE] [--cwd PATH] SCRIPT [ARG...]');
+  }
   options.script = path.resolve(argv[i]);
   options.args = argv.slice(i + 1);
   return options;
@@ -141,27 +146,46 @@ function exitStatusOf(error) {
 
 // The script runs from its file as the unix port runs it: __file__ set, its name in
 // tracebacks, SystemExit caught in Python and its status taken as the unix port takes it
-// (None: 0, an int: that, anything else printed and 1)
+// (None: 0, an int: that, anything else printed and 1), whether the script or one of its
+// steps raises it; after it no further step runs
 const MAIN = [
+  'def _mp32_exit(exc):',
+  '    global _mp32_status, _mp32_more',
+  '    _mp32_more = False',
+  '    value = exc.args[0] if exc.args else None',
+  '    if value is None:',
+  '        _mp32_status = 0',
+  '    elif isinstance(value, int):',
+  '        _mp32_status = value & 0xFF',
+  '    else:',
+  '        import sys',
+  '        print(value, file=sys.stderr)',
+  '        _mp32_status = 1',
+  '',
   'def _mp32_main(path):',
-  '    global _mp32_status',
+  '    global _mp32_status, _mp32_more, _mp32_step',
   '    g = globals()',
   '    g["__file__"] = path',
   '    with open(path) as f:',
   '        code = compile(f.read(), path, "exec")',
+  '    _mp32_status = 0',
   '    try:',
   '        exec(code, g)',
-  '        _mp32_status = 0',
   '    except SystemExit as exc:',
-  '        value = exc.args[0] if exc.args else None',
-  '        if value is None:',
-  '            _mp32_status = 0',
-  '        elif isinstance(value, int):',
-  '            _mp32_status = value & 0xFF',
-  '        else:',
-  '            import sys',
-  '            print(value, file=sys.stderr)',
-  '            _mp32_status = 1',
+  '        _mp32_exit(exc)',
+  '        return',
+  '    _mp32_more = "mp32_steps" in g',
+  '    if _mp32_more:',
+  '        _mp32_step = g["mp32_steps"]()',
+  '',
+  'def _mp32_next():',
+  '    global _mp32_more',
+  '    try:',
+  '        _mp32_more = next(_mp32_step, StopIteration) is not StopIteration',
+  '    except SystemExit as exc:',
+  '        _mp32_exit(exc)',
+  '    import gc',
+  '    gc.collect()',
 ].join('\n');
 
 const options = parseArgs(process.argv.slice(2));
@@ -184,7 +208,7 @@ copyIn(FS, path.join(HERE, 'lib'), '/mp32lib');
 const setup = [
   'import mp32vfs',
   // the deepest first: the VFS takes the first mount in its table whose path matches
-  ...['/tmp', ...options.inputs, ...options.dirs].sort((a, b) => b.length - a.length)
+  ...[...new Set(['/tmp', ...options.inputs, ...options.dirs])].sort((a, b) => b.length - a.length)
     .map((dir) => 'mp32vfs.mount(' + JSON.stringify(dir) + ')'),
   'del mp32vfs',
   'import sys',
@@ -206,18 +230,11 @@ try {
   mp.runPython(setup);
   mp.runPython(MAIN);
   mp.runPython('_mp32_main(' + JSON.stringify(options.script) + ')');
+  // a step per call: gc.collect() in _mp32_next only marks a collection pending, and it
+  // runs as the call returns to the top level (without it, a step that allocated less than
+  // the build's 16 KB threshold would not be collected)
+  while (mp.globals.get('_mp32_more')) mp.runPython('_mp32_next()');
   status = mp.globals.get('_mp32_status');
-  mp.runPython("_mp32_more = 'mp32_steps' in globals()");
-  if (mp.globals.get('_mp32_more')) {
-    mp.runPython('_mp32_step = mp32_steps()');
-    do {
-      // each call returns to the top level, where the pending collection runs
-      // gc.collect() only marks a collection pending; it runs as the call returns (without
-      // it, a step that allocated less than the build's 16 KB threshold is not collected)
-      mp.runPython('_mp32_more = next(_mp32_step, StopIteration) is not StopIteration\n'
-        + 'import gc as _mp32_gc\n_mp32_gc.collect()\ndel _mp32_gc');
-    } while (mp.globals.get('_mp32_more'));
-  }
 } catch (error) {
   status = exitStatusOf(error);
 } finally {
