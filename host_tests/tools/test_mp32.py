@@ -34,11 +34,11 @@ def node():
         pytest.skip(reason)
 
 
-def run32(tmp_path, source, *args, dirs=()):
+def run32(tmp_path, source, *args, dirs=(), inputs=()):
     script = tmp_path / "script.py"
     script.write_text(source)
-    return subprocess.run(mp32.command(str(script), *args, dirs=dirs), capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(mp32.command(str(script), *args, dirs=dirs, inputs=inputs),
+                          capture_output=True, text=True, timeout=300)
 
 
 def test_it_is_a_32_bit_micropython(node, tmp_path):
@@ -184,3 +184,56 @@ def test_firmware_tests_pass_on_32_bits(node, name):
     assert sorted(outcomes) == sorted(defined), proc.stderr[-2000:]  # every one ran
     failed = [test for test, outcome in outcomes.items() if outcome not in ("passed", "skipped")]
     assert not failed, proc.stdout[-3000:]
+
+
+SAMPLER_ALLOCATION = """
+import gc, sys
+sys.path[:0] = [sys.argv[1] + "/firmware", sys.argv[1]]
+from array import array
+from boards import common, sim
+from metering.calibration import Calibration
+from metering.sampling import Sampler
+
+source = sim.SimADC(sim.SimFrontEnd(load_a=20.0, phase_deg=30.0))
+blocks = []  # 4 s of mains recorded, then replayed with no allocation of its own
+for _ in range(4 * source.rate_hz // source.block_pairs):
+    block = array("H", bytes(4 * source.block_pairs))
+    source.readinto(block)
+    blocks.append(block)
+
+
+class Replay:
+    block_pairs = source.block_pairs
+    rate_hz = source.rate_hz
+    lost_pairs = 0
+    k = 0
+
+    def readinto(self, buf):
+        buf[:] = blocks[self.k % len(blocks)]
+        self.k += 1
+
+
+windows = []
+sampler = Sampler(Replay(), Calibration(**common.shared_calibration()), windows.append,
+                  use_viper=False)
+for _ in range(len(blocks)):  # settle: the first windows find the mid-rail
+    sampler.poll()
+del windows[:]
+start = gc.mem_alloc()
+for _ in range(len(blocks)):
+    sampler.poll()
+print(sampler.kernel_name, len(blocks), len(windows), gc.mem_alloc() - start)
+"""
+
+
+def test_metering_allocates_almost_nothing_a_block_on_32_bits(node, tmp_path):
+    # the plain-Python kernel (what a board meters with after a failed viper self-test):
+    # its sums stay small ints on 31 bits; what is allocated comes with the windows' close
+    proc = run32(tmp_path, SAMPLER_ALLOCATION, ROOT,
+                 inputs=[os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards")])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    kernel, blocks, windows, allocated = proc.stdout.split()
+    assert kernel == "python" and int(windows) >= 3
+    # 4 s of mains: a big int a sample would be kilobytes a block; a window's close is
+    # a few hundred bytes (its floats and result)
+    assert int(allocated) / int(blocks) < 400, (allocated, blocks, windows)
