@@ -177,6 +177,16 @@ def flow_section(scans, ratios):
     return lines
 
 
+def jsonable(value):
+    """results with every key a string (tuple keys joined by "/"), for --json."""
+    if isinstance(value, dict):
+        return {("/".join(str(part) for part in key) if isinstance(key, tuple) else str(key)):
+                jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    return value
+
+
 def _qstr_pools(line):
     """Bytes of qstr pools in micropython.qstr_info()'s line (all of it less the text)."""
     fields = dict(item.split("=") for item in line.split(": ", 1)[1].split(", "))
@@ -568,7 +578,7 @@ def main(argv=None):
         print("flash wear ...", file=sys.stderr)
         results["flash_wear"] = flash_wear_counts()
     if args.json:
-        print(json.dumps(results, indent=1))
+        print(json.dumps(jsonable(results), indent=1))
     lines = [
         "# Benchmarks",
         "",
