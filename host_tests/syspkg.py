@@ -17,3 +17,16 @@ def require(program, package):
     if os.environ.get("METER_CI"):
         pytest.fail("CI must run every test: " + message)
     pytest.skip(message)
+
+
+def require_mp32():
+    """The 32-bit MicroPython (tools/mp32: node and its npm package), or skip/fail as for a
+    Debian package."""
+    from tools import mp32
+
+    require("node", "nodejs")
+    reason = mp32.missing()
+    if reason:
+        if os.environ.get("METER_CI"):
+            pytest.fail("CI must run every test: " + reason)
+        pytest.skip(reason)

@@ -22,6 +22,7 @@ import pytest
 
 from control import tokens
 from fixtures.update import kit
+from syspkg import require_mp32
 from tools import mp32
 from tools.deploy import heap_budget
 from tools.deploy.mpy import BYTECODE_ONLY, build
@@ -99,11 +100,7 @@ def _refused_in(tmp_path, board_kb, romfs, bits=64):
     bits=32, on the 32-bit port with the bytecode-only build (no heap limit there)."""
     work = str(tmp_path)
     if bits == 32:
-        reason = mp32.missing()
-        if reason:
-            if os.environ.get("METER_CI"):
-                pytest.fail("CI must run every test: " + reason)
-            pytest.skip(reason)
+        require_mp32()
         code = os.path.join(work, "mpy")
         build("sim", code, arch=BYTECODE_ONLY, keep_source=())
     else:

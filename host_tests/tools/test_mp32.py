@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from host_tests.syspkg import require
+from host_tests.syspkg import require_mp32
 from tools import mp32
 from tools.deploy import heap32, heap_budget
 from tools.shared.paths import ROOT
@@ -26,12 +26,7 @@ ON_32_BITS = (
 
 @pytest.fixture(scope="module")
 def node():
-    require("node", "nodejs")
-    reason = mp32.missing()
-    if reason:
-        if os.environ.get("METER_CI"):
-            pytest.fail("CI must run every test: " + reason)
-        pytest.skip(reason)
+    require_mp32()
 
 
 def run32(tmp_path, source, *args, dirs=(), inputs=()):
@@ -237,3 +232,25 @@ def test_metering_allocates_almost_nothing_a_block_on_32_bits(node, tmp_path):
     # 4 s of mains: a big int a sample would be kilobytes a block; a window's close is
     # a few hundred bytes (its floats and result)
     assert int(allocated) / int(blocks) < 400, (allocated, blocks, windows)
+
+
+def test_the_import_profile_accounts_for_the_firmwares_live_heap(node, tmp_path):
+    live = heap32.LiveHeap(str(tmp_path))
+    profile = heap32.import_profile(live)
+    rows = dict(profile["rows"])
+    assert set(heap32.wire_imports()) >= set(rows) - {"(the App's objects)"}
+    assert rows["app"] > 4096 and rows["(the App's objects)"] > 4096
+    # the rows add up to what the firmware holds (each is the rise over the one before),
+    # less the profile's own list of rows
+    assert 0 <= profile["live"] - profile["start"] - sum(rows.values()) < 1024
+    assert profile["qstr"].startswith("qstr pool:")
+
+
+def test_make_bench_writes_the_32_bit_section_from_the_measurements(live, tmp_path):
+    from tools.bench import report
+
+    profile = heap32.import_profile(heap32.LiveHeap(str(tmp_path)))
+    text = "\n".join(report.live32_section(live, profile))
+    ratio = heap32.ratio(live, "ram", "boards")
+    assert "| .mpy in RAM | boards' way (staged) |" in text and "%.2f" % ratio in text
+    assert "| app |" in text and "n_total_bytes" in text

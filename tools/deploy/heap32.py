@@ -63,16 +63,22 @@ class LiveHeap:
             code = self.image if mode == "rom" else self.tree
             argv = [venv_tool("micropython"), "-X", "heapsize=8M", LIVE_SCRIPT, ROOT, code,
                     self.flow_dir, step, name] + options
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=600,
-                                  cwd=os.path.dirname(LIVE_SCRIPT))
-        except subprocess.TimeoutExpired:
-            raise BudgetError("flow_live.py did not finish in 600 s") from None
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-        if proc.returncode != 0 or not lines:
-            raise BudgetError("flow_live.py %s on the %d-bit port failed: %s" % (
-                step, bits, (proc.stderr or proc.stdout)[-800:]))
-        return json.loads(lines[-1])
+        return _json_line(argv, "flow_live.py %s on the %d-bit port" % (step, bits))[0]
+
+
+def _json_line(argv, what):
+    """Run a benchmark script from its folder: (its last JSON line, all its output lines),
+    or BudgetError saying what failed."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=600,
+                              cwd=os.path.dirname(LIVE_SCRIPT))
+    except subprocess.TimeoutExpired:
+        raise BudgetError("%s did not finish in 600 s" % what) from None
+    lines = proc.stdout.splitlines()
+    found = [line for line in lines if line.startswith("{")]
+    if proc.returncode != 0 or not found:
+        raise BudgetError("%s failed: %s" % (what, (proc.stderr or proc.stdout)[-800:]))
+    return json.loads(found[-1]), lines
 
 
 def measure(work):
@@ -128,12 +134,6 @@ def import_profile(live):
     os.makedirs(work, exist_ok=True)
     argv = mp32.command(IMPORT_SCRIPT, "/rom", work, *wire_imports(), dirs=[work],
                         romfs=live.image)
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600,
-                          cwd=os.path.dirname(IMPORT_SCRIPT))
-    lines = proc.stdout.splitlines()
-    found = [line for line in lines if line.startswith("{")]
-    if proc.returncode != 0 or not found:
-        raise BudgetError("import_live.py failed: %s" % (proc.stderr or proc.stdout)[-800:])
-    result = json.loads(found[-1])
+    result, lines = _json_line(argv, "import_live.py")
     result["qstr"] = next((line for line in lines if line.startswith("qstr pool")), "")
     return result

@@ -3,7 +3,7 @@
 // the RP2040), run under node with the unix port's calling convention:
 //
 //   node run.mjs [-X heapsize=N[K|M]] [--dir PATH]... [--in PATH]... [--romfs IMAGE]
-//                [--cwd PATH] SCRIPT [ARG...]
+//                SCRIPT [ARG...]
 //
 // --dir PATH: the host folder PATH is copied into the interpreter's in-memory file system
 //   at the same path before the run, and copied back after it (files written, changed or
@@ -43,7 +43,7 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const options = { heap: 128 * 1024, dirs: [], inputs: [], romfs: null, cwd: null, script: null, args: [] };
+  const options = { heap: 128 * 1024, dirs: [], inputs: [], romfs: null, script: null, args: [] };
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i];
@@ -58,14 +58,12 @@ function parseArgs(argv) {
       options.inputs.push(path.resolve(argv[++i]));
     } else if (arg === '--romfs' && i + 1 < argv.length) {
       options.romfs = path.resolve(argv[++i]);
-    } else if (arg === '--cwd' && i + 1 < argv.length) {
-      options.cwd = path.resolve(argv[++i]);
     } else {
       break;
     }
   }
   if (i >= argv.length) {
-    fail('usage: run.mjs [-X heapsize=N] [--dir PATH]... [--in PATH]... [--romfs IMAGE] [--cwd PATH] SCRIPT [ARG...]');
+    fail('usage: run.mjs [-X heapsize=N] [--dir PATH]... [--in PATH]... [--romfs IMAGE] SCRIPT [ARG...]');
   }
   options.script = path.resolve(argv[i]);
   options.args = argv.slice(i + 1);
@@ -206,17 +204,17 @@ for (const dir of [...options.inputs, ...options.dirs]) copyIn(FS, dir, dir);
 copyIn(FS, path.join(HERE, 'lib'), '/mp32lib');
 
 const setup = [
+  'import sys',
+  'sys.argv[:] = ' + JSON.stringify([options.script, ...options.args]),
+  'sys.path[:] = ' + JSON.stringify([scriptDir, '', '.frozen', '/lib', '/mp32lib']),
   'import mp32vfs',
   // the deepest first: the VFS takes the first mount in its table whose path matches
   ...[...new Set(['/tmp', ...options.inputs, ...options.dirs])].sort((a, b) => b.length - a.length)
     .map((dir) => 'mp32vfs.mount(' + JSON.stringify(dir) + ')'),
   'del mp32vfs',
-  'import sys',
   "sys.modules.pop('mp32vfs')",
-  'sys.argv[:] = ' + JSON.stringify([options.script, ...options.args]),
-  'sys.path[:] = ' + JSON.stringify([scriptDir, '', '.frozen', '/lib', '/mp32lib']),
   'import os',
-  'os.chdir(' + JSON.stringify(options.cwd || process.cwd()) + ')' ,
+  'os.chdir(' + JSON.stringify(process.cwd()) + ')',
   'del os',
   'del sys',
   'import gc',
@@ -225,8 +223,7 @@ const setup = [
 ].join('\n');
 let status = 0;
 try {
-  if (options.cwd === null) FS.mkdirTree(process.cwd());
-  mp.runPython("import sys\nsys.path.append('/mp32lib')\ndel sys");
+  FS.mkdirTree(process.cwd());
   mp.runPython(setup);
   mp.runPython(MAIN);
   mp.runPython('_mp32_main(' + JSON.stringify(options.script) + ')');

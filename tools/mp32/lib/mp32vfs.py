@@ -20,47 +20,25 @@ class BoardErrnoVfs:
     def __init__(self, root):
         self._posix = vfs.VfsPosix(root)
 
-    def _call(self, name, *args):
-        try:
-            return getattr(self._posix, name)(*args)
-        except OSError as exc:
-            raise _renumbered(exc) from None
-
     def mount(self, readonly, mkfs):
         pass
 
     def umount(self):
         pass
 
-    def open(self, path, mode):
-        return self._call("open", path, mode)
 
-    def ilistdir(self, path):
-        return self._call("ilistdir", path)
+def _passed_on(name):
+    def call(self, *args):
+        try:
+            return getattr(self._posix, name)(*args)
+        except OSError as exc:
+            raise _renumbered(exc) from None
+    return call
 
-    def chdir(self, path):
-        return self._call("chdir", path)
 
-    def getcwd(self):
-        return self._call("getcwd")
-
-    def mkdir(self, path):
-        return self._call("mkdir", path)
-
-    def remove(self, path):
-        return self._call("remove", path)
-
-    def rename(self, old, new):
-        return self._call("rename", old, new)
-
-    def rmdir(self, path):
-        return self._call("rmdir", path)
-
-    def stat(self, path):
-        return self._call("stat", path)
-
-    def statvfs(self, path):
-        return self._call("statvfs", path)
+for _name in ("open", "ilistdir", "chdir", "getcwd", "mkdir", "remove", "rename", "rmdir",
+              "stat", "statvfs"):
+    setattr(BoardErrnoVfs, _name, _passed_on(_name))
 
 
 def mount(path):
