@@ -7,6 +7,7 @@ import sys
 
 from metering.harmonics import THD_V_LIMIT
 from metering.meter import COVERAGE_MIN
+from refusal import TokenRefused
 from update.trial import CONFIRM_WINDOWS, Trial
 
 VOLTAGE_LOG_INTERVAL_S = 900  # at most one voltage-quality audit entry a quarter-hour
@@ -25,8 +26,12 @@ class App:
       p1, audit, keys  the P1 port, the audit log, the operator's uplink keys
       switch           the consumer's operator-link switch
       uplink, link     the uplink and its settings in force (comms.operator_link)
-      policies         the trust policy store (update.policy)
-      control          the control plane (operator-signed commands, break-glass)
+      policies         the trust policy store (update.policy.PolicyStore), built at
+                       each read from its record on flash
+      control          the control plane (operator-signed commands, break-glass), built
+                       at each read from its state on flash
+      rare             the code those two and the update gate load (ondemand.OnDemand):
+                       a use runs inside `with app.rare:`, and the code goes after it
       trial            the trial of an updated firmware (update.trial)
       metering_identity  (software id, how it stands) of the metering module
                        (metering.identity: verified against the code on flash, or not)
@@ -37,11 +42,12 @@ class App:
     """
 
     def __init__(self, board, hw, post, store, lock, calibration, meter, meter_id, p1, audit,
-                 keys, switch, uplink, link, policies, control, gate,
+                 keys, switch, uplink, link, policies, control, gate, rare,
                  metering_identity=("unknown", "not computed"), install_at_boot=False,
                  driver_identity=("unknown", "not computed")):
-        """gate(): builds the update gate (update.apply.Updater); built now and kept, and
-        built again on use if it could not be built at boot."""
+        """policies(), control(), gate(): build the trust policy store, the control plane
+        and the update gate (update.apply.Updater) for one use, from what is on flash;
+        their code loads with them and is released after the use (rare)."""
         self.board = board
         self.hw = hw
         self.post = post
@@ -56,18 +62,19 @@ class App:
         self.switch = switch
         self.uplink = uplink
         self.link = link
-        self.policies = policies
-        self.control = control
+        self._policies = policies
+        self._control = control
         self._build_gate = gate
-        self.updater = None
+        self.rare = rare
         self.metering_identity = metering_identity
         self.driver_identity = driver_identity
         self.install_at_boot = install_at_boot
         self.boot_install_verdict = None
         self._audit_boot()
-        self.trial = Trial(self.update_gate, hw.clock,
-                           getattr(board, "TRIAL_CONFIRM_WINDOWS", CONFIRM_WINDOWS),
-                           board.TRIAL_LIMIT_S)
+        with rare:
+            self.trial = Trial(self.update_gate, hw.clock,
+                               getattr(board, "TRIAL_CONFIRM_WINDOWS", CONFIRM_WINDOWS),
+                               board.TRIAL_LIMIT_S)
         self.update_p1_text()
         self.running = False
         self.stopped = False
@@ -123,20 +130,27 @@ class App:
             self._audit_best_effort("power-failure",
                                     "off for a time measured once the clock is set")
 
+    @property
+    def policies(self):
+        return self._policies()
+
+    @property
+    def control(self):
+        return self._control()
+
     def update_gate(self):
-        """The update gate (update.apply.Updater) of this meter."""
-        if self.updater is None:
-            self.updater = self._build_gate()
-        return self.updater
+        """The update gate (update.apply.Updater) of this meter, built for this use."""
+        return self._build_gate()
 
     def install_update(self, path, channel="shell"):
         """A package copied onto the flash at `path`: verified and installed on trial now
         (the gate's summary), or, with install_at_boot, staged for the boot stage
         ({"staged": True, ..}: restart to install). Raises update.errors.UpdateRejected."""
-        gate = self.update_gate()
-        if self.install_at_boot:
-            return gate.stage_file(path, channel)
-        return gate.install_file(path)
+        with self.rare:
+            gate = self.update_gate()
+            if self.install_at_boot:
+                return gate.stage_file(path, channel)
+            return gate.install_file(path)
 
     def clock_stepped(self, delta_s, first_set):
         """Called with the lock held when the uplink moved the clock: the meter re-anchors
@@ -156,13 +170,11 @@ class App:
 
     def apply_token(self, raw, channel="shell"):
         """An operator-signed command; TokenRefused (logged) if it does not check out."""
-        with self.lock:
+        with self.rare, self.lock:
             return self.control.apply(raw, channel)
 
     def command_from_link(self, raw):
         """Commands arriving over the operator link: the same gate as the shell."""
-        from control.tokens import TokenRefused
-
         try:
             return self.apply_token(raw, "operator-link")
         except TokenRefused:
@@ -178,7 +190,7 @@ class App:
             from update.errors import UpdateRejected
 
             raise UpdateRejected("self-test-failed", "power-on known-answer tests failed")
-        with self.lock:
+        with self.rare, self.lock:
             policy = self.policies.commission(policy_raw)
             self.keys.commission(kek, ek, ak)
             if link:
@@ -343,6 +355,8 @@ class App:
                 self.uplink.poll(now)
             self._supervise_uplink()
             self._watch_flash()
+            # on-demand code a shell function loaded outside `with rare` goes here
+            self.rare.release()
             if self.meter.thd_10min.over_limit is not None:
                 self._log_harmonics()
         if self.meter.voltage_unlogged:
@@ -375,7 +389,9 @@ class App:
         passed without a confirmation): keep it if the self-test passes, else revert and
         restart into the previous slot (update.trial). Returns True if confirmed."""
         failed = [] if overdue else [name for name, ok in self.selftest() if not ok]
-        if self.trial.end(failed, overdue):
+        with self.rare:
+            kept = self.trial.end(failed, overdue)
+        if kept:
             return True
         self._restart()
         return False
@@ -467,7 +483,8 @@ class App:
         from metering import bench_calibration
 
         measured = bench_calibration.collect(self.meter, windows, self.hw.clock)
-        commissioned = self.policies.current() is not None
+        with self.rare:
+            commissioned = self.policies.current() is not None
         active = self.calibration.cal
         cal = bench_calibration.step(active, step_name, measured, **reference)
         # on a commissioned meter the meter meters on with the signed record, so each

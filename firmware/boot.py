@@ -7,3 +7,6 @@ from update import loader
 
 boot_install.run()  # a package the meter staged (boards that install at boot)
 loader.boot()
+# a board runs boot.py and then main.py in one namespace: a name left here would keep the
+# boot stage's code on the heap for good (main.BOOT_ONLY releases it)
+del boot_install, loader

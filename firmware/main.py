@@ -21,6 +21,20 @@ def board_module(name=None):
 
 app = None
 
+# Code the running meter loads for a use and releases after it (ondemand.py): the control
+# plane and its tokens, the trust policy, the update gate, and the crypto only they use.
+# No module that stays loaded may import one of these at its top (test_ondemand.py).
+# crypto.ed25519_table stays: its 3 KB table is one bytes object, in flash when the code
+# is frozen or in ROMFS, but loaded again from .mpy it would be a 3 KB allocation late in
+# a fragmented heap (BOARDS.md: nothing after boot allocates more than 2 KB).
+ON_DEMAND = ("control.plane", "control.tokens", "control.handlers", "control.statement",
+             "update.apply", "update.policy", "update.signed", "update.firmware_slots",
+             "update.receiver", "update.tree", "update.verify", "update.manifest",
+             "crypto.ed25519", "crypto.sha512", "crypto.sha512_viper")
+# Code only the boot needs (the self-test, the metering module's identity check, the boot
+# stage): released once the meter is built. The App keeps their results, not their code.
+BOOT_ONLY = ("post", "metering.identity", "boot", "boot_install")
+
 
 def build(board_name=None, **hardware_options):
     return build_app(board_name, None, **hardware_options)
@@ -60,20 +74,16 @@ def wire(board, hw, post_result=None, install_at_boot=None):
     from comms.p1 import P1Port
     from comms.switch import OperatorLinkSwitch
     from comms.uplink import Uplink, system_title
-    from control import handlers
     from control.audit import AuditLog
-    from control.plane import ControlPlane
     from metering import identity
     from metering.calibration_store import CalibrationStore
     from metering.meter import Meter
     from metering.pulses import PulseOutput
     from metering.tariff import TariffSchedule
+    from ondemand import OnDemand
     from storage.flash import FileStore, new_lock
-    from update import apply, install_request
+    from update import install_request
     from update.layout import FW_DIR
-    from update.policy import PolicyStore
-    from update.receiver import Receiver
-    from update.tree import FileTree
 
     clock = hw.clock
     store = FileStore(hw.storage_root)
@@ -102,39 +112,65 @@ def wire(board, hw, post_result=None, install_at_boot=None):
     # umqtt reads a message at the size the broker announces: bounded, or a huge one would
     # end the uplink thread in MemoryError
     link = OperatorLink(store, uplink, bounded(board.mqtt_connector), hw.network, clock, lock)
-    tariffs = settings.load(store, handlers.TARIFFS)
+    tariffs = settings.load(store, settings.TARIFFS)
     if tariffs:
         meter.tariffs = TariffSchedule(tariffs)
-    # The trust policy, control plane and update gate load now, not on first use. The
-    # heap's peak then comes at boot, where a board too small fails at once rather than
-    # late in an update; and no table of names has to grow later (loaded late, the gate's
-    # code needed a 14 KB qstr pool in a fragmented heap). After boot nothing allocates
-    # more than 2 KB at once: BENCHMARKS.md, hole probe.
     if install_at_boot is None:
         install_at_boot = getattr(board, "INSTALL_AT_BOOT", False)
-    if not install_at_boot:
-        from update import verify  # noqa: F401 - the gate's verifier, loaded with the rest
-    policies = PolicyStore(store)
-    control = ControlPlane(store, policies, audit, clock, meter_id,
-                           handlers.build(calibration, keys, link, meter, store, audit, clock),
-                           crypto_ok=checked.crypto_ok)
+    # The trust policy, the control plane and the update gate are built for each use and
+    # their code is then released (ondemand.py): between uses none of it is on the heap.
+    # Each part imports its code inside: a name held here would keep it loaded.
+    rare = OnDemand(ON_DEMAND)
+    installing = new_lock()  # one install at a time, whichever gate a use builds
+
+    def policies():
+        from update.policy import PolicyStore
+
+        return PolicyStore(store)
+
+    def break_glass():
+        from control.plane import saved_state
+
+        return saved_state(store)["break_glass"]
+
+    def control():
+        from control import handlers
+        from control.plane import ControlPlane
+
+        return ControlPlane(store, policies(), audit, clock, meter_id,
+                            handlers.build(calibration, keys, link, meter, store, audit, clock),
+                            crypto_ok=checked.crypto_ok)
 
     def gate():
-        return apply.Updater(FileStore(FW_DIR), FileTree(""), board.NAME, board.HARDWARE_ID,
-                             clock, audit, lock, lambda: control.break_glass,
-                             policies=policies, crypto_ok=checked.crypto_ok)
+        from update.apply import Updater
+        from update.tree import FileTree
+
+        return Updater(FileStore(FW_DIR), FileTree(""), board.NAME, board.HARDWARE_ID, clock,
+                       audit, lock, break_glass, policies=policies(),
+                       crypto_ok=checked.crypto_ok, installing=installing)
+
+    def receiver():
+        from update.receiver import Receiver
+        from update.tree import FileTree
+
+        return Receiver(FileTree(""))
+
+    def install_from_link(path):
+        with rare:
+            from update import apply
+
+            return apply.install_from_link(app.update_gate, path, install_at_boot)
 
     app = App(board, hw, checked, store, lock, calibration, meter, meter_id, p1, audit, keys,
-              switch, uplink, link, policies, control, gate,
+              switch, uplink, link, policies, control, gate, rare,
               identity.check(identity.folder()), install_at_boot,
               identity.check_board(identity.folder(getattr(board, "__file__", "")), board.NAME))
     uplink.on_command = app.command_from_link
     uplink.on_clock_step = app.clock_stepped
     uplink.time_floor_s = meter.time_floor_s
-    uplink.firmware = FirmwareDownload(
-        lambda: Receiver(FileTree("")),
-        lambda path: apply.install_from_link(app.update_gate, path, install_at_boot),
-        ready=lambda: not app.trial.on, after_accept=app.restart_soon)
+    uplink.firmware = FirmwareDownload(receiver, install_from_link,
+                                       ready=lambda: not app.trial.on,
+                                       after_accept=app.restart_soon)
     fw_store = FileStore(FW_DIR)
     boot_verdict = install_request.read_result(fw_store)  # the boot stage's, if any
     if boot_verdict is not None:
@@ -144,6 +180,16 @@ def wire(board, hw, post_result=None, install_at_boot=None):
                                             lambda: install_request.clear_result(fw_store))
         else:  # the technician reads it in `firmware()` and the audit log
             install_request.clear_result(fw_store)
+    # Each on-demand module loads once now, then all are released: the heap's peak comes
+    # at boot, where a board too small fails at once rather than late in an update, and
+    # the table of interned names is full-grown before metering starts (loaded late for
+    # the first time, the gate's code once needed a 14 KB name pool in a fragmented heap)
+    with rare:
+        for name in ON_DEMAND:
+            if not name.endswith("_viper"):  # its plain twin imports it where the port can
+                __import__(name)
+    OnDemand(BOOT_ONLY).release()
+    gc.collect()
     return app
 
 
@@ -229,7 +275,8 @@ if __name__ == "__main__":
     # the module `main` imported from sys.path, so that it is the active slot's code and
     # the one the shell's `import main` finds.
     if sys.platform == "linux":
-        import boot  # noqa: F401 - the unix port has no boot.py stage of its own
+        __import__("boot")  # the unix port has no boot.py stage of its own; unnamed, it
+        # is released with the rest of the boot's code (BOOT_ONLY)
     try:
         import main as _composition_root
 

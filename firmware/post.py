@@ -10,6 +10,8 @@ import hashlib
 from array import array
 from binascii import unhexlify
 
+from post_result import PostResult
+
 # FIPS 180-2 appendix B/C: "abc" and the two-block message
 _ABC = b"abc"
 _TWO_BLOCKS = (b"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
@@ -176,31 +178,6 @@ def events_agree(fast, plain):
             return False
         start = stops[0]
     return True
-
-
-class PostResult:
-    """What the power-on self-test found; `crypto_failed` and `kernel_failed` list the
-    checks that did not give the known answer."""
-
-    def __init__(self, crypto_failed, kernel_failed):
-        self.crypto_failed = crypto_failed
-        self.kernel_failed = kernel_failed
-
-    @property
-    def crypto_ok(self):
-        return not self.crypto_failed
-
-    @property
-    def kernel_ok(self):
-        return not self.kernel_failed
-
-    def summary(self):
-        failed = self.crypto_failed + self.kernel_failed
-        return "passed" if not failed else "FAILED: " + ", ".join(failed)
-
-    def to_dict(self):
-        return {"passed": self.crypto_ok and self.kernel_ok, "crypto_failed": self.crypto_failed,
-                "kernel_failed": self.kernel_failed}
 
 
 def _load_crypto():

@@ -13,3 +13,11 @@ class Refusal(ValueError):
         super().__init__(reason + (": " + detail if detail else ""))
         self.reason = reason
         self.detail = detail
+
+
+class TokenRefused(Refusal):
+    """An operator command token refused (control.tokens has the reason codes). Defined
+    here and not in control.tokens, which is loaded on demand (ondemand.py): a class of
+    its own would be a new class at every load, and the loops catch this one."""
+
+    counter = None  # the token's counter, once parsed (the audit entry names it)

@@ -329,16 +329,21 @@ def _read_whole(path, max_bytes, what):
 
 def apply(path, json=False):
     """Apply an operator-signed command token copied onto the meter (mpremote fs cp)."""
-    from control.tokens import MAX_BYTES, TokenRefused
+    from refusal import TokenRefused
 
-    raw = read_path(path, MAX_BYTES)
-    try:
-        result = _app().apply_token(raw, "shell")
-        data = {"applied": True, "result": result}
-        lines = ["applied: %s" % result]
-    except TokenRefused as exc:
-        data = {"applied": False, "reason": exc.reason, "detail": exc.detail}
-        lines = ["REFUSED (%s): %s" % (exc.reason, exc.detail), "nothing was changed; logged"]
+    app = _app()
+    with app.rare:  # control.tokens goes again after the use (ondemand.py)
+        from control.tokens import MAX_BYTES
+
+        raw = read_path(path, MAX_BYTES)
+        try:
+            result = app.apply_token(raw, "shell")
+            data = {"applied": True, "result": result}
+            lines = ["applied: %s" % result]
+        except TokenRefused as exc:
+            data = {"applied": False, "reason": exc.reason, "detail": exc.detail}
+            lines = ["REFUSED (%s): %s" % (exc.reason, exc.detail),
+                     "nothing was changed; logged"]
     return _out(data, json, lines)
 
 
@@ -374,11 +379,14 @@ def policy(*paths, json=False):
     """Rotate the trust policy: the next versions (N+1, N+2, ..) copied onto the meter,
     in order. Each must be signed by the current root threshold and its own."""
     from update.errors import REASONS, UpdateRejected
-    from update.policy import MAX_BYTES
 
-    raws = [read_path(path, MAX_BYTES) for path in paths]
+    app = _app()
     try:
-        data = _app().update_gate().install_policy(raws)
+        with app.rare:
+            from update.policy import MAX_BYTES
+
+            raws = [read_path(path, MAX_BYTES) for path in paths]
+            data = app.update_gate().install_policy(raws)
     except UpdateRejected as exc:
         data = {"applied": False, "reason": exc.reason, "detail": exc.detail}
         return _out(data, json, ["REFUSED (%s): %s" % (exc.reason, exc.detail),
@@ -391,7 +399,8 @@ def policy(*paths, json=False):
 def firmware(json=False):
     """The firmware pointer: active and previous slot, trial state, security counter."""
     app = _app()
-    data = app.update_gate().status()
+    with app.rare:
+        data = app.update_gate().status()
     data["boot_install"] = app.boot_install_verdict
     lines = [
         "active   %s (slot %s)%s" % (data["active_version"], data["active"] or "factory",
@@ -460,15 +469,16 @@ def commission(policy_path, keys_path, broker=None, interval_s=86400, ca_path=No
 def controlplane(json=False):
     """Who controls this meter: channels, keys, thresholds, remote access, break-glass,
     and where which data goes. The sovereignty statement, meter by meter."""
-    from control.statement import statement
-
     app = _app()
-    policy = app.policies.current()
-    glass = app.control.break_glass
-    data = statement(app.meter_id, policy, glass, app.keys.fingerprints(),
-                     app.link.settings, app.switch.on, app.switch.frequent_readings)
+    with app.rare:
+        from control.statement import statement
+
+        policy = app.policies.current()
+        glass = app.control.break_glass
+        data = statement(app.meter_id, policy, glass, app.keys.fingerprints(),
+                         app.link.settings, app.switch.on, app.switch.frequent_readings)
+        data["metering_module"] = _metering_statement(app.metering_identity)
     data["system_title"] = _hex(app.uplink.system_title)
-    data["metering_module"] = _metering_statement(app.metering_identity)
     thresholds = data["policy"]["thresholds"]
     keys = data["policy"]["keys"]
     uplink_keys = data["uplink_keys"]["fingerprints"]

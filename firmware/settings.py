@@ -7,6 +7,8 @@ import json
 
 import canonical
 
+TARIFFS = "tariffs"  # the tariff schedule's record (a signed set-tariffs command writes it)
+
 
 def load(store, name):
     """A settings record as a dict, or {} if absent or unreadable."""

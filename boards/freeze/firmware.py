@@ -19,7 +19,7 @@ package("crypto", files=["__init__.py", "aes.py", "ct.py", "ed25519.py", "ed2551
                          "sha512_viper.py"],
         base_path=_FIRMWARE)
 for _module in ("app.py", "boot.py", "boot_install.py", "canonical.py", "civiltime.py", "compat.py", "main.py",
-                "post.py", "refusal.py", "service.py", "settings.py"):
+                "ondemand.py", "post.py", "post_result.py", "refusal.py", "service.py", "settings.py"):
     module(_module, base_path=_FIRMWARE)
 # a board's own modules: <board>.py, and the modules it splits off (viper twins)
 _BOARD_FILES = {"esp32": ["esp32.py", "esp32_acquire.py", "esp32_acquire_viper.py"],

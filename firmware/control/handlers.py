@@ -13,7 +13,6 @@ from comms import link_settings
 from metering.calibration import CURVE, Calibration
 from metering.tariff import TariffSchedule
 
-TARIFFS = "tariffs"  # the tariff schedule's settings record
 
 
 def decimal(text):
@@ -84,7 +83,7 @@ def build(calibration, keys, link, meter, store, audit, clock):
 
     def set_tariffs(params):
         schedule = TariffSchedule(params["schedule"])  # validated before anything changes
-        settings.replace(store, TARIFFS, params["schedule"])
+        settings.replace(store, settings.TARIFFS, params["schedule"])
         meter.tariffs = schedule
         return "tariff schedule replaced"
 

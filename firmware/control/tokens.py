@@ -9,7 +9,7 @@ Verification fails closed: every check must pass, in order, before the one exit 
 accepts. Vendor keys can never command a meter.
 """
 from civiltime import iso_utc
-from refusal import Refusal
+from refusal import TokenRefused  # noqa: F401 - its home; the reason codes are here
 from update import signed
 from update.errors import UpdateRejected
 from update.policy import EMERGENCY, RELEASE, ROOT, VENDOR
@@ -32,10 +32,6 @@ COMMANDS = {
 REASONS = ("malformed", "too-large", "unknown-command", "wrong-meter", "expired", "replayed",
            "vendor-key", "unknown-key", "bad-signature", "too-few-signatures",
            "not-allowed-in-break-glass", "no-policy", "self-test-failed")
-
-
-class TokenRefused(Refusal):
-    counter = None  # the token's counter, once parsed (the audit entry names it)
 
 
 def _authenticate(policy, msg, signatures):

@@ -25,10 +25,12 @@ class Updater:
     None; clock: has time() (UTC s); lock: shared with the other threads that use audit;
     break_glass: vendor keys count for nothing (issue 6), a bool or a function read at
     every install (the control plane can switch it at any time); policies: the meter's one
-    PolicyStore (default: kept in state_store), shared with the control plane."""
+    PolicyStore (default: kept in state_store), shared with the control plane; installing:
+    the lock that lets one install run at a time, shared by every gate a meter builds
+    (default: this gate's own)."""
 
     def __init__(self, state_store, tree, board, hardware_id, clock, audit=None, lock=None,
-                 break_glass=False, buf=None, policies=None, crypto_ok=True):
+                 break_glass=False, buf=None, policies=None, crypto_ok=True, installing=None):
         self.state_store = state_store
         self.tree = tree
         self.board = board
@@ -42,7 +44,7 @@ class Updater:
         self.state = UpdateState(state_store)
         # one install at a time: the shell and the operator link share this gate, and two
         # stagings into the same free slot would mix their files
-        self._installing = new_lock()
+        self._installing = installing if installing is not None else new_lock()
         # False when the power-on known-answer tests failed: a verifier that may compute
         # wrong results must not be asked (fail closed)
         self.crypto_ok = crypto_ok

@@ -7,7 +7,6 @@ expiry is judged by the meter's clock at staging, and nothing is left on the fla
 import os
 
 import main
-import post
 from boards import sim
 from comms.fwlink import FirmwareDownload
 from control.audit import AuditLog
@@ -103,28 +102,36 @@ def test_the_package_expiry_is_judged_by_the_meters_clock_at_staging():
 def test_a_failed_crypto_self_test_in_the_boot_stage_refuses_the_package():
     flash = Flash()
     flash.stage(kit.package(version="2.0.0", counter=2))
-    real = post.crypto_failures
-    post.crypto_failures = lambda: ["sha512"]
+    # the module the boot stage imports now: a meter built by another test released the
+    # one imported at the top (main.BOOT_ONLY)
+    import post as self_test
+
+    real = self_test.crypto_failures
+    self_test.crypto_failures = lambda: ["sha512"]
     try:
         assert flash.boot() == "rejected self-test-failed"
     finally:
-        post.crypto_failures = real
+        self_test.crypto_failures = real
     assert (flash.state().active, flash.state().trial) == ("", False)
 
 
 def test_an_install_that_crashes_is_refused_once_and_not_retried_at_every_boot():
     flash = Flash()
     flash.stage(kit.package(version="2.0.0", counter=2))
-    real = apply.Updater.install_file
+    # the module the boot stage imports now: a meter built by another test released the
+    # one imported at the top (main.ON_DEMAND)
+    from update import apply as gate_module
+
+    real = gate_module.Updater.install_file
 
     def crash(self, *args, **kwargs):
         raise MemoryError("memory allocation failed")
 
-    apply.Updater.install_file = crash
+    gate_module.Updater.install_file = crash
     try:
         assert flash.boot() == "rejected internal-error: MemoryError"
     finally:
-        apply.Updater.install_file = real
+        gate_module.Updater.install_file = real
     assert flash.boot() is None  # the request went first
     assert flash.tree.size(layout.STAGED_PATH) is None
 

@@ -49,9 +49,9 @@ def test_the_boards_way_stages_in_the_meter_and_installs_in_the_boot_stage(flow)
     assert error is None
     assert result["installed"] == "staged" and result["windows"] >= 5
     assert result["boot"]["verdict"] == "accepted bench"
-    in_meter, _ = flow.run(1024 * 1024)
-    # the verifier and manifest code stay out of the running meter
-    assert result["live_built"] < in_meter["live_built"] - 2 * 1024
+    # staging loads neither the verifier nor the manifest code, and what it loads goes
+    # after (main.ON_DEMAND): the meter holds after staging what it held after boot
+    assert result["live_installed"] <= result["live_built"] + 1024
     # and the boot stage needs far less than the meter: the install has the heap to itself
     assert result["boot"]["live_after_install"] < result["live_built"] - 60 * 1024
 

@@ -244,6 +244,10 @@ def test_the_import_profile_accounts_for_the_firmwares_live_heap(node, tmp_path)
     # less the profile's own list of rows
     assert 0 <= profile["live"] - profile["start"] - sum(rows.values()) < 1024
     assert profile["qstr"].startswith("qstr pool:")
+    # none of the code loaded for a use is in the rows; loaded, it is kilobytes, and the
+    # use leaves none of it behind
+    assert not set(rows) & set(heap32.on_demand())
+    assert profile["on_demand"] > 8192 and profile["after_use"] < 512
 
 
 def test_make_bench_writes_the_32_bit_section_from_the_measurements(live, tmp_path):

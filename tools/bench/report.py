@@ -241,6 +241,11 @@ def live32_section(live, profile):
         " n_str_data_bytes: %s, which a frozen build keeps in flash too." % (
             kb(profile["live"] - profile["start"]), profile["qstr"], kb(_qstr_pools(profile["qstr"]))),
         "",
+        "Not in these rows: the code the meter loads only for a use (main.ON_DEMAND, ondemand.py:"
+        " the control plane and its tokens, the trust policy, the update gate and the crypto"
+        " only they use). Loaded for a use it adds %s, before the use's own buffers; after the"
+        " use %d bytes of it are left." % (kb(profile["on_demand"]), profile["after_use"]),
+        "",
         "| module (and what it imported first) | live |",
         "|---|---|",
     ]

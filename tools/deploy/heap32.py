@@ -8,6 +8,7 @@ ints, 16-byte GC blocks, like the ESP32 and the RP2040), from one bytecode-only 
 viper on the webassembly port, so neither run has it), and gives the live heap after each
 step on both.
 """
+import ast
 import json
 import os
 import subprocess
@@ -103,9 +104,21 @@ def ratio(results, mode="ram", way="boards", step="built"):
 IMPORT_SCRIPT = os.path.join(os.path.dirname(FLOW_SCRIPT), "import_live.py")
 
 
+def on_demand():
+    """main.ON_DEMAND: the modules the meter loads for a use and releases after it."""
+    with open(os.path.join(ROOT, "firmware", "main.py")) as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["ON_DEMAND"]:
+            return ast.literal_eval(node.value)
+    raise BudgetError("main.py has no ON_DEMAND")
+
+
 def wire_imports():
-    """The firmware modules main.wire imports, in its order (read from main.py)."""
+    """The firmware modules main.wire imports, in its order (read from main.py), less the
+    ones it loads only for a use (on_demand)."""
     firmware = os.path.join(ROOT, "firmware")
+    rare = on_demand()
 
     def is_module(name):
         return os.path.exists(os.path.join(firmware, *name.split(".")) + ".py")
@@ -123,13 +136,14 @@ def wire_imports():
             if words[0] == "from":  # from package import module, module
                 inner = [words[1] + "." + w for w in words[3:] if is_module(words[1] + "." + w)]
                 found = inner or found
-            names += [name for name in found if name not in names]
+            names += [name for name in found if name not in names and name not in rare]
     return names
 
 
 def import_profile(live):
     """Live bytes per module of main.wire on the 32-bit port, the code in the ROMFS image:
-    {"rows": [(module, bytes)], "live": ..., "start": ..., "qstr": qstr_info's line}."""
+    {"rows": [(module, bytes)], "live": ..., "start": ..., "qstr": qstr_info's line,
+    "on_demand": what the code loaded for a use adds, "after_use": what is left of it}."""
     work = os.path.join(live.work, "imports")
     os.makedirs(work, exist_ok=True)
     argv = mp32.command(IMPORT_SCRIPT, "/rom", work, *wire_imports(), dirs=[work],

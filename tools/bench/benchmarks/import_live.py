@@ -3,7 +3,9 @@
 
 Imports main.wire's modules one at a time in the order wire imports them, each a step, then
 builds the App on the sim board: each row is the live bytes a module added with whatever it
-imported that was not loaded yet, and the last row the objects the App holds. Ends with
+imported that was not loaded yet, and the last row the objects the App holds. Then the
+code the meter loads only for a use (main.ON_DEMAND) is loaded and released, as a use
+does: what it adds, and what is left of it after. Ends with
 micropython.qstr_info(): the interned names, which frozen code keeps in flash.
 
 Usage: node tools/mp32/run.mjs --romfs IMAGE --dir WORK import_live.py CODE WORK MODULE...
@@ -38,6 +40,16 @@ def mp32_steps():
                          p1_path=None)
     yield
     rows.append(("(the App's objects)", gc.mem_alloc() - last))
-    print(json.dumps({"start": start, "live": gc.mem_alloc(), "rows": rows,
-                      "windows": app.meter.sampler.windows}))
+    live = gc.mem_alloc()
+    # the code loaded only for a use (ondemand.py): what a use adds, and what is left of
+    # it once the use is over
+    with app.rare:
+        for name in main.ON_DEMAND:
+            if not name.endswith("_viper"):  # its plain twin imports it where it can
+                __import__(name)
+        yield
+        during = gc.mem_alloc()
+    yield
+    print(json.dumps({"start": start, "live": live, "rows": rows, "on_demand": during - live,
+                      "after_use": gc.mem_alloc() - live, "windows": app.meter.sampler.windows}))
     micropython.qstr_info()
