@@ -355,8 +355,6 @@ class App:
                 self.uplink.poll(now)
             self._supervise_uplink()
             self._watch_flash()
-            # on-demand code a shell function loaded outside `with rare` goes here
-            self.rare.release()
             if self.meter.thd_10min.over_limit is not None:
                 self._log_harmonics()
         if self.meter.voltage_unlogged:

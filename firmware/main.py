@@ -24,13 +24,19 @@ app = None
 # Code the running meter loads for a use and releases after it (ondemand.py): the control
 # plane and its tokens, the trust policy, the update gate, and the crypto only they use.
 # No module that stays loaded may import one of these at its top (test_ondemand.py).
-# crypto.ed25519_table stays: its 3 KB table is one bytes object, in flash when the code
-# is frozen or in ROMFS, but loaded again from .mpy it would be a 3 KB allocation late in
-# a fragmented heap (BOARDS.md: nothing after boot allocates more than 2 KB).
+# Staying loaded: crypto.ed25519_table, whose 3 KB table is one bytes object, in flash
+# when the code is frozen or in ROMFS, but loaded again from .mpy a 3 KB allocation late
+# in a fragmented heap (BOARDS.md: nothing after boot allocates more than 1 KB at once);
+# update.receiver and update.tree, which a download over the link keeps across sessions.
 ON_DEMAND = ("control.plane", "control.tokens", "control.handlers", "control.statement",
              "update.apply", "update.policy", "update.signed", "update.firmware_slots",
-             "update.receiver", "update.tree", "update.verify", "update.manifest",
+             "update.verify", "update.manifest",
              "crypto.ed25519", "crypto.sha512", "crypto.sha512_viper")
+# What each kind of use loads together, as the boot loads it once (wire): a command token
+# or the control-plane statement; the update gate with the verifier (the verifier only
+# where the meter installs packages itself, not on a board that installs at boot)
+USES = (("control.plane", "control.tokens", "control.handlers", "control.statement"),
+        ("update.apply", "update.policy", "update.verify", "update.manifest"))
 # Code only the boot needs (the self-test, the metering module's identity check, the boot
 # stage): released once the meter is built. The App keeps their results, not their code.
 BOOT_ONLY = ("post", "metering.identity", "boot", "boot_install")
@@ -62,6 +68,10 @@ def wire(board, hw, post_result=None, install_at_boot=None):
     # working heap (an Ed25519 verify, GCM tables) is free again before the meter's code
     # loads, instead of stacking on top of it.
     checked = post_result if post_result is not None else post.run()
+    from ondemand import OnDemand
+
+    rare = OnDemand(ON_DEMAND)
+    rare.release()  # the crypto the checks loaded that only the rare uses need (SHA-512, Ed25519)
     gc.collect()
     import settings
     from app import App
@@ -80,7 +90,6 @@ def wire(board, hw, post_result=None, install_at_boot=None):
     from metering.meter import Meter
     from metering.pulses import PulseOutput
     from metering.tariff import TariffSchedule
-    from ondemand import OnDemand
     from storage.flash import FileStore, new_lock
     from update import install_request
     from update.layout import FW_DIR
@@ -120,7 +129,6 @@ def wire(board, hw, post_result=None, install_at_boot=None):
     # The trust policy, the control plane and the update gate are built for each use and
     # their code is then released (ondemand.py): between uses none of it is on the heap.
     # Each part imports its code inside: a name held here would keep it loaded.
-    rare = OnDemand(ON_DEMAND)
     installing = new_lock()  # one install at a time, whichever gate a use builds
 
     def policies():
@@ -146,7 +154,7 @@ def wire(board, hw, post_result=None, install_at_boot=None):
         from update.tree import FileTree
 
         return Updater(FileStore(FW_DIR), FileTree(""), board.NAME, board.HARDWARE_ID, clock,
-                       audit, lock, break_glass, policies=policies(),
+                       audit, lock, break_glass, policies=policies,
                        crypto_ok=checked.crypto_ok, installing=installing)
 
     def receiver():
@@ -180,14 +188,16 @@ def wire(board, hw, post_result=None, install_at_boot=None):
                                             lambda: install_request.clear_result(fw_store))
         else:  # the technician reads it in `firmware()` and the audit log
             install_request.clear_result(fw_store)
-    # Each on-demand module loads once now, then all are released: the heap's peak comes
-    # at boot, where a board too small fails at once rather than late in an update, and
-    # the table of interned names is full-grown before metering starts (loaded late for
-    # the first time, the gate's code once needed a 14 KB name pool in a fragmented heap)
-    with rare:
-        for name in ON_DEMAND:
-            if not name.endswith("_viper"):  # its plain twin imports it where the port can
-                __import__(name)
+    # Each use's code loads once now, and goes again: the heap holds the meter and the
+    # largest use's code at boot, where a board too small fails at once (a use's working
+    # buffers come on top: BOARDS.md), and the table of interned names is full-grown
+    # before metering starts (loaded late for the first time, the gate's code once needed
+    # a 14 KB name pool in a fragmented heap)
+    for use in USES:
+        with rare:
+            for name in use:
+                if not (install_at_boot and name in ("update.verify", "update.manifest")):
+                    __import__(name)
     OnDemand(BOOT_ONLY).release()
     gc.collect()
     return app

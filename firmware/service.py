@@ -446,9 +446,10 @@ def commission(policy_path, keys_path, broker=None, interval_s=86400, ca_path=No
         # the signed set-operator-link keeps to the same limits
         data = {"commissioned": False, "reason": "interval_s must be 900..604800 s"}
         return _out(data, json, ["not commissioned: " + data["reason"]])
-    from update.policy import MAX_BYTES
+    with _app().rare:  # the policy code goes again after the use (ondemand.py)
+        from update.policy import MAX_BYTES
 
-    policy_raw = read_path(policy_path, MAX_BYTES)
+        policy_raw = read_path(policy_path, MAX_BYTES)
     keys = _json.loads(_read_whole(keys_path, 512, "the keys file"))
     ca = None
     if ca_path is not None:

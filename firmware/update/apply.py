@@ -10,7 +10,6 @@ from update import errors, install_request
 from update.firmware_slots import UpdateState
 from update.layout import LAST_FAILURE, STAGED_PATH, slot_dir
 from update.errors import UpdateRejected
-from update.policy import PolicyStore
 from update.receiver import PART_PATH, Receiver  # noqa: F401 - the link's receiver
 from update.tree import FileTree
 
@@ -25,7 +24,9 @@ class Updater:
     None; clock: has time() (UTC s); lock: shared with the other threads that use audit;
     break_glass: vendor keys count for nothing (issue 6), a bool or a function read at
     every install (the control plane can switch it at any time); policies: the meter's one
-    PolicyStore (default: kept in state_store), shared with the control plane; installing:
+    PolicyStore, or a function that builds it (default: kept in state_store), shared with
+    the control plane, built on first use: staging, the trial and the boot report need
+    neither the policy nor its crypto (main.ON_DEMAND loads only what a use needs); installing:
     the lock that lets one install run at a time, shared by every gate a meter builds
     (default: this gate's own)."""
 
@@ -40,7 +41,7 @@ class Updater:
         self.lock = lock or NoLock()
         self.break_glass = break_glass
         self.buf = buf  # chunk buffer for the verifier (None: its default size)
-        self.policies = policies if policies is not None else PolicyStore(state_store)
+        self._policies = policies
         self.state = UpdateState(state_store)
         # one install at a time: the shell and the operator link share this gate, and two
         # stagings into the same free slot would mix their files
@@ -48,6 +49,17 @@ class Updater:
         # False when the power-on known-answer tests failed: a verifier that may compute
         # wrong results must not be asked (fail closed)
         self.crypto_ok = crypto_ok
+
+    @property
+    def policies(self):
+        """The trust policy store (update.policy.PolicyStore)."""
+        if self._policies is None:
+            from update.policy import PolicyStore
+
+            self._policies = PolicyStore(self.state_store)
+        elif callable(self._policies):
+            self._policies = self._policies()
+        return self._policies
 
     def _require_crypto(self):
         if not self.crypto_ok:
@@ -85,8 +97,7 @@ class Updater:
                 raise UpdateRejected("busy", "%s is on trial" % self.state.fields["active_version"])
             slot = self.state.target()
             # imported on use: a board that installs at boot (boot_install) never
-            # loads the verifier into the running meter; one that installs here loads it
-            # at boot (main.wire), so this finds it in sys.modules
+            # loads the verifier into the running meter (main.USES)
             from update.verify import Verifier
 
             verifier = Verifier(self.policies.current(), self.board, self.hardware_id,
@@ -252,29 +263,35 @@ def install_from_link(gate, path, at_boot=False):
 
 def from_file(app, path=PACKAGE_PATH):
     """Verify and stage the package at `path`, activate it on trial; reboot to run it."""
-    return app.update_gate().install_file(path)
+    with app.rare:
+        return app.update_gate().install_file(path)
 
 
 def policy_from_file(app, *paths):
     """Commission (first time) or rotate (versions N+1.. in order) the trust policy."""
     from storage.flash import read_path
 
-    from update.policy import MAX_BYTES
+    with app.rare:
+        from update.policy import MAX_BYTES
 
-    return app.update_gate().install_policy([read_path(path, MAX_BYTES) for path in paths])
+        return app.update_gate().install_policy([read_path(path, MAX_BYTES) for path in paths])
 
 
 def confirm(app):
-    return app.update_gate().confirm()
+    with app.rare:
+        return app.update_gate().confirm()
 
 
 def revert(app, reason="technician"):
-    return app.update_gate().revert(reason)
+    with app.rare:
+        return app.update_gate().revert(reason)
 
 
 def after_boot(app):
-    return app.update_gate().report_boot()
+    with app.rare:
+        return app.update_gate().report_boot()
 
 
 def status(app):
-    return app.update_gate().status()
+    with app.rare:
+        return app.update_gate().status()

@@ -45,12 +45,14 @@ class Trial:
         """Keep the firmware (the security counter rises) when nothing failed and it is
         not overdue, else revert. Returns True if kept; on False the caller restarts into
         the previous slot."""
+        gate = self.gate()  # built first: if it cannot be (no heap), the trial goes on and
+        # the next block ends it again
         self.on = False
         if not (failed or overdue):
-            self.gate().confirm()
+            gate.confirm()
             self.firmware = self.firmware.replace(", on trial", "")
             return True
-        self.gate().revert("not confirmed within %d s" % self.limit_s
+        gate.revert("not confirmed within %d s" % self.limit_s
                            if overdue else "self-test failed: " + ", ".join(failed))
         self.firmware += ", REVERTED at next boot"
         return False

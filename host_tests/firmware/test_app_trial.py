@@ -73,3 +73,36 @@ def test_a_trial_within_its_time_limit_confirms_as_before():
     finally:
         main.board_module("sim").TRIAL_LIMIT_S = limit_s
         os.chdir(cwd)
+
+
+def test_a_trial_whose_gate_cannot_be_built_at_its_end_stays_on_trial_and_ends_next_time():
+    # the gate is built for each use (main.ON_DEMAND): in a fragmented heap its first
+    # build may fail; the trial must neither be dropped nor half-ended
+    cwd = os.getcwd()
+    limit_s = main.board_module("sim").TRIAL_LIMIT_S
+    try:
+        app, resets = _booted_on_trial(limit_s=limit_s)
+        real = app.trial.gate
+        failures = []
+
+        def gate_out_of_heap():
+            if not failures:
+                failures.append(1)
+                raise MemoryError("memory allocation failed")
+            return real()
+
+        app.trial.gate = gate_out_of_heap
+        _step_windows(app, app.trial.confirm_windows)
+        while not failures:
+            try:
+                app.step()
+            except MemoryError:
+                assert app.trial.on  # still on trial: the next block ends it again
+        while app.trial.on:
+            app.step()
+        state = app.update_gate().status()
+        assert (state["active"], state["trial"], state["floor"]) == ("a", False, 2), state
+        assert not resets
+    finally:
+        main.board_module("sim").TRIAL_LIMIT_S = limit_s
+        os.chdir(cwd)

@@ -65,11 +65,49 @@ def test_a_use_under_way_keeps_the_code_until_it_ends():
         with app.rare:
             pass
         assert "update.policy" in sys.modules  # the inner use ended; the outer has not
-        assert app.rare.release() is False
     assert "update.policy" not in sys.modules
     import update
 
     assert not hasattr(update, "policy")  # the package let go of it too
+
+
+def test_uses_in_two_threads_run_one_after_the_other():
+    # no import lock in MicroPython: a module another thread is still importing would be
+    # found half-built, so a second thread's use waits until the first one has ended
+    import _thread
+    import time
+
+    app = _app("ondemand-threads")
+    events = []
+    done = []
+
+    def second():
+        with app.rare:
+            events.append("second in")
+        done.append(1)
+
+    with app.rare:
+        events.append("first in")
+        _thread.start_new_thread(second, ())
+        time.sleep(0.2)  # the second thread had time to enter, were it let in
+        events.append("first out")
+    for _ in range(100):
+        if done:
+            break
+        time.sleep(0.02)
+    assert events == ["first in", "first out", "second in"], events
+
+
+def test_a_module_imported_outside_a_use_is_let_go_by_its_package_too():
+    app = _app("ondemand-outside")
+    import update.policy  # noqa: F401 - outside a use, as a technician at the REPL may
+    import update
+
+    del sys.modules["update.policy"]  # as if a use had ended in another thread meanwhile
+    assert hasattr(update, "policy")
+    with app.rare:
+        pass
+    assert not hasattr(update, "policy")  # no stale copy kept by the package
 
 
 def test_two_gates_built_for_two_uses_still_install_one_package_at_a_time():
@@ -131,6 +169,7 @@ app = main.app = main.build_app("sim", install_at_boot=True, paced=False,
 for _ in range(4):
     app.step()
 app.commission(bytes.fromhex(sys.argv[2]), bytes(16), bytes(range(16)), bytes(range(16, 32)))
+assert app.apply_token(bytes.fromhex(sys.argv[3])).startswith("tariff")
 try:
     app.apply_token(b"{}")
 except Exception:
@@ -149,8 +188,13 @@ print(json.dumps(sorted(alive)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [os.path.join(root, "firmware"), root, os.path.join(root, "host_tests")]))
     # the policy made here: the test kit would keep the signing code alive over there
+    token = kit.envelope({"type": "open-meter-command", "format": 1, "command": "set-tariffs",
+                          "params": {"schedule": {"low_from_hour": 21, "low_until_hour": 6,
+                                                  "low_weekdays": [5, 6]}},
+                          "meter": "sim-0001", "counter": 1, "expires": 4102444800},
+                         ("release1",), TOKEN_DOMAIN)
     out = subprocess.run([sys.executable, "-c", script, temp_root("ondemand-alive"),
-                          kit.policy().hex()],
+                          kit.policy().hex(), token.hex()],
                          capture_output=True, text=True, env=env, timeout=120, cwd=root)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []

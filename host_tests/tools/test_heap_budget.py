@@ -19,6 +19,7 @@ def test_after_boot_nothing_allocates_more_than_2_kb(flow):
     result, error = flow.run(2 * 1024 * 1024, hole_bytes=2048)
     assert error is None
     assert result["installed"] == "bench" and result["windows"] >= 5
+    assert result["token"] == "tariff schedule replaced"  # the control plane's use too
     assert result["holes_free"] > 512 * 1024  # the holes were not what ran short
 
 

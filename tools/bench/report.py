@@ -235,16 +235,11 @@ def live32_section(live, profile):
         "",
         "Where the 32-bit live heap goes after boot, code in ROMFS (import_live.py: main.wire's"
         " imports one at a time, each with what it pulls in that was not loaded yet; then the"
-        " App built on the sim board). Firmware total %s. Interned names: `%s`; with the code"
+        " App built on the sim board, its last row). Firmware total %s. Interned names: `%s`; with the code"
         " in ROMFS their text stays in the image (a module of 200 new 50-character names took"
         " 4 KB of heap, not 10), so the heap holds the pools, n_total_bytes less"
         " n_str_data_bytes: %s, which a frozen build keeps in flash too." % (
             kb(profile["live"] - profile["start"]), profile["qstr"], kb(_qstr_pools(profile["qstr"]))),
-        "",
-        "Not in these rows: the code the meter loads only for a use (main.ON_DEMAND, ondemand.py:"
-        " the control plane and its tokens, the trust policy, the update gate and the crypto"
-        " only they use). Loaded for a use it adds %s, before the use's own buffers; after the"
-        " use %d bytes of it are left." % (kb(profile["on_demand"]), profile["after_use"]),
         "",
         "| module (and what it imported first) | live |",
         "|---|---|",
@@ -252,6 +247,20 @@ def live32_section(live, profile):
     lines += ["| %s | %s |" % (name, kb(size)) for name, size in rows if size >= 1024]
     lines += ["| %d smaller | %s |" % (
         len([r for r in rows if r[1] < 1024]), kb(sum(r[1] for r in rows if r[1] < 1024))), ""]
+    lines += [
+        "Not in these rows: the code the meter loads only for a use (main.ON_DEMAND, ondemand.py:"
+        " the control plane and its tokens, the trust policy, the update gate and the crypto"
+        " only they use), and the boot's own (main.BOOT_ONLY: the self-test, the identity"
+        " check, the boot stage). A use loads its code and releases it after; at boot each"
+        " on-demand module is loaded once, alone, so that the peak and the name tables come"
+        " at boot. What each use adds while it runs, before its own buffers (same port, ROMFS):",
+        "",
+        "| use | adds while it runs | left after it |",
+        "|---|---|---|",
+    ]
+    lines += ["| %s | %s | %d B |" % (use, kb(during), after)
+              for use, during, after in profile["uses"]]
+    lines.append("")
     return lines
 
 

@@ -106,19 +106,28 @@ IMPORT_SCRIPT = os.path.join(os.path.dirname(FLOW_SCRIPT), "import_live.py")
 
 def on_demand():
     """main.ON_DEMAND: the modules the meter loads for a use and releases after it."""
+    return _main_names("ON_DEMAND")
+
+
+def boot_only():
+    """main.BOOT_ONLY: the modules only the boot needs, released once the meter is built."""
+    return _main_names("BOOT_ONLY")
+
+
+def _main_names(name):
     with open(os.path.join(ROOT, "firmware", "main.py")) as f:
         tree = ast.parse(f.read())
     for node in tree.body:
-        if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["ON_DEMAND"]:
+        if isinstance(node, ast.Assign) and [t.id for t in node.targets] == [name]:
             return ast.literal_eval(node.value)
-    raise BudgetError("main.py has no ON_DEMAND")
+    raise BudgetError("main.py has no " + name)
 
 
 def wire_imports():
     """The firmware modules main.wire imports, in its order (read from main.py), less the
-    ones it loads only for a use (on_demand)."""
+    ones it loads only for a use or only for the boot (on_demand, boot_only)."""
     firmware = os.path.join(ROOT, "firmware")
-    rare = on_demand()
+    rare = on_demand() + boot_only()
 
     def is_module(name):
         return os.path.exists(os.path.join(firmware, *name.split(".")) + ".py")
@@ -143,7 +152,7 @@ def wire_imports():
 def import_profile(live):
     """Live bytes per module of main.wire on the 32-bit port, the code in the ROMFS image:
     {"rows": [(module, bytes)], "live": ..., "start": ..., "qstr": qstr_info's line,
-    "on_demand": what the code loaded for a use adds, "after_use": what is left of it}."""
+    "uses": [(use, bytes its code adds while it runs, bytes left of it after)]}."""
     work = os.path.join(live.work, "imports")
     os.makedirs(work, exist_ok=True)
     argv = mp32.command(IMPORT_SCRIPT, "/rom", work, *wire_imports(), dirs=[work],

@@ -13,7 +13,7 @@ Usage: micropython -X heapsize=N flow_heap.py ROOT MPY_DIR WORK_DIR setup
        micropython -X heapsize=N flow_heap.py ROOT MPY_DIR WORK_DIR run NAME [rom=IMAGE]
                                                                [holes=BYTES] [at_boot=1]
        micropython -X heapsize=N flow_heap.py ROOT MPY_DIR WORK_DIR boot NAME [rom=IMAGE]
-  setup  writes WORK_DIR/update.pkg and WORK_DIR/policy.bin (run with a large heap)
+  setup  writes WORK_DIR/update.pkg, policy.bin and token.bin (run with a large heap)
   run    the flow, its storage in WORK_DIR/NAME (a fresh meter: NAME must be new); prints
          one JSON line; exit status 0 only if every step succeeded.
          rom=IMAGE: the code runs from IMAGE (a ROMFS image of MPY_DIR, `mpremote romfs
@@ -66,6 +66,16 @@ def setup():
                                         ("root",))
     with open(WORK + "/policy.bin", "wb") as f:
         f.write(policy)
+    # a command token for the sim board's meter (boards/sim.py: "sim-0001"), signed by the
+    # release key: the control plane's use in the flow
+    token = update_cost.sign_envelope(
+        {"type": "open-meter-command", "format": 1, "command": "set-tariffs",
+         "params": {"schedule": {"low_from_hour": 22, "low_until_hour": 6,
+                                 "low_weekdays": [5, 6]}},
+         "meter": "sim-0001", "counter": 1, "expires": EXPIRES},
+        b"open-meter/command/v1\x00", ("release",))
+    with open(WORK + "/token.bin", "wb") as f:
+        f.write(token)
 
 
 def _policy_body(update_cost):
@@ -118,6 +128,8 @@ def run():
                 low[0] = free
 
     meter(WINDOWS_BEFORE)
+    with open(WORK + "/token.bin", "rb") as f:
+        applied = app.apply_token(f.read())  # the control plane's code, loaded for it
     if AT_BOOT:
         result = app.install_update("update.pkg")  # staged: the boot stage installs it
         result["version"] = "staged"
@@ -129,7 +141,8 @@ def run():
     meter(WINDOWS_AFTER)
     gc.collect()
     print(json.dumps({"ok": True, "heap_total": heap, "heap_for_firmware": heap - _rom_block,
-                      "installed": result["version"], "live_built": live["built"],
+                      "installed": result["version"], "token": applied,
+                      "live_built": live["built"],
                       "live_installed": live["installed"], "holes_free": holes_free,
                       "largest_free_after_install": largest_free,
                       "windows": app.meter.sampler.windows, "lowest_free": low[0],

@@ -4,8 +4,8 @@
 Imports main.wire's modules one at a time in the order wire imports them, each a step, then
 builds the App on the sim board: each row is the live bytes a module added with whatever it
 imported that was not loaded yet, and the last row the objects the App holds. Then the
-code the meter loads only for a use (main.ON_DEMAND) is loaded and released, as a use
-does: what it adds, and what is left of it after. Ends with
+code each kind of use loads (main.ON_DEMAND) is loaded and released, as the use does:
+what it adds, and what is left of it after. Ends with
 micropython.qstr_info(): the interned names, which frozen code keeps in flash.
 
 Usage: node tools/mp32/run.mjs --romfs IMAGE --dir WORK import_live.py CODE WORK MODULE...
@@ -19,6 +19,15 @@ import sys
 
 CODE, WORK = sys.argv[1:3]
 MODULES = sys.argv[3:]
+# the last row: main.build_app on the sim board, with the board's module it imports, and
+# the pools of the names the on-demand code interns when each module loads once at boot
+BUILT = "(build_app: the board's module, the App's objects, the on-demand code's names)"
+# a use and the modules it imports first (the rest come with them); () stands for all
+USES = (("a command token", ("control.plane", "control.tokens", "control.handlers")),
+        ("the update gate, the boards' way (staging, the trial, the boot report)",
+         ("update.apply",)),
+        ("a package verified in the meter (the sim board's way)", ("update.apply", "update.verify")),
+        ("every on-demand module at once", ()))
 sys.path[:0] = [CODE]
 
 
@@ -39,17 +48,20 @@ def mp32_steps():
     app = main.build_app("sim", install_at_boot=True, paced=False, storage_root="data",
                          p1_path=None)
     yield
-    rows.append(("(the App's objects)", gc.mem_alloc() - last))
+    rows.append((BUILT, gc.mem_alloc() - last))
     live = gc.mem_alloc()
-    # the code loaded only for a use (ondemand.py): what a use adds, and what is left of
-    # it once the use is over
-    with app.rare:
-        for name in main.ON_DEMAND:
-            if not name.endswith("_viper"):  # its plain twin imports it where it can
-                __import__(name)
+    # the code loaded only for a use (ondemand.py), use by use: what each adds while it
+    # runs (before its own buffers), and what is left of it once it is over
+    uses = []
+    for use, names in USES:
+        with app.rare:
+            for name in names or main.ON_DEMAND:
+                if not name.endswith("_viper"):  # its plain twin imports it where it can
+                    __import__(name)
+            yield
+            during = gc.mem_alloc()
         yield
-        during = gc.mem_alloc()
-    yield
-    print(json.dumps({"start": start, "live": live, "rows": rows, "on_demand": during - live,
-                      "after_use": gc.mem_alloc() - live, "windows": app.meter.sampler.windows}))
+        uses.append((use, during - live, gc.mem_alloc() - live))
+    print(json.dumps({"start": start, "live": live, "rows": rows, "uses": uses,
+                      "windows": app.meter.sampler.windows}))
     micropython.qstr_info()
