@@ -39,6 +39,16 @@ def _step_windows(app, count):
         app.step()
 
 
+def _assert_confirmed(app, resets):
+    """Meter on until the trial ends: it must have kept slot a, raised the security
+    counter and not restarted the board."""
+    while app.trial.on:
+        app.step()
+    state = app.update_gate().status()
+    assert (state["active"], state["trial"], state["floor"]) == ("a", False, 2), state
+    assert not resets
+
+
 def test_a_trial_that_never_confirms_reverts_once_its_time_limit_passes():
     cwd = os.getcwd()
     limit_s = main.board_module("sim").TRIAL_LIMIT_S
@@ -65,11 +75,7 @@ def test_a_trial_within_its_time_limit_confirms_as_before():
         # unpaced, windows close faster than real time; the confirmation comes with the
         # first P1 telegram (one per wall-clock second) after trial_windows windows
         _step_windows(app, app.trial.confirm_windows)
-        while app.trial.on:
-            app.step()
-        state = app.update_gate().status()
-        assert (state["active"], state["trial"], state["floor"]) == ("a", False, 2), state
-        assert not resets
+        _assert_confirmed(app, resets)
     finally:
         main.board_module("sim").TRIAL_LIMIT_S = limit_s
         os.chdir(cwd)
@@ -98,11 +104,7 @@ def test_a_trial_whose_gate_cannot_be_built_at_its_end_stays_on_trial_and_ends_n
                 app.step()
             except MemoryError:
                 assert app.trial.on  # still on trial: the next block ends it again
-        while app.trial.on:
-            app.step()
-        state = app.update_gate().status()
-        assert (state["active"], state["trial"], state["floor"]) == ("a", False, 2), state
-        assert not resets
+        _assert_confirmed(app, resets)
     finally:
         main.board_module("sim").TRIAL_LIMIT_S = limit_s
         os.chdir(cwd)
