@@ -21,11 +21,10 @@ main.board_module("sim")  # board code counts as code, not as the meter's heap
 # main imports the App only when it builds one (after the boot stage): import it here so
 # that its code is counted as code in every run, not by chance as the meter's heap
 import app  # noqa: E402,F401
-# and the crypto modules the power-on self-test imports while the App is built, and the
-# update gate and control plane that the App loads at boot
-from crypto import aes, ed25519, gcm, sha512  # noqa: E402,F401
-from control import handlers, plane  # noqa: E402,F401
-from update import apply  # noqa: E402,F401
+# and the crypto modules the uplink keeps. Not the code the App loads only for a use and
+# releases (main.ON_DEMAND: the control plane, the policy, the update gate, SHA-512 and
+# Ed25519): held here, it would stay loaded for the whole run
+from crypto import aes, gcm  # noqa: E402,F401
 
 gc.collect()
 after_import = gc.mem_alloc()
