@@ -102,7 +102,8 @@ def flow_section(scans, ratios):
     lines = [
         "## Memory: the whole meter in one heap (issue 9)",
         "",
-        "The App on the sim board, commissioned, metering with P1, a signed 40-file update,"
+        "The App on the sim board, commissioned, metering with P1, an operator-signed command"
+        " token, a signed 40-file update,"
         " metering on (tools/bench/benchmarks/flow_heap.py, run by"
         " tools/deploy/heap_budget.py). Two ways to take the update: in the running meter"
         " (the sim board's way: its gate verifies and installs), and the boards' way"
@@ -157,7 +158,8 @@ def flow_section(scans, ratios):
         "",
         "Largest single allocation after boot (the hole probe: once the App is built and"
         " commissioned, the free heap is cut into holes of N bytes, so the rest of the flow,"
-        " metering, P1 and the whole update, fails at the first allocation larger than N):",
+        " metering, P1, a command token and the whole update, each use loading its code"
+        " again, fails at the first allocation larger than N):",
         "",
         "| holes of | .mpy in RAM | code in ROMFS |",
         "|---|---|---|",
@@ -167,9 +169,10 @@ def flow_section(scans, ratios):
                                                 scans["holes"][("rom", hole_bytes)]))
     lines += [
         "",
-        "The update gate and control plane load at boot (app.py): loaded on first use they"
-        " made the interpreter grow its table of names by a 1,280-entry pool (about 14 KB"
-        " here, 9 KB on a board) in the middle of an update. On a 32-bit board buffers"
+        "The code of each kind of use (main.USES) loads once at boot and is released: loaded"
+        " first in the middle of an update, the gate's code made the interpreter grow its"
+        " table of names by a 1,280-entry pool (about 14 KB here, 9 KB on a board). Loaded"
+        " again for a use it needs no more than the holes above. On a 32-bit board buffers"
         " keep their size while pointers and object headers halve, so a flow that gets"
         " through N-byte holes here would get through them on a board too.",
         "",
@@ -252,8 +255,9 @@ def live32_section(live, profile):
         " the control plane and its tokens, the trust policy, the update gate and the crypto"
         " only they use), and the boot's own (main.BOOT_ONLY: the self-test, the identity"
         " check, the boot stage). A use loads its code and releases it after; at boot each"
-        " on-demand module is loaded once, alone, so that the peak and the name tables come"
-        " at boot. What each use adds while it runs, before its own buffers (same port, ROMFS):",
+        " kind of use (main.USES) loads its code once, so that the peak for the code and the"
+        " name tables come at boot. What each use adds while it runs, before its own buffers"
+        " (same port, ROMFS):",
         "",
         "| use | adds while it runs | left after it |",
         "|---|---|---|",
