@@ -114,7 +114,7 @@ def wire(board, hw, post_result=None, install_at_boot=None):
     p1 = P1Port(hw.p1, meter_id)
     audit = AuditLog(store)
     keys = OperatorKeys(store)
-    keys.cipher()  # the uplink's AES-GCM tables (5 KB) now, not late in life
+    keys.cipher()  # the uplink's AES-GCM table and buffers (1.7 KB) now, not late in life
     switch = OperatorLinkSwitch(store)
     uplink = Uplink(store, keys, InvocationCounter(store), system_title(meter_id), meter.intervals,
                     audit, switch, clock, None, lock=lock)

@@ -28,7 +28,7 @@ class OperatorKeys:
     def __init__(self, store):
         self._slots = SlotStore(store, "keys")
         self._ek = self._ak = self._kek = None
-        self._cipher = None  # crypto.gcm.GCM for EK: its 5 KB of tables, allocated once
+        self._cipher = None  # crypto.gcm.GCM for EK: its table and buffers, allocated once
         self._cipher_key = None
         self.generation = 0
         saved = self._slots.load()

@@ -3,12 +3,13 @@
 96-bit IVs only, tags of 12 to 16 bytes. Never returns plaintext whose tag did not verify,
 and compares tags only through ct.equal.
 
-GHASH uses Shoup's 8-bit method with ONE 256-entry table per key (M[b] = b * H, 4 KB as
-uint32 words) and one shared 256-entry reduction table (512 B): per byte a shift by 8
-bits, one reduction lookup and one table XOR. Shoup's full 16 tables (64 KB) do not fit
-an ESP32's ~100 KB heap. Measured on the x86 unix port (tools/benchmarks/gcm_cost.py): a
-GCM object takes 5.6 KB; viper GHASH over 2,600 bytes takes ~30-50 us with this table and
-twice that with 4-bit tables (256 B); a whole 2,600-byte GCM encryption ~80-120 us.
+GHASH uses Shoup's 4-bit method with one 16-entry table per key (M[n] = n * H, 256 B as
+uint32 words) and one shared 16-entry reduction table (32 B): per byte two nibble steps,
+each a shift by 4 bits, one reduction lookup and one table XOR. The 8-bit method's table
+(4 KB a key) was a third faster and cost the heap 3.8 KB more, for an uplink that sends a few
+kilobytes a day. Measured on the x86 unix port (tools/bench/benchmarks/gcm_cost.py): a GCM
+object takes 1.7 KB (5.6 KB with the 8-bit table); a whole 2,600-byte GCM encryption with
+viper GHASH ~90 us (~70 us with the 8-bit table).
 The lookups are indexed by secret data: RP2040 SRAM and ESP32 internal SRAM have no data
 cache for them to leak through (an ESP32 heap in PSRAM is cached: an accepted risk for a
 meter whose timing is visible only over the network).
@@ -24,6 +25,7 @@ IV_BYTES = const(12)
 TAG_BYTES = const(16)
 MIN_TAG_BYTES = const(12)  # SP 800-38D §5.2.1.2: 96..128 bits; 32/64-bit tags refused
 _CHUNK_BLOCKS = const(16)  # counter blocks per AES call (256 bytes of keystream)
+_TABLE_WORDS = const(64)  # M[n] = n * H for the 16 nibbles, four words each
 # SP 800-38D §5.2.1.1: len(P) <= 2**39 - 256 bits, so inc32 never wraps for a 96-bit IV
 _MAX_TEXT_BYTES = (1 << 36) - 32
 
@@ -38,17 +40,17 @@ def ghash_blocks(state, table, red, data, start, end):
             p = k + 4 * j
             state[j] ^= (data[p] << 24) | (data[p + 1] << 16) | (data[p + 2] << 8) | data[p + 3]
         z0 = z1 = z2 = z3 = 0
-        for j in (3, 2, 1, 0):  # Horner over the bytes, last byte first
-            w = state[j]
-            for _ in range(4):
-                b = w & 0xFF
-                w >>= 8
-                rb = z3 & 0xFF  # z * x**8: 8 bits fall off the end, reduced via red
-                z3 = (z3 >> 8) | ((z2 & 0xFF) << 24)
-                z2 = (z2 >> 8) | ((z1 & 0xFF) << 24)
-                z1 = (z1 >> 8) | ((z0 & 0xFF) << 24)
-                z0 = (z0 >> 8) ^ (red[rb] << 16)
-                t = b << 2
+        for j in (3, 2, 1, 0):  # Horner over the nibbles, last first (a byte's low nibble
+            w = state[j]  # holds its higher powers of x)
+            for _ in range(8):
+                n = w & 0xF
+                w >>= 4
+                rb = z3 & 0xF  # z * x**4: 4 bits fall off the end, reduced via red
+                z3 = (z3 >> 4) | ((z2 & 0xF) << 28)
+                z2 = (z2 >> 4) | ((z1 & 0xF) << 28)
+                z1 = (z1 >> 4) | ((z0 & 0xF) << 28)
+                z0 = (z0 >> 4) ^ (red[rb] << 16)
+                t = n << 2
                 z0 ^= table[t]
                 z1 ^= table[t + 1]
                 z2 ^= table[t + 2]
@@ -60,8 +62,8 @@ def ghash_blocks(state, table, red, data, start, end):
 
 
 def build_table(table):
-    """Fill M[b] = b * H (words 4b..4b+3) from H placed at M[0x80] (the element 1)."""
-    i = 64
+    """Fill M[n] = n * H (words 4n..4n+3) from H placed at M[8] (the element 1)."""
+    i = 4
     while i:  # M[i] = M[2i] * x: a right shift, reduced by x**128 = x**7 + x**2 + x + 1
         w0, w1, w2, w3 = table[8 * i:8 * i + 4]
         table[4 * i + 3] = (w3 >> 1) | ((w2 & 1) << 31)
@@ -70,7 +72,7 @@ def build_table(table):
         table[4 * i] = (w0 >> 1) ^ (0xE1000000 * (w3 & 1))
         i >>= 1
     i = 2
-    while i < 256:  # M[i + j] = M[i] ^ M[j]: multiplication by H is linear
+    while i < 16:  # M[i + j] = M[i] ^ M[j]: multiplication by H is linear
         for j in range(1, i):
             for q in range(4):
                 table[4 * (i + j) + q] = table[4 * i + q] ^ table[4 * j + q]
@@ -111,16 +113,16 @@ _DEFAULT_KERNELS = VIPER_KERNELS or PLAIN_KERNELS
 
 
 def _reduction_table():
-    # Byte b shifted out by z * x**8: bit k of b is x**(127-k), times x**8 is
-    # x**128 * x**(7-k) = (x**7 + x**2 + x + 1) * x**(7-k), i.e. 0xE1 << (k + 1) in the
-    # top 16 bits (OpenSSL's rem_8bit).
-    red = array("H", bytes(512))
-    for b in range(256):
+    # Nibble f shifted out by z * x**4: bit k of f is x**(127-k), times x**4 is
+    # x**128 * x**(3-k) = (x**7 + x**2 + x + 1) * x**(3-k), i.e. 0xE1 << (k + 5) in the
+    # top 16 bits (OpenSSL's rem_4bit)
+    red = array("H", bytes(32))
+    for f in range(16):
         v = 0
-        for k in range(8):
-            if (b >> k) & 1:
-                v ^= 0xE1 << (k + 1)
-        red[b] = v
+        for k in range(4):
+            if (f >> k) & 1:
+                v ^= 0xE1 << (k + 5)
+        red[f] = v
     return red
 
 
@@ -129,13 +131,13 @@ _RED = _reduction_table()
 
 class GCM:
     """AES-128-GCM under one key; keeps the hash key table and buffers across messages
-    (about 5 KB; see module docstring). Not re-entrant: one message at a time."""
+    (about 1.7 KB; see module docstring). Not re-entrant: one message at a time."""
 
     def __init__(self, key, kernels=None):
         self._aes = AES(key)
         k = kernels or _DEFAULT_KERNELS
         self._ghash_blocks, build, self._ctr_fill, self._xor = k
-        self._table = array("I", bytes(4096))
+        self._table = array("I", bytes(4 * _TABLE_WORDS))
         self._state = array("I", bytes(16))
         self._counter = bytearray(16)
         self._pad = bytearray(16)
@@ -147,7 +149,7 @@ class GCM:
 
     def rekey(self, key):
         """Use another key with the same table and buffers: a key rotation allocates
-        nothing large (a board's heap late in life may have no 4 KB block)."""
+        nothing but the AES object."""
         self._aes = AES(key)
         table = self._table
         for i in range(len(table)):
@@ -158,7 +160,7 @@ class GCM:
         h = bytearray(16)
         self._aes.encrypt_block(bytes(16), h)  # H = E(K, 0**128)
         for j in range(4):
-            self._table[512 + j] = int.from_bytes(h[4 * j:4 * j + 4], "big")
+            self._table[32 + j] = int.from_bytes(h[4 * j:4 * j + 4], "big")  # M[8] = H
         self._build(self._table)
 
     def encrypt(self, iv, plaintext, aad=b""):

@@ -30,15 +30,15 @@ def ghash_blocks(state, table, red, data, start: int, end: int):
         j = 3
         while j >= 0:
             w = uint(s[j])
-            for _ in range(4):
-                b = int(w & 0xFF)
-                w = w >> 8
-                rb = int(z3 & 0xFF)
-                z3 = (z3 >> 8) | ((z2 & 0xFF) << 24)
-                z2 = (z2 >> 8) | ((z1 & 0xFF) << 24)
-                z1 = (z1 >> 8) | ((z0 & 0xFF) << 24)
-                z0 = (z0 >> 8) ^ (uint(r[rb]) << 16)
-                t = b << 2
+            for _ in range(8):
+                n = int(w & 0xF)
+                w = w >> 4
+                rb = int(z3 & 0xF)
+                z3 = (z3 >> 4) | ((z2 & 0xF) << 28)
+                z2 = (z2 >> 4) | ((z1 & 0xF) << 28)
+                z1 = (z1 >> 4) | ((z0 & 0xF) << 28)
+                z0 = (z0 >> 4) ^ (uint(r[rb]) << 16)
+                t = n << 2
                 z0 = z0 ^ uint(m[t])
                 z1 = z1 ^ uint(m[t + 1])
                 z2 = z2 ^ uint(m[t + 2])
@@ -54,7 +54,7 @@ def ghash_blocks(state, table, red, data, start: int, end: int):
 @micropython.viper
 def build_table(table):
     m = ptr32(table)
-    i = 64
+    i = 4
     while i > 0:
         src = i << 3
         w0 = uint(m[src])
@@ -69,7 +69,7 @@ def build_table(table):
         m[dst] = (w0 >> 1) ^ ((uint(0xE1) << 24) * lsb)
         i >>= 1
     i = 2
-    while i < 256:
+    while i < 16:
         j = 1
         while j < i:
             for q in range(4):
