@@ -4,16 +4,18 @@ The object list is a table (OBIS reference, value formatter), as dsmr_parser des
 telegram versions. Bytes only: the UART (inverted, 115200 8N1) belongs to the board.
 Never builds from anything but a snapshot, so the P1 port cannot change the meter.
 """
+from array import array
+
 import civiltime
 
-# CRC-16/ARC (poly 0xA001 reflected, init 0), DSMR 5.0.2 §6.2: over '/' .. '!' inclusive
-_CRC_TABLE = []
+# CRC-16/ARC (poly 0xA001 reflected, init 0), DSMR 5.0.2 §6.2: over '/' .. '!' inclusive.
+# 16-bit entries: 512 bytes on the heap (a tuple of 256 ints took 1 KB on a board)
+_CRC_TABLE = array("H", bytes(512))
 for _byte in range(256):
     _crc = _byte
     for _ in range(8):
         _crc = (_crc >> 1) ^ 0xA001 if _crc & 1 else _crc >> 1
-    _CRC_TABLE.append(_crc)
-_CRC_TABLE = tuple(_CRC_TABLE)
+    _CRC_TABLE[_byte] = _crc
 
 
 def crc16(data, crc=0):
