@@ -459,7 +459,7 @@ def comms_section(results):
             g["ecb_bulk_ns"] / 1000, g["viper_vs_ecb_bulk"]),
         "| plain-Python GHASH path (CPython twin, on MicroPython) | %.0f us (%.0fx the viper path) |" % (
             g["gcm_plain_ns"] / 1000, g["plain_vs_viper"]),
-        "| heap held by a GCM object (8-bit Shoup table + buffers) | %d bytes |" % g["gcm_object_heap_bytes"],
+        "| heap held by a GCM object (4-bit Shoup table + buffers) | %d bytes |" % g["gcm_object_heap_bytes"],
         "",
     ]
 
