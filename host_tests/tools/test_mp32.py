@@ -256,11 +256,23 @@ def test_the_import_profile_accounts_for_the_firmwares_live_heap(node, tmp_path)
     assert 4096 < token[0] < every[0] and 1024 < gate[0] < token[0]
 
 
+def test_a_boards_own_module_is_measured_and_the_frozen_estimate_adds_up(node, tmp_path):
+    boards = heap32.board_modules(str(tmp_path))
+    # the real boards' modules are drivers; the sim's carries a whole simulated front-end
+    assert 512 < boards["esp32"] < boards["sim"] and 512 < boards["rp2040"] < boards["sim"]
+    assert 512 < boards["cryptolib"] < 4096  # the rig's Python AES-ECB wrapper
+    held, peak = heap32.frozen_estimate(100000, 18000, boards, "esp32", 12000)
+    assert held == 100000 - 18000 - boards["sim"] + boards["esp32"] - boards["cryptolib"]
+    assert peak == held + 12000
+
+
 def test_make_bench_writes_the_32_bit_section_from_the_measurements(live, tmp_path):
     from tools.bench import report
 
     profile = heap32.import_profile(heap32.LiveHeap(str(tmp_path)))
-    text = "\n".join(report.live32_section(live, profile))
+    boards = {"esp32": 1800, "rp2040": 1400, "sim": 8400, "cryptolib": 1600}
+    text = "\n".join(report.live32_section(live, profile, boards))
+    assert "| esp32 | 1.8 KB |" in text and "| rp2040 | 1.4 KB |" in text
     ratio = heap32.ratio(live, "ram", "boards")
     assert "| .mpy in RAM | boards' way (staged) |" in text and "%.2f" % ratio in text
     assert "| app |" in text and "n_total_bytes" in text

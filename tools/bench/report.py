@@ -196,7 +196,7 @@ def _qstr_pools(line):
     return int(fields["n_total_bytes"]) - int(fields["n_str_data_bytes"])
 
 
-def live32_section(live, profile):
+def live32_section(live, profile, boards=None):
     def kb(n):
         return "%.1f KB" % (n / 1024)
 
@@ -264,6 +264,36 @@ def live32_section(live, profile):
     ]
     lines += ["| %s | %s | %d B |" % (use, kb(during), after)
               for use, during, after in profile["uses"]]
+    lines.append("")
+    if boards:
+        lines += frozen_lines(live, profile, boards, kb)
+    return lines
+
+
+def frozen_lines(live, profile, boards, kb):
+    """The frozen-build estimate per board, from the 32-bit ROMFS figures."""
+    after_boot = heap32.firmware_bytes(live[("rom", "boards")][32])
+    pools = _qstr_pools(profile["qstr"])
+    token = dict((use, during) for use, during, _after in profile["uses"])["a command token"]
+    lines = [
+        "What a frozen build would hold, estimated from these figures (no frozen 32-bit build"
+        " runs here; heap32.frozen_estimate): the live bytes after boot the boards' way with"
+        " ROMFS (%s), less the tables of interned names (%s: in flash when frozen) and the"
+        " rig's cryptolib (%s: C on a board), with the board's own module instead of the sim's"
+        " (%s; tools/bench/benchmarks/board_live.py); while a command token is checked, its"
+        " code comes on top (%s, measured with ROMFS, where its few big-int constants are on"
+        " the heap: a little high). Neither figure holds a use's working buffers (an Ed25519"
+        " verify's big ints) nor an uplink session's, and the sim's hardware objects stand"
+        " for the board's." % (kb(after_boot), kb(pools), kb(boards["cryptolib"]),
+                               kb(boards["sim"]), kb(token)),
+        "",
+        "| board | its module | frozen, after boot | frozen, while a token is checked | budget |",
+        "|---|---|---|---|---|",
+    ]
+    for board in ("esp32", "rp2040"):
+        held, peak = heap32.frozen_estimate(after_boot, pools, boards, board, token)
+        lines.append("| %s | %s | %s | %s | 64 KB |" % (board, kb(boards[board]), kb(held),
+                                                        kb(peak)))
     lines.append("")
     return lines
 
@@ -589,6 +619,7 @@ def main(argv=None):
         results["live32"] = {(mode, way): {bits: live.run(bits, mode, way) for bits in (32, 64)}
                              for mode in heap32.MODES for way in heap32.WAYS}
         results["import_live"] = heap32.import_profile(live)
+        results["boards_live"] = heap32.board_modules(os.path.join(tmp, "boards32"))
         print("accuracy grid ...", file=sys.stderr)
         results["accuracy"] = run_mp("accuracy_table.py", ROOT)
         results["accuracy_front_ends"] = run_mp("accuracy_front_ends.py", ROOT)
@@ -613,7 +644,8 @@ def main(argv=None):
     lines += update_section(results)
     ratios = {mode: heap32.ratio(results["live32"], mode, "boards") for mode in heap32.MODES}
     lines += flow_section(results["flow_heap"], ratios)
-    lines += live32_section(results["live32"], results["import_live"])
+    lines += live32_section(results["live32"], results["import_live"],
+                            results.get("boards_live"))
     lines += wear_section(results["flash_wear"])
     with open(args.out, "w") as f:
         f.write("\n".join(lines))

@@ -160,3 +160,37 @@ def import_profile(live):
     result, lines = _json_line(argv, "import_live.py")
     result["qstr"] = next((line for line in lines if line.startswith("qstr pool")), "")
     return result
+
+
+BOARD_SCRIPT = os.path.join(os.path.dirname(FLOW_SCRIPT), "board_live.py")
+BOARD_MODULES = {"esp32": "boards.esp32", "rp2040": "boards.rp2040", "sim": "boards.sim"}
+
+
+def board_modules(work):
+    """Live bytes of each board's own module on the 32-bit port, its code in a ROMFS image
+    of that board's bytecode-only build, and of the rig's Python cryptolib (C on a
+    board): {"esp32": .., "rp2040": .., "sim": .., "cryptolib": ..}."""
+    sizes = {}
+    for board, module in BOARD_MODULES.items():
+        tree = os.path.join(work, "board-" + board)
+        try:
+            build(board, tree, arch=BYTECODE_ONLY, keep_source=())
+        except StageError as exc:
+            raise BudgetError(str(exc)) from None
+        image = romfs_image(tree, tree + ".romfs")
+        names = [module] + (["cryptolib"] if board == "sim" else [])
+        added = _json_line(mp32.command(BOARD_SCRIPT, "/rom", *names, romfs=image),
+                           "board_live.py " + board)[0]
+        sizes[board] = added[module]
+        if "cryptolib" in added:
+            sizes["cryptolib"] = added["cryptolib"]
+    return sizes
+
+
+def frozen_estimate(after_boot, qstr_pools, boards, board, token):
+    """What a frozen build would hold on `board`, from the ROMFS figures of the 32-bit
+    port: (after boot, while a command token is checked). The interned names' pools and
+    the rig's cryptolib go (flash and C on a board), the board's own module replaces the
+    sim's. An estimate: no frozen 32-bit build runs here."""
+    held = after_boot - qstr_pools - boards["sim"] + boards[board] - boards["cryptolib"]
+    return held, held + token
