@@ -32,12 +32,11 @@ ON_DEMAND = ("control.plane", "control.tokens", "control.handlers", "control.sta
              "update.apply", "update.policy", "update.signed", "update.firmware_slots",
              "update.verify", "update.manifest",
              "crypto.ed25519", "crypto.sha512", "crypto.sha512_viper")
-# What each kind of use loads together, as the boot loads it once (wire): a command token;
-# the control-plane statement (service.controlplane); the update gate with the verifier
-# (the verifier only where the meter installs packages itself, not on a board that
-# installs at boot)
-USES = (("control.plane", "control.tokens", "control.handlers"),
-        ("control.statement", "update.policy"),
+# What each kind of use loads together, as the boot loads it once (wire): a command token,
+# and the control-plane statement (service.controlplane), which builds the control plane
+# for its break-glass state; the update gate with the verifier (the verifier only where
+# the meter installs packages itself, not on a board that installs at boot)
+USES = (("control.plane", "control.tokens", "control.handlers", "control.statement"),
         ("update.apply", "update.policy", "update.verify", "update.manifest"))
 # Code only the boot needs (the self-test, the metering module's identity check, the boot
 # stage): released once the meter is built. The App keeps their results, not their code.

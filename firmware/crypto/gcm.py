@@ -6,7 +6,7 @@ and compares tags only through ct.equal.
 GHASH uses Shoup's 4-bit method with one 16-entry table per key (M[n] = n * H, 256 B as
 uint32 words) and one shared 16-entry reduction table (32 B): per byte two nibble steps,
 each a shift by 4 bits, one reduction lookup and one table XOR. The 8-bit method's table
-(4 KB a key) was a third faster and cost the heap 3.8 KB more, for an uplink that sends a few
+(4 KB a key) took about a fifth less time and cost the heap 3.8 KB more, for an uplink that sends a few
 kilobytes a day. Measured on the x86 unix port (tools/bench/benchmarks/gcm_cost.py): a GCM
 object takes 1.7 KB (5.6 KB with the 8-bit table); a whole 2,600-byte GCM encryption with
 viper GHASH ~90 us (~70 us with the 8-bit table).

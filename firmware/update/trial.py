@@ -45,14 +45,17 @@ class Trial:
         """Keep the firmware (the security counter rises) when nothing failed and it is
         not overdue, else revert. Returns True if kept; on False the caller restarts into
         the previous slot."""
-        gate = self.gate()  # built first: if it cannot be (no heap), the trial goes on and
-        # the next block ends it again
-        self.on = False
+        # the trial ends only once its pointer record says so: a gate that cannot be built
+        # (no heap) or a record that cannot be written (a full flash) leaves it on trial,
+        # and the next block ends it again
+        gate = self.gate()
         if not (failed or overdue):
             gate.confirm()
+            self.on = False
             self.firmware = self.firmware.replace(", on trial", "")
             return True
         gate.revert("not confirmed within %d s" % self.limit_s
-                           if overdue else "self-test failed: " + ", ".join(failed))
+                    if overdue else "self-test failed: " + ", ".join(failed))
+        self.on = False
         self.firmware += ", REVERTED at next boot"
         return False

@@ -81,9 +81,9 @@ def test_a_trial_within_its_time_limit_confirms_as_before():
         os.chdir(cwd)
 
 
-def test_a_trial_whose_gate_cannot_be_built_at_its_end_stays_on_trial_and_ends_next_time():
-    # the gate is built for each use (main.ON_DEMAND): in a fragmented heap its first
-    # build may fail; the trial must neither be dropped nor half-ended
+def _trial_that_fails_once_at_its_end(fail):
+    """A meter on trial whose end fails once as `fail(real_gate)` makes it; the trial must
+    neither be dropped nor half-ended, and ends at a later block."""
     cwd = os.getcwd()
     limit_s = main.board_module("sim").TRIAL_LIMIT_S
     try:
@@ -91,20 +91,39 @@ def test_a_trial_whose_gate_cannot_be_built_at_its_end_stays_on_trial_and_ends_n
         real = app.trial.gate
         failures = []
 
-        def gate_out_of_heap():
+        def gate():
             if not failures:
                 failures.append(1)
-                raise MemoryError("memory allocation failed")
+                return fail(real)
             return real()
 
-        app.trial.gate = gate_out_of_heap
+        app.trial.gate = gate
         _step_windows(app, app.trial.confirm_windows)
         while not failures:
             try:
                 app.step()
-            except MemoryError:
-                assert app.trial.on  # still on trial: the next block ends it again
+            except (MemoryError, OSError):
+                assert app.trial.on and "on trial" in app.trial.firmware  # ends next time
         _assert_confirmed(app, resets)
     finally:
         main.board_module("sim").TRIAL_LIMIT_S = limit_s
         os.chdir(cwd)
+
+
+def test_a_trial_whose_gate_cannot_be_built_at_its_end_stays_on_trial_and_ends_next_time():
+    # the gate is built for each use (main.ON_DEMAND): in a fragmented heap its build may fail
+    def no_heap(_real):
+        raise MemoryError("memory allocation failed")
+
+    _trial_that_fails_once_at_its_end(no_heap)
+
+
+def test_a_trial_whose_confirmation_cannot_be_written_stays_on_trial_and_ends_next_time():
+    class FullFlash:  # the gate, whose pointer record cannot be written this once
+        def __init__(self, gate):
+            self.gate = gate
+
+        def confirm(self):
+            raise OSError(28, "ENOSPC")
+
+    _trial_that_fails_once_at_its_end(lambda real: FullFlash(real()))

@@ -106,7 +106,7 @@ def test_the_uplink_cipher_is_built_once_and_rekeyed_in_place():
     assert first.encrypt(iv_, b"reading", b"aad") == gcm.GCM(EK).encrypt(iv_, b"reading", b"aad")
     new_ek = bytes(range(100, 116))
     keys._set(KEK, new_ek, AK)  # as a wrapped key install does
-    assert keys.cipher() is first  # the same 5 KB of tables, re-keyed
+    assert keys.cipher() is first  # the same table and buffers, re-keyed
     assert first.encrypt(iv_, b"reading", b"aad") == gcm.GCM(new_ek).encrypt(iv_, b"reading", b"aad")
 
 

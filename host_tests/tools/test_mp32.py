@@ -252,6 +252,8 @@ def test_the_import_profile_accounts_for_the_firmwares_live_heap(node, tmp_path)
     token, gate, every = (uses[use] for use in (
         "a command token", "the update gate, the boards' way (staging, the trial, the boot"
         " report)", "every on-demand module at once"))
+    statement = [during for use, (during, _after) in uses.items() if "statement" in use]
+    assert statement and token[0] < statement[0] < every[0]  # the token's code and more
     assert all(after < 512 for _during, after in uses.values())
     assert 4096 < token[0] < every[0] and 1024 < gate[0] < token[0]
 
@@ -259,20 +261,28 @@ def test_the_import_profile_accounts_for_the_firmwares_live_heap(node, tmp_path)
 def test_a_boards_own_module_is_measured_and_the_frozen_estimate_adds_up(node, tmp_path):
     boards = heap32.board_modules(str(tmp_path))
     # the real boards' modules are drivers; the sim's carries a whole simulated front-end
-    assert 512 < boards["esp32"] < boards["sim"] and 512 < boards["rp2040"] < boards["sim"]
+    for board in ("esp32", "esp32_atm90e32", "rp2040"):
+        assert 512 < boards[board] < boards["sim"], board
+    assert boards["esp32"] < boards["esp32_atm90e32"]  # the metering chip's driver on top
     assert 512 < boards["cryptolib"] < 4096  # the rig's Python AES-ECB wrapper
-    held, peak = heap32.frozen_estimate(100000, 18000, boards, "esp32", 12000)
-    assert held == 100000 - 18000 - boards["sim"] + boards["esp32"] - boards["cryptolib"]
-    assert peak == held + 12000
+    sizes = {"sim": 8000, "esp32": 2000, "cryptolib": 1500}
+    # 100 KB live, 18 KB of name pools and 1.5 KB of rig crypto go, 8 KB of sim module
+    # give way to 2 KB of board module; a 12 KB use on top
+    assert heap32.frozen_estimate(100000, 18000, sizes, "esp32", 12000) == (74500, 86500)
 
 
 def test_make_bench_writes_the_32_bit_section_from_the_measurements(live, tmp_path):
     from tools.bench import report
 
     profile = heap32.import_profile(heap32.LiveHeap(str(tmp_path)))
-    boards = {"esp32": 1800, "rp2040": 1400, "sim": 8400, "cryptolib": 1600}
+    boards = {"esp32": 1800, "esp32_atm90e32": 6300, "rp2040": 1400, "sim": 8400,
+              "cryptolib": 1600}
     text = "\n".join(report.live32_section(live, profile, boards))
-    assert "| esp32 | 1.8 KB |" in text and "| rp2040 | 1.4 KB |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| esp32")]
+    assert rows[0].startswith("| esp32 | 1.8 KB |") and "| rp2040 | 1.4 KB |" in text
+    # the chip board's larger module makes it hold 4.4 KB more than the plain ESP32
+    held = [float(row.split("|")[3].split()[0]) for row in rows]
+    assert abs(held[1] - held[0] - 4.4) < 0.15, rows
     ratio = heap32.ratio(live, "ram", "boards")
     assert "| .mpy in RAM | boards' way (staged) |" in text and "%.2f" % ratio in text
     assert "| app |" in text and "n_total_bytes" in text

@@ -274,24 +274,25 @@ def frozen_lines(live, profile, boards, kb):
     """The frozen-build estimate per board, from the 32-bit ROMFS figures."""
     after_boot = heap32.firmware_bytes(live[("rom", "boards")][32])
     pools = _qstr_pools(profile["qstr"])
-    token = dict((use, during) for use, during, _after in profile["uses"])["a command token"]
+    use, during = max(((use, during) for use, during, _after in profile["uses"]
+                       if not use.startswith("every")), key=lambda pair: pair[1])
     lines = [
         "What a frozen build would hold, estimated from these figures (no frozen 32-bit build"
         " runs here; heap32.frozen_estimate): the live bytes after boot the boards' way with"
         " ROMFS (%s), less the tables of interned names (%s: in flash when frozen) and the"
         " rig's cryptolib (%s: C on a board), with the board's own module instead of the sim's"
-        " (%s; tools/bench/benchmarks/board_live.py); while a command token is checked, its"
+        " (%s; tools/bench/benchmarks/board_live.py); while the largest use runs (%s), its"
         " code comes on top (%s, measured with ROMFS, where its few big-int constants are on"
         " the heap: a little high). Neither figure holds a use's working buffers (an Ed25519"
         " verify's big ints) nor an uplink session's, and the sim's hardware objects stand"
         " for the board's." % (kb(after_boot), kb(pools), kb(boards["cryptolib"]),
-                               kb(boards["sim"]), kb(token)),
+                               kb(boards["sim"]), use, kb(during)),
         "",
-        "| board | its module | frozen, after boot | frozen, while a token is checked | budget |",
+        "| board | its module | frozen, after boot | frozen, while the largest use runs | budget |",
         "|---|---|---|---|---|",
     ]
-    for board in ("esp32", "rp2040"):
-        held, peak = heap32.frozen_estimate(after_boot, pools, boards, board, token)
+    for board in ("esp32", "esp32_atm90e32", "rp2040"):
+        held, peak = heap32.frozen_estimate(after_boot, pools, boards, board, during)
         lines.append("| %s | %s | %s | %s | 64 KB |" % (board, kb(boards[board]), kb(held),
                                                         kb(peak)))
     lines.append("")
@@ -349,9 +350,9 @@ def metering_section(results):
         "| what | bytes |",
         "|---|---|",
         "| firmware code loaded from .mpy into RAM (main, the App and what it imports, board"
-        " included, with the update gate and control plane the App loads at boot) | %d |" % code,
+        " included; not the code the App loads only for a use, main.ON_DEMAND) | %d |" % code,
         "| the running app at steady state: metering objects and buffers, P1, uplink, audit,"
-        " key and trust-policy state (after gc) | %d |" % runtime,
+        " key state, and the names the on-demand code interned at boot (after gc) | %d |" % runtime,
         "| lowest free heap while metering | %d |" % heap["lowest_free_while_running"],
         "",
         "On a board the code can live in flash (frozen modules or a ROMFS partition), so the"

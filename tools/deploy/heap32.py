@@ -163,13 +163,14 @@ def import_profile(live):
 
 
 BOARD_SCRIPT = os.path.join(os.path.dirname(FLOW_SCRIPT), "board_live.py")
-BOARD_MODULES = {"esp32": "boards.esp32", "rp2040": "boards.rp2040", "sim": "boards.sim"}
+BOARD_MODULES = {"esp32": "boards.esp32", "esp32_atm90e32": "boards.esp32_atm90e32",
+                 "rp2040": "boards.rp2040", "sim": "boards.sim"}
 
 
 def board_modules(work):
     """Live bytes of each board's own module on the 32-bit port, its code in a ROMFS image
     of that board's bytecode-only build, and of the rig's Python cryptolib (C on a
-    board): {"esp32": .., "rp2040": .., "sim": .., "cryptolib": ..}."""
+    board): {"esp32": .., "esp32_atm90e32": .., "rp2040": .., "sim": .., "cryptolib": ..}."""
     sizes = {}
     for board, module in BOARD_MODULES.items():
         tree = os.path.join(work, "board-" + board)

@@ -24,6 +24,9 @@ MODULES = sys.argv[3:]
 BUILT = "(build_app: the board's module, the App's objects, the on-demand code's names)"
 # a use and the modules it imports first (the rest come with them); () stands for all
 USES = (("a command token", ("control.plane", "control.tokens", "control.handlers")),
+        ("the control-plane statement (the shell's controlplane(), with the control plane"
+         " for its break-glass state)", ("control.plane", "control.tokens", "control.handlers",
+                                         "control.statement")),
         ("the update gate, the boards' way (staging, the trial, the boot report)",
          ("update.apply",)),
         ("a package verified in the meter (the sim board's way)", ("update.apply", "update.verify")),
