@@ -14,7 +14,6 @@ from metering.calibration import CURVE, Calibration
 from metering.tariff import TariffSchedule
 
 
-
 def decimal(text):
     """The number a decimal text in a signed command stands for: digits, at most one point,
     a leading minus; nothing else (no exponent, space or underscore), so the tool that

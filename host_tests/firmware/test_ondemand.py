@@ -20,11 +20,12 @@ def _app(tag):
     return app
 
 
-def _token(app, counter, hour=22):
+def _token(meter_id, counter, expires, hour=22):
+    """A set-tariffs command for `meter_id`, signed by the kit's release key."""
     body = {"type": "open-meter-command", "format": 1, "command": "set-tariffs",
             "params": {"schedule": {"low_from_hour": hour, "low_until_hour": 6,
                                     "low_weekdays": [5, 6]}},
-            "meter": app.meter_id, "counter": counter, "expires": app.hw.clock.time() + 3600}
+            "meter": meter_id, "counter": counter, "expires": expires}
     return kit.envelope(body, ("release1",), TOKEN_DOMAIN)
 
 
@@ -44,12 +45,13 @@ def test_tokens_apply_across_releases_and_each_use_lets_the_code_go():
     app.commission(kit.policy(), bytes(16), bytes(range(16)), bytes(range(16, 32)))
     assert _loaded() == []
     releases = app.rare.releases
-    assert app.apply_token(_token(app, 1, hour=21)).startswith("tariff")
+    expires = app.hw.clock.time() + 3600
+    assert app.apply_token(_token(app.meter_id, 1, expires, hour=21)).startswith("tariff")
     assert _loaded() == []
     # a new load of the same code: the counter spent by the first use still holds
-    reason = raises(TokenRefused, app.apply_token, _token(app, 1, hour=20)).reason
+    reason = raises(TokenRefused, app.apply_token, _token(app.meter_id, 1, expires, hour=20)).reason
     assert reason == "replayed"
-    assert app.apply_token(_token(app, 2, hour=20)).startswith("tariff")
+    assert app.apply_token(_token(app.meter_id, 2, expires, hour=20)).startswith("tariff")
     assert _loaded() == []
     assert app.rare.releases == releases + 3
     assert app.meter.tariffs.low_from_hour == 20
@@ -134,6 +136,16 @@ def test_two_gates_built_for_two_uses_still_install_one_package_at_a_time():
     assert seen and getattr(seen[0], "reason", None) == "busy"
 
 
+def test_the_shells_gate_helpers_run_as_uses_and_leave_no_code_behind():
+    app = _app("ondemand-helpers")
+    from update import apply  # as a technician types it at the REPL
+
+    assert apply.status(app)["trial"] is False
+    assert apply.after_boot(app) == ""  # nothing reverted
+    assert apply.confirm(app) is False and apply.revert(app) is False  # nothing on trial
+    assert _loaded() == []
+
+
 @micropython_only("gc.mem_alloc: what the released code gave back to the heap")
 def test_released_code_leaves_the_heap():
     app = _app("ondemand-heap")
@@ -188,11 +200,7 @@ print(json.dumps(sorted(alive)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [os.path.join(root, "firmware"), root, os.path.join(root, "host_tests")]))
     # the policy made here: the test kit would keep the signing code alive over there
-    token = kit.envelope({"type": "open-meter-command", "format": 1, "command": "set-tariffs",
-                          "params": {"schedule": {"low_from_hour": 21, "low_until_hour": 6,
-                                                  "low_weekdays": [5, 6]}},
-                          "meter": "sim-0001", "counter": 1, "expires": 4102444800},
-                         ("release1",), TOKEN_DOMAIN)
+    token = _token("sim-0001", 1, 4102444800)  # the sim board's meter, until 2100
     out = subprocess.run([sys.executable, "-c", script, temp_root("ondemand-alive"),
                           kit.policy().hex(), token.hex()],
                          capture_output=True, text=True, env=env, timeout=120, cwd=root)
